@@ -1,0 +1,72 @@
+"""Carrier and member credentials: HMAC-signed bearer tokens carried in gRPC metadata.
+
+A token names one principal, ``carrier:FJ`` or ``member:FJI``, and is signed with the hub's secret, so
+the servers need no token table. (Mutual TLS and stored, hashed member credentials come with the
+member directory work; the check below is the one place to extend.)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import grpc
+
+from services.errors import AuthError
+
+_PREFIX = "apihub1"
+KINDS = ("carrier", "member")
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "carrier" or "member"
+    code: str  # IATA carrier code, or ISO alpha-3 member code
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.code}"
+
+
+def _sign(secret: str, subject: str) -> str:
+    mac = hmac.new(secret.encode(), subject.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def issue_token(secret: str, kind: str, code: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+    subject = f"{kind}.{code.upper()}"
+    return f"{_PREFIX}.{subject}.{_sign(secret, subject)}"
+
+
+def verify_token(secret: str, token: str) -> Principal:
+    parts = token.strip().split(".")
+    if len(parts) != 4 or parts[0] != _PREFIX or parts[1] not in KINDS or not parts[2]:
+        raise AuthError("malformed token")
+    subject = f"{parts[1]}.{parts[2]}"
+    if not hmac.compare_digest(_sign(secret, subject), parts[3]):
+        raise AuthError("token signature does not verify")
+    return Principal(parts[1], parts[2])
+
+
+def authenticate(context: grpc.ServicerContext, secret: str, kind: str) -> Principal:
+    """The caller's principal, or abort the RPC (UNAUTHENTICATED / PERMISSION_DENIED)."""
+    header = dict(context.invocation_metadata()).get("authorization", "")
+    token = header[7:] if header.lower().startswith("bearer ") else ""
+    if not token:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing 'authorization: Bearer <token>' metadata")
+    try:
+        principal = verify_token(secret, token)
+    except AuthError as exc:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+    if principal.kind != kind:
+        context.abort(grpc.StatusCode.PERMISSION_DENIED, f"a {principal.kind} token cannot call this; "
+                      f"it needs a {kind} token")
+    return principal
+
+
+def bearer(token: str) -> list[tuple[str, str]]:
+    """Call metadata for a client."""
+    return [("authorization", f"Bearer {token}")]

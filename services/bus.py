@@ -1,0 +1,122 @@
+"""Kafka: topic names, topic creation, and producer/consumer factories with the hub's settings.
+
+Kafka is the only shared state between the services: manifests, hits, per-member outboxes, and the
+compacted watchlist topic that every profiler process converges on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.errors import TopicAlreadyExistsError
+
+from services.config import HubSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str
+
+    @property
+    def raw(self) -> str:
+        """Bytes exactly as received, keyed by manifest id: trace and replay."""
+        return f"{self.prefix}.raw.v1"
+
+    @property
+    def manifests(self) -> str:
+        """Canonical Manifest, keyed by flight key, so a flight's versions stay in order in one partition."""
+        return f"{self.prefix}.manifests.v1"
+
+    @property
+    def watchlists(self) -> str:
+        """Compacted: one Watchlist record per owner member; the latest replaces the previous one."""
+        return f"{self.prefix}.watchlists.v1"
+
+    @property
+    def hits(self) -> str:
+        """Unrouted hits from the profiler, keyed by hit id."""
+        return f"{self.prefix}.hits.v1"
+
+    def outbox(self, member: str) -> str:
+        """One member's durable queue; its single partition's offset is the member's cursor."""
+        return f"{self.prefix}.outbox.{member.upper()}.v1"
+
+    def member_group(self, member: str) -> str:
+        """Consumer group whose committed offset on the outbox is the member's acknowledged cursor."""
+        return f"{self.prefix}.member.{member.upper()}"
+
+
+def topic_specs(settings: HubSettings, members: list[str]) -> dict[str, dict]:
+    """Every topic the hub uses, with explicit partition counts and configs."""
+    t = Topics(settings.topic_prefix)
+    big = {"max.message.bytes": str(settings.max_message_bytes + 1024 * 1024)}
+    specs: dict[str, dict] = {
+        t.raw: {"num_partitions": settings.partitions, "replication_factor": 1, "configs": big},
+        t.manifests: {"num_partitions": settings.partitions, "replication_factor": 1, "configs": big},
+        t.hits: {"num_partitions": settings.partitions, "replication_factor": 1, "configs": big},
+        t.watchlists: {
+            "num_partitions": 1,
+            "replication_factor": 1,
+            "configs": {**big, "cleanup.policy": "compact"},
+        },
+    }
+    for member in members:
+        specs[t.outbox(member)] = {"num_partitions": 1, "replication_factor": 1, "configs": big}
+    return specs
+
+
+def ensure_topics(settings: HubSettings, members: list[str]) -> list[str]:
+    """Create the hub's topics that do not exist yet; return the names created."""
+    specs = topic_specs(settings, members)
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="apihub-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = {name: spec for name, spec in specs.items() if name not in existing}
+        if missing:
+            try:
+                admin.create_topics(missing, wait_for_metadata=True)
+            except TopicAlreadyExistsError:
+                # Another process created some of them first: fine, they exist.
+                log.info("some topics were created concurrently")
+        return sorted(missing)
+    finally:
+        admin.close()
+
+
+def make_producer(settings: HubSettings, client_id: str, **overrides) -> KafkaProducer:
+    """Idempotent, acks=all producer that batches (linger) and accepts manifest-sized records."""
+    options = dict(
+        bootstrap_servers=settings.bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        batch_size=256 * 1024,
+        max_request_size=settings.max_message_bytes + 1024 * 1024,
+        # A send that cannot reach the broker fails within this time instead of hanging a caller.
+        max_block_ms=10_000,
+        request_timeout_ms=10_000,
+        delivery_timeout_ms=20_000,
+    )
+    options.update(overrides)
+    return KafkaProducer(**options)
+
+
+def make_consumer(settings: HubSettings, group_id: str | None, client_id: str, **overrides) -> KafkaConsumer:
+    """Consumer that never auto-commits: offsets are committed only after outputs are acknowledged."""
+    options = dict(
+        bootstrap_servers=settings.bootstrap,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        # Latency matters more than fetch efficiency at Pacific volumes.
+        fetch_max_wait_ms=50,
+        max_partition_fetch_bytes=settings.max_message_bytes + 1024 * 1024,
+    )
+    options.update(overrides)
+    return KafkaConsumer(**options)

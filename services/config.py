@@ -1,0 +1,56 @@
+"""Settings: one frozen object per process, built at the entry point from APIHUB_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Only for the local demo and tests. A deployment sets APIHUB_AUTH_SECRET; `apihub up` warns when it does not.
+DEMO_AUTH_SECRET = "pacific-apihub-local-demo-secret-not-for-production"
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="APIHUB_", frozen=True, extra="ignore")
+
+    # Kafka bootstrap servers ("host:port,host:port"). Empty: `apihub up` starts a local broker on kafka_port.
+    kafka_bootstrap: str = ""
+    # Ports of the local single-node broker that `apihub up` / `apihub kafka start` run on loopback.
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    # Every topic name starts with this; tests give each run its own prefix.
+    topic_prefix: str = "apihub"
+    # Partitions of the manifests and hits topics: the most profiler/router processes that can share the work.
+    partitions: int = 4
+    # Where the local broker keeps its jars, data and logs, and `apihub up` its pid files.
+    state_dir: Path = Path(".apihub")
+
+    # Carrier-facing gRPC server (ManifestIntake).
+    ingest_listen: str = "127.0.0.1:50051"
+    # Member-facing gRPC server (HitDelivery, WatchlistAdmin).
+    delivery_listen: str = "127.0.0.1:50052"
+    # Prometheus /metrics ports, one per service process; 0 binds an ephemeral port, -1 disables.
+    ingest_metrics_port: int = 9464
+    profiler_metrics_port: int = 9465
+    router_metrics_port: int = 9466
+    # Largest manifest a carrier may send in one gRPC message or Kafka record (bytes).
+    max_message_bytes: int = 16 * 1024 * 1024
+
+    # Key that signs carrier and member tokens (HMAC-SHA256).
+    auth_secret: str = DEMO_AUTH_SECRET
+    # Member directory (YAML); empty: the PIDC directory shipped with the hub.
+    directory_file: Path | None = None
+
+    # Profiler: most manifests scored in one batch, and how long a poll waits for a batch to fill.
+    profiler_max_batch: int = 500
+    profiler_poll_ms: int = 100
+    # Router: how often an idle Subscribe stream sends a heartbeat (seconds).
+    heartbeat_seconds: float = 1.0
+
+    @property
+    def uses_local_kafka(self) -> bool:
+        return not self.kafka_bootstrap
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"

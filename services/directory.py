@@ -1,0 +1,68 @@
+"""The member directory: who the members are and which countries' ports each has jurisdiction over."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from services.errors import ConfigError
+from services.geo import countries_of_route, is_country
+
+
+@dataclass(frozen=True)
+class Member:
+    code: str
+    name: str
+    contact_point: str
+    countries: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Directory:
+    members: dict[str, Member]
+
+    @property
+    def codes(self) -> list[str]:
+        return sorted(self.members)
+
+    def jurisdiction(self, route: list[str]) -> set[str]:
+        """Members with jurisdiction over any port of the route (departure, transit, arrival)."""
+        touched = countries_of_route(route)
+        return {m.code for m in self.members.values() if m.countries & touched}
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.members
+
+
+def parse_directory(text: str, source: str) -> Directory:
+    """Parse and check a directory YAML; errors name the source and the member."""
+    data = yaml.safe_load(text) or {}
+    members: dict[str, Member] = {}
+    for i, raw in enumerate(data.get("members") or []):
+        code = str(raw.get("code", "")).upper()
+        where = f"{source}: members[{i}] ({code or 'no code'})"
+        if not is_country(code):
+            raise ConfigError(f"{where}: code must be an ISO 3166-1 alpha-3 country code")
+        countries = [str(c).upper() for c in raw.get("countries") or [code]]
+        bad = [c for c in countries if not is_country(c)]
+        if bad:
+            raise ConfigError(f"{where}: unknown country codes {bad}")
+        if code in members:
+            raise ConfigError(f"{where}: duplicate member")
+        members[code] = Member(code, str(raw.get("name", code)), str(raw.get("contact_point", "")),
+                               frozenset(countries))
+    if not members:
+        raise ConfigError(f"{source}: no members")
+    return Directory(members)
+
+
+@functools.cache
+def load_directory(path: Path | None = None) -> Directory:
+    if path is None:
+        text = resources.files("services.data").joinpath("members.yaml").read_text()
+        return parse_directory(text, "members.yaml (shipped)")
+    return parse_directory(Path(path).read_text(), str(path))

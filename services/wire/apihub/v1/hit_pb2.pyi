@@ -1,0 +1,88 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from services.wire.apihub.v1 import manifest_pb2 as _manifest_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ReasonSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REASON_SOURCE_UNSPECIFIED: _ClassVar[ReasonSource]
+    REASON_SOURCE_RULE: _ClassVar[ReasonSource]
+    REASON_SOURCE_WATCHLIST: _ClassVar[ReasonSource]
+    REASON_SOURCE_MODEL: _ClassVar[ReasonSource]
+
+class HitState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HIT_STATE_UNSPECIFIED: _ClassVar[HitState]
+    HIT_STATE_ACTIVE: _ClassVar[HitState]
+    HIT_STATE_WITHDRAWN: _ClassVar[HitState]
+REASON_SOURCE_UNSPECIFIED: ReasonSource
+REASON_SOURCE_RULE: ReasonSource
+REASON_SOURCE_WATCHLIST: ReasonSource
+REASON_SOURCE_MODEL: ReasonSource
+HIT_STATE_UNSPECIFIED: HitState
+HIT_STATE_ACTIVE: HitState
+HIT_STATE_WITHDRAWN: HitState
+
+class Reason(_message.Message):
+    __slots__ = ("source", "id", "score", "explanation", "owner", "category")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    source: ReasonSource
+    id: str
+    score: float
+    explanation: str
+    owner: str
+    category: str
+    def __init__(self, source: _Optional[_Union[ReasonSource, str]] = ..., id: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[str] = ..., owner: _Optional[str] = ..., category: _Optional[str] = ...) -> None: ...
+
+class FlightRef(_message.Message):
+    __slots__ = ("carrier", "number", "departure", "origin", "destination", "route")
+    CARRIER_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    DEPARTURE_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    carrier: str
+    number: str
+    departure: _timestamp_pb2.Timestamp
+    origin: str
+    destination: str
+    route: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, carrier: _Optional[str] = ..., number: _Optional[str] = ..., departure: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., origin: _Optional[str] = ..., destination: _Optional[str] = ..., route: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Hit(_message.Message):
+    __slots__ = ("hit_id", "recipient", "manifest_id", "flight", "traveller", "score", "reasons", "raised_at", "state", "manifest_received_at")
+    HIT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_ID_FIELD_NUMBER: _ClassVar[int]
+    FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    TRAVELLER_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    RAISED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    hit_id: str
+    recipient: str
+    manifest_id: str
+    flight: FlightRef
+    traveller: _manifest_pb2.Traveller
+    score: float
+    reasons: _containers.RepeatedCompositeFieldContainer[Reason]
+    raised_at: _timestamp_pb2.Timestamp
+    state: HitState
+    manifest_received_at: _timestamp_pb2.Timestamp
+    def __init__(self, hit_id: _Optional[str] = ..., recipient: _Optional[str] = ..., manifest_id: _Optional[str] = ..., flight: _Optional[_Union[FlightRef, _Mapping]] = ..., traveller: _Optional[_Union[_manifest_pb2.Traveller, _Mapping]] = ..., score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[HitState, str]] = ..., manifest_received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
