@@ -1,0 +1,32 @@
+# The two commands of the README: `make demo` (quick start) and `make test` (the whole suite, real Kafka included).
+# Both set up what they need first: a virtualenv with the project installed, and (on first use) the Kafka jars.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint protos clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/apihub up
+
+test: setup
+	$(BIN)/ruff check services tests benchmarks
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check services tests benchmarks
+	$(BIN)/ruff format --check services tests benchmarks
+
+protos: setup
+	$(BIN)/apihub dev protos
+
+clean:
+	rm -rf $(VENV) .apihub .pytest_cache

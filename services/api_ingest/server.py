@@ -1,0 +1,47 @@
+"""The carrier-facing gRPC server process."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+
+from services.api_ingest.servicer import ManifestIntakeServicer
+from services.bus import make_producer
+from services.config import HubSettings
+from services.serving import add_standard_services, bind, new_grpc_server, start_metrics, wait_for_signal
+from services.wire import intake_pb2, intake_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = [intake_pb2.DESCRIPTOR.services_by_name["ManifestIntake"].full_name]
+
+
+class IngestServer:
+    """gRPC server plus the Kafka producer it answers for; ``stop()`` drains both."""
+
+    def __init__(self, settings: HubSettings, listen: str | None = None):
+        self.producer = make_producer(settings, client_id="apihub-ingest")
+        self.server: grpc.Server = new_grpc_server(settings)
+        intake_pb2_grpc.add_ManifestIntakeServicer_to_server(
+            ManifestIntakeServicer(settings, self.producer), self.server)
+        self.health = add_standard_services(self.server, SERVICE_NAMES)
+        self.port = bind(self.server, listen or settings.ingest_listen)
+
+    def start(self) -> IngestServer:
+        self.server.start()
+        return self
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop taking calls, let in-flight ones finish (their receipts need the producer), then flush."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.producer.flush(timeout=10)
+        self.producer.close(timeout=10)
+
+
+def run_ingest(settings: HubSettings) -> None:
+    server = IngestServer(settings).start()
+    metrics = start_metrics(settings.ingest_metrics_port)
+    log.info("ingest listening on port %d (metrics %s)", server.port, metrics)
+    wait_for_signal(server.stop)

@@ -1,0 +1,350 @@
+"""`apihub`: the one command for running the hub, carriers' submissions, members' hits and development."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import grpc
+import typer
+from google.protobuf import json_format
+
+from services import client
+from services.auth import issue_token
+from services.codec import hit_to_json, manifest_from_json
+from services.config import HubSettings
+from services.errors import HubError
+from services.wire import delivery_pb2, intake_pb2, manifest_pb2
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+dev_app = typer.Typer(help="Development helpers: demo credentials, code generation, demo files.",
+                      no_args_is_help=True)
+watchlist_app = typer.Typer(help="Members' watchlists.", no_args_is_help=True)
+hits_app = typer.Typer(help="Members' hits.", no_args_is_help=True)
+kafka_app = typer.Typer(help="The local single-node Kafka broker for development.", no_args_is_help=True)
+app.add_typer(dev_app, name="dev")
+app.add_typer(watchlist_app, name="watchlist")
+app.add_typer(hits_app, name="hits")
+app.add_typer(kafka_app, name="kafka")
+
+ServerOpt = Annotated[str | None, typer.Option("--server", help="host:port of the hub (default from settings)")]
+TokenOpt = Annotated[str | None, typer.Option("--token", envvar="APIHUB_TOKEN",
+                                              help="Bearer token (env APIHUB_TOKEN); see `apihub dev token`")]
+
+
+def _settings() -> HubSettings:
+    return HubSettings()
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"apihub: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _need_token(token: str | None, hint: str) -> str:
+    if not token:
+        _fail(f"a token is required: pass --token or set APIHUB_TOKEN (demo: `apihub dev token {hint}`)")
+    return token
+
+
+def _rpc_error(exc: grpc.RpcError) -> None:
+    _fail(f"{exc.code().name}: {exc.details()}", 3 if exc.code() == grpc.StatusCode.UNAVAILABLE else 2)
+
+
+# -- running the hub -------------------------------------------------------------------------------------
+@app.command()
+def up(
+    demo: Annotated[bool, typer.Option(help="Load demo watchlists, feed demo manifests, print members' hits")] = True,
+    interval: Annotated[float, typer.Option(help="Seconds between demo manifests")] = 2.0,
+    exit_after: Annotated[float | None, typer.Option(help="Stop by itself after this many seconds")] = None,
+) -> None:
+    """Run the whole hub locally: Kafka (local unless APIHUB_KAFKA_BOOTSTRAP is set), ingest, profiler, router."""
+    from services.launcher import Hub, run_demo, warn_if_demo_secret
+    from services.serving import wait_for_signal
+
+    settings = _settings()
+    say = lambda line: typer.echo(line)  # noqa: E731
+    warn_if_demo_secret(settings, say)
+    hub = Hub(settings, say)
+    try:
+        hub.start()
+    except HubError as exc:
+        _fail(str(exc))
+    stop = threading.Event()
+    if exit_after is not None:
+        threading.Timer(exit_after, lambda: __import__("os").kill(__import__("os").getpid(), 15)).start()
+    worker = None
+    if demo:
+        def demo_loop() -> None:
+            try:
+                run_demo(hub, stop, interval, say)
+            except (HubError, grpc.RpcError) as exc:
+                say(f"demo stopped: {exc}")
+        worker = threading.Thread(target=demo_loop, daemon=True, name="demo")
+        worker.start()
+        say("Demo traffic running; hits appear below as members' contact points receive them. Ctrl-C stops.")
+    else:
+        say("Ctrl-C stops the hub.")
+
+    def shutdown() -> None:
+        stop.set()
+        if worker:
+            worker.join(10)
+        say("Stopping services...")
+        hub.stop()
+        say("Hub stopped.")
+
+    wait_for_signal(shutdown)
+
+
+class Service(str, Enum):
+    ingest = "ingest"
+    profiler = "profiler"
+    router = "router"
+
+
+@app.command()
+def serve(service: Service) -> None:
+    """Run one service in the foreground (what `apihub up` and docker-compose start)."""
+    from services.serving import configure_logging
+
+    configure_logging()
+    settings = _settings()
+    if service is Service.ingest:
+        from services.api_ingest.server import run_ingest
+        run_ingest(settings)
+    elif service is Service.profiler:
+        from services.profiler.worker import run_profiler
+        run_profiler(settings)
+    else:
+        from services.router.server import run_router
+        run_router(settings)
+
+
+@kafka_app.command("run")
+def kafka_run() -> None:
+    """Run the local broker in the foreground on APIHUB_KAFKA_PORT and create the hub's topics."""
+    from services.bus import ensure_topics
+    from services.devkafka import LocalKafka
+    from services.directory import load_directory
+    from services.serving import wait_for_signal
+
+    settings = _settings()
+    kafka = LocalKafka(settings.state_dir / "kafka", settings.kafka_port, settings.kafka_controller_port)
+    try:
+        kafka.start()
+        ensure_topics(settings.model_copy(update={"kafka_bootstrap": kafka.bootstrap}),
+                      load_directory(settings.directory_file).codes)
+    except HubError as exc:
+        kafka.stop()
+        _fail(str(exc))
+    typer.echo(f"Kafka ready at {kafka.bootstrap} (log: {kafka.log_file}). Ctrl-C stops it.")
+    wait_for_signal(kafka.stop)
+
+
+@app.command()
+def topics() -> None:
+    """Create the hub's topics on the configured Kafka cluster (idempotent)."""
+    from services.bus import ensure_topics
+    from services.directory import load_directory
+
+    settings = _settings()
+    created = ensure_topics(settings, load_directory(settings.directory_file).codes)
+    typer.echo("\n".join(created) if created else "all topics exist")
+
+
+# -- carriers --------------------------------------------------------------------------------------------
+def _read_manifests(path: Path) -> list[manifest_pb2.Manifest]:
+    """A file holds one manifest (JSON object) or several (JSON array), in the proto's JSON form."""
+    data = json.loads(path.read_text())
+    items = data if isinstance(data, list) else [data]
+    return [manifest_from_json(json.dumps(item)) for item in items]
+
+
+def _receipt_json(receipt: intake_pb2.Receipt, source: str) -> dict:
+    out = json_format.MessageToDict(receipt, preserving_proto_field_name=True,
+                                    always_print_fields_with_no_presence=True)
+    out["status"] = intake_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_").lower()
+    out["file"] = source
+    return out
+
+
+@app.command()
+def submit(
+    files: Annotated[list[Path], typer.Argument(help="Manifest files (JSON form of apihub.v1.Manifest)",
+                                                exists=True, dir_okay=False)],
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON receipt per message")] = False,
+) -> None:
+    """Send manifests; print a receipt for each. Exit code 0 only if none was rejected."""
+    settings = _settings()
+    token = _need_token(token, "--carrier XX")
+    receipts: list[tuple[intake_pb2.Receipt, str]] = []
+    manifests: list[tuple[manifest_pb2.Manifest, str]] = []
+    for path in files:
+        try:
+            manifests += [(m, str(path)) for m in _read_manifests(path)]
+        except (ValueError, json_format.ParseError) as exc:
+            bad = intake_pb2.Receipt(status=intake_pb2.RECEIPT_STATUS_REJECTED)
+            bad.errors.add(field="", code="unreadable", description=f"not a JSON manifest: {exc}")
+            receipts.append((bad, str(path)))
+    if manifests:
+        chan = client.channel(server or settings.ingest_listen)
+        try:
+            answers = client.submit(chan, token, [m for m, _ in manifests])
+        except grpc.RpcError as exc:
+            _rpc_error(exc)
+        receipts += [(r, src) for r, (_, src) in zip(answers, manifests, strict=True)]
+    for receipt, source in receipts:
+        if as_json:
+            typer.echo(json.dumps(_receipt_json(receipt, source)))
+        else:
+            status = intake_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_")
+            typer.echo(f"{source}: {status} {receipt.manifest_id} "
+                       f"({receipt.passengers} passengers, {receipt.crew} crew)")
+            for v in receipt.errors:
+                typer.echo(f"  error   {v.field or v.segment}: {v.description} [{v.code}]")
+            for v in receipt.warnings:
+                typer.echo(f"  warning {v.field or v.segment}: {v.description} [{v.code}]")
+    if any(r.status != intake_pb2.RECEIPT_STATUS_ACCEPTED for r, _ in receipts
+           if r.status != intake_pb2.RECEIPT_STATUS_DUPLICATE):
+        raise typer.Exit(1)
+
+
+# -- members ---------------------------------------------------------------------------------------------
+class Scope(str, Enum):
+    regional = "regional"
+    private = "private"
+
+
+@watchlist_app.command("load")
+def watchlist_load(
+    file: Annotated[Path, typer.Argument(help="CSV: " + ",".join(client.WATCHLIST_COLUMNS), exists=True,
+                                         dir_okay=False)],
+    member: Annotated[str, typer.Option("--member", help="Owner member, ISO 3166-1 alpha-3")],
+    scope: Annotated[Scope, typer.Option(help="regional: screens every flight; private: only the "
+                                              "owner's jurisdiction")] = Scope.regional,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Replace a member's watchlist with the entries of a CSV file."""
+    settings = _settings()
+    member = member.upper()
+    token = _need_token(token, f"--member {member}")
+    try:
+        entries = client.read_watchlist_csv(file.read_text(encoding="utf-8-sig"), member)
+    except client.WatchlistFileError as exc:
+        _fail(f"{file}: {exc}")
+    scope_value = (delivery_pb2.WATCHLIST_SCOPE_PRIVATE if scope is Scope.private
+                   else delivery_pb2.WATCHLIST_SCOPE_REGIONAL)
+    try:
+        reply = client.load_watchlist(client.channel(server or settings.delivery_listen), token, member,
+                                      entries, scope_value)
+    except grpc.RpcError as exc:
+        _rpc_error(exc)
+    if reply.errors:
+        for v in reply.errors:
+            typer.echo(f"  error {v.field}: {v.description} [{v.code}]", err=True)
+        _fail(f"watchlist not loaded: {len(reply.errors)} errors", 1)
+    typer.echo(f"Loaded {reply.entries} entries into the {scope.value} watchlist of {member}.")
+
+
+@hits_app.command("follow")
+def hits_follow(
+    member: Annotated[str, typer.Option("--member", help="Member, ISO 3166-1 alpha-3")],
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    idle_exit: Annotated[float | None, typer.Option(help="Exit after this many seconds without a hit")] = None,
+    cursor: Annotated[int | None, typer.Option(help="Start at this cursor instead of the last acknowledged")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit and line")] = False,
+) -> None:
+    """Stream a member's hits, acknowledging each once printed."""
+    settings = _settings()
+    member = member.upper()
+    token = _need_token(token, f"--member {member}")
+
+    def show(delivery: delivery_pb2.Delivery) -> None:
+        h = hit_to_json(delivery.hit, delivery.cursor)
+        if as_json:
+            typer.echo(json.dumps(h))
+            return
+        f, p = h["flight"], h["passenger"]
+        typer.echo(f"{h['hit_id']} {f['carrier']}{f['number']} {'-'.join(f['route'])} {f['departure']} "
+                   f"{p['ref']} {p['surname']}, {p['given_names']} score={h['score']:.2f}")
+        for r in h["reasons"]:
+            typer.echo(f"    {r['source']:9} {r['id']:<18} {r['score']:.2f}  {r['explanation']}")
+        sys.stdout.flush()
+
+    follower = client.Follower(client.channel(server or settings.delivery_listen), token, member)
+    try:
+        follower.follow(show, idle_exit=idle_exit, cursor=cursor)
+    except grpc.RpcError as exc:
+        _rpc_error(exc)
+    except KeyboardInterrupt:
+        pass
+
+
+# -- development -----------------------------------------------------------------------------------------
+@dev_app.command("token")
+def dev_token(
+    carrier: Annotated[str | None, typer.Option("--carrier", help="IATA carrier code, e.g. FJ")] = None,
+    member: Annotated[str | None, typer.Option("--member", help="Member ISO alpha-3 code, e.g. FJI")] = None,
+) -> None:
+    """Print the credential of a carrier or member under the configured secret (the demo's by default)."""
+    if bool(carrier) == bool(member):
+        _fail("give exactly one of --carrier XX or --member XXX")
+    secret = _settings().auth_secret
+    if carrier:
+        if not (2 <= len(carrier) <= 3 and carrier.isalnum()):
+            _fail("--carrier must be a 2-character IATA (or 3-character ICAO) code")
+        typer.echo(issue_token(secret, "carrier", carrier))
+    else:
+        from services.directory import load_directory
+
+        directory = load_directory(_settings().directory_file)
+        if member.upper() not in directory:
+            _fail(f"--member {member}: not in the member directory ({', '.join(directory.codes)})")
+        typer.echo(issue_token(secret, "member", member))
+
+
+@dev_app.command("protos")
+def dev_protos() -> None:
+    """Regenerate services/wire from proto/ (needs the dev extra: grpcio-tools)."""
+    from services.protogen import main
+
+    raise typer.Exit(main())
+
+
+@dev_app.command("demo-files")
+def dev_demo_files(directory: Annotated[Path, typer.Argument(help="Where to write the files")]) -> None:
+    """Write demo manifests (JSON) and a demo watchlist (CSV) to try `submit` and `watchlist load` by hand."""
+    from services.demo import DemoTraffic, demo_watchlists
+
+    directory.mkdir(parents=True, exist_ok=True)
+    traffic = DemoTraffic()
+    for i in range(3):
+        m = traffic.next_manifest()
+        path = directory / f"manifest-{m.carrier}{m.flight_number}-{i + 1}.json"
+        path.write_text(json_format.MessageToJson(m, preserving_proto_field_name=True))
+        typer.echo(path)
+    for owner, entries in demo_watchlists().items():
+        path = directory / f"watchlist-{owner}.csv"
+        rows = [",".join(client.WATCHLIST_COLUMNS)]
+        for e in entries:
+            from services.codec import format_partial_date
+
+            sex = {1: "M", 2: "F", 3: "X"}.get(e.sex, "")
+            rows.append(",".join([e.entry_id, e.surname, e.given_names, format_partial_date(e.date_of_birth), sex,
+                                  e.nationality, e.document_number, e.document_issuer, e.category, e.owner]))
+        path.write_text("\n".join(rows) + "\n")
+        typer.echo(path)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,152 @@
+"""`apihub up`: a whole hub on one machine — local Kafka, topics, the three services, optional demo traffic."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services import client
+from services.auth import issue_token
+from services.bus import ensure_topics
+from services.codec import hit_to_json
+from services.config import DEMO_AUTH_SECRET, HubSettings
+from services.demo import DemoTraffic, demo_watchlists
+from services.devkafka import LocalKafka
+from services.directory import load_directory
+from services.errors import HubError
+
+SERVICES = ("ingest", "profiler", "router")
+
+
+def wait_healthy(address: str, timeout: float = 60.0) -> None:
+    """Until the gRPC server at ``address`` reports SERVING."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as chan:
+        stub = health_pb2_grpc.HealthStub(chan)
+        while time.monotonic() < deadline:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+    raise HubError(f"no healthy gRPC server at {address} after {timeout:.0f}s")
+
+
+@dataclass
+class Hub:
+    """The running pieces of a local hub; ``stop()`` takes them down in reverse order."""
+
+    settings: HubSettings
+    say: Callable[[str], None] = print
+    kafka: LocalKafka | None = None
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self) -> Hub:
+        s = self.settings
+        if s.uses_local_kafka:
+            self.say(f"Starting a local Apache Kafka broker on 127.0.0.1:{s.kafka_port} "
+                     f"(data in {s.state_dir / 'kafka'})...")
+            self.kafka = LocalKafka(s.state_dir / "kafka", s.kafka_port, s.kafka_controller_port,
+                                    progress=self.say).start()
+        else:
+            self.say(f"Using the Kafka cluster at {s.kafka_bootstrap}")
+        directory = load_directory(s.directory_file)
+        created = ensure_topics(s, directory.codes)
+        self.say(f"Topics ready ({len(created)} created).")
+        env = {**os.environ, "APIHUB_KAFKA_BOOTSTRAP": s.bootstrap}
+        logs = s.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for name in SERVICES:
+            out = (logs / f"{name}.log").open("ab")
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", name],
+                                                env=env, stdout=out, stderr=subprocess.STDOUT)
+            out.close()
+        for name, address in (("ingest", s.ingest_listen), ("router", s.delivery_listen)):
+            try:
+                wait_healthy(address)
+            except HubError:
+                self.stop()
+                raise HubError(f"the {name} service did not come up; see {logs / (name + '.log')}") from None
+        self.say(f"Hub up: carriers submit to {s.ingest_listen}, members follow hits at {s.delivery_listen}; "
+                 f"service logs in {logs}.")
+        return self
+
+    def check_children(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise HubError(f"the {name} service exited with code {proc.returncode}; "
+                               f"see {self.settings.state_dir / 'logs' / (name + '.log')}")
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+        if self.kafka:
+            self.say("Stopping Kafka...")
+            self.kafka.stop()
+            self.kafka = None
+
+
+def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[str], None]) -> None:
+    """Load demo watchlists, follow every member's hits in threads, and feed manifests until ``stop``."""
+    s = hub.settings
+    secret = s.auth_secret
+    member_chan = client.channel(s.delivery_listen)
+    for owner, entries in demo_watchlists().items():
+        client.load_watchlist(member_chan, issue_token(secret, "member", owner), owner, entries)
+    say("Demo watchlists loaded for FJI, WSM, AUS and TON (synthetic people).")
+
+    def follow(member: str) -> None:
+        def show(delivery) -> None:
+            h = hit_to_json(delivery.hit)
+            why = "; ".join(f"{r['source']} {r['id']} ({r['score']:.2f}): {r['explanation']}" for r in h["reasons"])
+            f = h["flight"]
+            say(f"[{member} contact point] hit {h['hit_id']} on {f['carrier']}{f['number']} "
+                f"{'-'.join(f['route'])} {f['departure'][:16]} passenger {h['passenger']['ref']} "
+                f"score {h['score']:.2f} — {why}")
+        follower = client.Follower(member_chan, issue_token(secret, "member", member), member)
+        while not stop.is_set():
+            try:
+                follower.follow(show, should_stop=stop.is_set)
+            except grpc.RpcError:
+                stop.wait(1)  # the router restarts or shuts down: resume from the acknowledged cursor
+
+    directory = load_directory(s.directory_file)
+    for member in directory.codes:
+        threading.Thread(target=follow, args=(member,), daemon=True, name=f"follow-{member}").start()
+
+    traffic = DemoTraffic()
+    ingest_chan = client.channel(s.ingest_listen)
+    sent = 0
+    while not stop.is_set():
+        m = traffic.next_manifest()
+        receipt = client.submit(ingest_chan, issue_token(secret, "carrier", m.carrier), [m])[0]
+        sent += 1
+        status = "accepted" if receipt.status == 1 else "NOT accepted"
+        route = "-".join(p for leg in m.legs for p in (leg.origin,)) + f"-{m.legs[-1].destination}"
+        say(f"[carrier {m.carrier}] manifest {m.carrier}{m.flight_number} {route}: {receipt.passengers} "
+            f"passengers, {receipt.crew} crew -> {status} ({receipt.manifest_id})")
+        stop.wait(interval)
+        hub.check_children()
+
+
+def warn_if_demo_secret(settings: HubSettings, say: Callable[[str], None]) -> None:
+    if settings.auth_secret == DEMO_AUTH_SECRET:
+        say("Note: tokens are signed with the public demo secret; set APIHUB_AUTH_SECRET for real use.")

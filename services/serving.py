@@ -1,0 +1,80 @@
+"""What every service process shares: gRPC servers with health and reflection, metrics, logging, signals."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from services.config import HubSettings
+
+log = logging.getLogger(__name__)
+
+
+def new_grpc_server(settings: HubSettings, max_workers: int = 32) -> grpc.Server:
+    limit = settings.max_message_bytes
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+        ],
+    )
+
+
+def add_standard_services(server: grpc.Server, service_names: Iterable[str]) -> health.HealthServicer:
+    """gRPC health (for load balancers and grpc_health_probe) and reflection (for grpcurl)."""
+    names = list(service_names)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ["", *names]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server)
+    return health_servicer
+
+
+def bind(server: grpc.Server, listen: str) -> int:
+    """Bind an insecure port ("host:0" picks a free one) and return the port."""
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"could not listen on {listen}")
+    return port
+
+
+def start_metrics(port: int) -> int | None:
+    """Serve Prometheus /metrics; -1 disables, 0 picks a free port. Returns the port."""
+    if port < 0:
+        return None
+    server, _thread = start_http_server(port, addr="127.0.0.1" if port == 0 else "0.0.0.0")
+    return server.server_port
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # kafka-python is chatty at INFO about every connection.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+def wait_for_signal(on_stop: Callable[[], None]) -> None:
+    """Block until SIGTERM or SIGINT, then call on_stop once (drain, flush, commit, close)."""
+    stopped = threading.Event()
+
+    def handle(signum, _frame):
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        stopped.set()
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        stopped.wait()
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        on_stop()

@@ -1,0 +1,43 @@
+"""Shared fixtures. Integration tests get one real Kafka broker per session and a fresh topic prefix each."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from services.config import HubSettings
+from services.devkafka import LocalKafka, free_port
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory) -> str:
+    """Bootstrap address of a real Apache Kafka broker: APIHUB_TEST_KAFKA, or one this session starts."""
+    external = os.environ.get("APIHUB_TEST_KAFKA")
+    if external:
+        yield external
+        return
+    broker = LocalKafka(Path(tmp_path_factory.mktemp("kafka")), free_port(), free_port(), heap="768m")
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def settings(kafka) -> HubSettings:
+    """Settings of one test: its own topics on the session's broker, ephemeral ports, no metrics ports."""
+    return HubSettings(
+        kafka_bootstrap=kafka,
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}",
+        ingest_listen="127.0.0.1:0",
+        delivery_listen="127.0.0.1:0",
+        ingest_metrics_port=-1,
+        profiler_metrics_port=-1,
+        router_metrics_port=-1,
+        heartbeat_seconds=0.2,
+        profiler_poll_ms=50,
+    )
