@@ -62,8 +62,10 @@ def authenticate(context: grpc.ServicerContext, secret: str, kind: str) -> Princ
     except AuthError as exc:
         context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
     if principal.kind != kind:
-        context.abort(grpc.StatusCode.PERMISSION_DENIED, f"a {principal.kind} token cannot call this; "
-                      f"it needs a {kind} token")
+        context.abort(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"a {principal.kind} token cannot call this; it needs a {kind} token",
+        )
     return principal
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import grpc
 import typer
 from google.protobuf import json_format
+from pydantic import ValidationError
 
 from services import client
 from services.auth import issue_token
@@ -22,8 +22,9 @@ from services.errors import HubError
 from services.wire import delivery_pb2, intake_pb2, manifest_pb2
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
-dev_app = typer.Typer(help="Development helpers: demo credentials, code generation, demo files.",
-                      no_args_is_help=True)
+dev_app = typer.Typer(
+    help="Development helpers: demo credentials, code generation, demo files.", no_args_is_help=True
+)
 watchlist_app = typer.Typer(help="Members' watchlists.", no_args_is_help=True)
 hits_app = typer.Typer(help="Members' hits.", no_args_is_help=True)
 kafka_app = typer.Typer(help="The local single-node Kafka broker for development.", no_args_is_help=True)
@@ -32,13 +33,25 @@ app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(hits_app, name="hits")
 app.add_typer(kafka_app, name="kafka")
 
-ServerOpt = Annotated[str | None, typer.Option("--server", help="host:port of the hub (default from settings)")]
-TokenOpt = Annotated[str | None, typer.Option("--token", envvar="APIHUB_TOKEN",
-                                              help="Bearer token (env APIHUB_TOKEN); see `apihub dev token`")]
+ServerOpt = Annotated[
+    str | None, typer.Option("--server", help="host:port of the hub (default from settings)")
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token", envvar="APIHUB_TOKEN", help="Bearer token (env APIHUB_TOKEN); see `apihub dev token`"
+    ),
+]
 
 
 def _settings() -> HubSettings:
-    return HubSettings()
+    try:
+        return HubSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"APIHUB_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        _fail(f"bad settings: {problems}")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -59,11 +72,13 @@ def _rpc_error(exc: grpc.RpcError) -> None:
 # -- running the hub -------------------------------------------------------------------------------------
 @app.command()
 def up(
-    demo: Annotated[bool, typer.Option(help="Load demo watchlists, feed demo manifests, print members' hits")] = True,
+    demo: Annotated[
+        bool, typer.Option(help="Load demo watchlists, feed demo manifests, print members' hits")
+    ] = True,
     interval: Annotated[float, typer.Option(help="Seconds between demo manifests")] = 2.0,
     exit_after: Annotated[float | None, typer.Option(help="Stop by itself after this many seconds")] = None,
 ) -> None:
-    """Run the whole hub locally: Kafka (local unless APIHUB_KAFKA_BOOTSTRAP is set), ingest, profiler, router."""
+    """Run the whole hub: Kafka (local unless APIHUB_KAFKA_BOOTSTRAP is set), ingest, profiler, router."""
     from services.launcher import Hub, run_demo, warn_if_demo_secret
     from services.serving import wait_for_signal
 
@@ -80,11 +95,13 @@ def up(
         threading.Timer(exit_after, lambda: __import__("os").kill(__import__("os").getpid(), 15)).start()
     worker = None
     if demo:
+
         def demo_loop() -> None:
             try:
                 run_demo(hub, stop, interval, say)
             except (HubError, grpc.RpcError) as exc:
                 say(f"demo stopped: {exc}")
+
         worker = threading.Thread(target=demo_loop, daemon=True, name="demo")
         worker.start()
         say("Demo traffic running; hits appear below as members' contact points receive them. Ctrl-C stops.")
@@ -102,7 +119,7 @@ def up(
     wait_for_signal(shutdown)
 
 
-class Service(str, Enum):
+class Service(StrEnum):
     ingest = "ingest"
     profiler = "profiler"
     router = "router"
@@ -117,12 +134,15 @@ def serve(service: Service) -> None:
     settings = _settings()
     if service is Service.ingest:
         from services.api_ingest.server import run_ingest
+
         run_ingest(settings)
     elif service is Service.profiler:
         from services.profiler.worker import run_profiler
+
         run_profiler(settings)
     else:
         from services.router.server import run_router
+
         run_router(settings)
 
 
@@ -138,8 +158,10 @@ def kafka_run() -> None:
     kafka = LocalKafka(settings.state_dir / "kafka", settings.kafka_port, settings.kafka_controller_port)
     try:
         kafka.start()
-        ensure_topics(settings.model_copy(update={"kafka_bootstrap": kafka.bootstrap}),
-                      load_directory(settings.directory_file).codes)
+        ensure_topics(
+            settings.model_copy(update={"kafka_bootstrap": kafka.bootstrap}),
+            load_directory(settings.directory_file).codes,
+        )
     except HubError as exc:
         kafka.stop()
         _fail(str(exc))
@@ -167,8 +189,9 @@ def _read_manifests(path: Path) -> list[manifest_pb2.Manifest]:
 
 
 def _receipt_json(receipt: intake_pb2.Receipt, source: str) -> dict:
-    out = json_format.MessageToDict(receipt, preserving_proto_field_name=True,
-                                    always_print_fields_with_no_presence=True)
+    out = json_format.MessageToDict(
+        receipt, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
     out["status"] = intake_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_").lower()
     out["file"] = source
     return out
@@ -176,8 +199,10 @@ def _receipt_json(receipt: intake_pb2.Receipt, source: str) -> dict:
 
 @app.command()
 def submit(
-    files: Annotated[list[Path], typer.Argument(help="Manifest files (JSON form of apihub.v1.Manifest)",
-                                                exists=True, dir_okay=False)],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Manifest files (JSON form of apihub.v1.Manifest)", exists=True, dir_okay=False),
+    ],
     server: ServerOpt = None,
     token: TokenOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON receipt per message")] = False,
@@ -206,30 +231,37 @@ def submit(
             typer.echo(json.dumps(_receipt_json(receipt, source)))
         else:
             status = intake_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_")
-            typer.echo(f"{source}: {status} {receipt.manifest_id} "
-                       f"({receipt.passengers} passengers, {receipt.crew} crew)")
+            typer.echo(
+                f"{source}: {status} {receipt.manifest_id} "
+                f"({receipt.passengers} passengers, {receipt.crew} crew)"
+            )
             for v in receipt.errors:
                 typer.echo(f"  error   {v.field or v.segment}: {v.description} [{v.code}]")
             for v in receipt.warnings:
                 typer.echo(f"  warning {v.field or v.segment}: {v.description} [{v.code}]")
-    if any(r.status != intake_pb2.RECEIPT_STATUS_ACCEPTED for r, _ in receipts
-           if r.status != intake_pb2.RECEIPT_STATUS_DUPLICATE):
+    if any(
+        r.status != intake_pb2.RECEIPT_STATUS_ACCEPTED
+        for r, _ in receipts
+        if r.status != intake_pb2.RECEIPT_STATUS_DUPLICATE
+    ):
         raise typer.Exit(1)
 
 
 # -- members ---------------------------------------------------------------------------------------------
-class Scope(str, Enum):
+class Scope(StrEnum):
     regional = "regional"
     private = "private"
 
 
 @watchlist_app.command("load")
 def watchlist_load(
-    file: Annotated[Path, typer.Argument(help="CSV: " + ",".join(client.WATCHLIST_COLUMNS), exists=True,
-                                         dir_okay=False)],
+    file: Annotated[
+        Path, typer.Argument(help="CSV: " + ",".join(client.WATCHLIST_COLUMNS), exists=True, dir_okay=False)
+    ],
     member: Annotated[str, typer.Option("--member", help="Owner member, ISO 3166-1 alpha-3")],
-    scope: Annotated[Scope, typer.Option(help="regional: screens every flight; private: only the "
-                                              "owner's jurisdiction")] = Scope.regional,
+    scope: Annotated[
+        Scope, typer.Option(help="regional: screens every flight; private: only the owner's jurisdiction")
+    ] = Scope.regional,
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -241,11 +273,15 @@ def watchlist_load(
         entries = client.read_watchlist_csv(file.read_text(encoding="utf-8-sig"), member)
     except client.WatchlistFileError as exc:
         _fail(f"{file}: {exc}")
-    scope_value = (delivery_pb2.WATCHLIST_SCOPE_PRIVATE if scope is Scope.private
-                   else delivery_pb2.WATCHLIST_SCOPE_REGIONAL)
+    scope_value = (
+        delivery_pb2.WATCHLIST_SCOPE_PRIVATE
+        if scope is Scope.private
+        else delivery_pb2.WATCHLIST_SCOPE_REGIONAL
+    )
     try:
-        reply = client.load_watchlist(client.channel(server or settings.delivery_listen), token, member,
-                                      entries, scope_value)
+        reply = client.load_watchlist(
+            client.channel(server or settings.delivery_listen), token, member, entries, scope_value
+        )
     except grpc.RpcError as exc:
         _rpc_error(exc)
     if reply.errors:
@@ -260,8 +296,12 @@ def hits_follow(
     member: Annotated[str, typer.Option("--member", help="Member, ISO 3166-1 alpha-3")],
     server: ServerOpt = None,
     token: TokenOpt = None,
-    idle_exit: Annotated[float | None, typer.Option(help="Exit after this many seconds without a hit")] = None,
-    cursor: Annotated[int | None, typer.Option(help="Start at this cursor instead of the last acknowledged")] = None,
+    idle_exit: Annotated[
+        float | None, typer.Option(help="Exit after this many seconds without a hit")
+    ] = None,
+    cursor: Annotated[
+        int | None, typer.Option(help="Start at this cursor instead of the last acknowledged")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit and line")] = False,
 ) -> None:
     """Stream a member's hits, acknowledging each once printed."""
@@ -275,8 +315,10 @@ def hits_follow(
             typer.echo(json.dumps(h))
             return
         f, p = h["flight"], h["passenger"]
-        typer.echo(f"{h['hit_id']} {f['carrier']}{f['number']} {'-'.join(f['route'])} {f['departure']} "
-                   f"{p['ref']} {p['surname']}, {p['given_names']} score={h['score']:.2f}")
+        typer.echo(
+            f"{h['hit_id']} {f['carrier']}{f['number']} {'-'.join(f['route'])} {f['departure']} "
+            f"{p['ref']} {p['surname']}, {p['given_names']} score={h['score']:.2f}"
+        )
         for r in h["reasons"]:
             typer.echo(f"    {r['source']:9} {r['id']:<18} {r['score']:.2f}  {r['explanation']}")
         sys.stdout.flush()
@@ -340,8 +382,22 @@ def dev_demo_files(directory: Annotated[Path, typer.Argument(help="Where to writ
             from services.codec import format_partial_date
 
             sex = {1: "M", 2: "F", 3: "X"}.get(e.sex, "")
-            rows.append(",".join([e.entry_id, e.surname, e.given_names, format_partial_date(e.date_of_birth), sex,
-                                  e.nationality, e.document_number, e.document_issuer, e.category, e.owner]))
+            rows.append(
+                ",".join(
+                    [
+                        e.entry_id,
+                        e.surname,
+                        e.given_names,
+                        format_partial_date(e.date_of_birth),
+                        sex,
+                        e.nationality,
+                        e.document_number,
+                        e.document_issuer,
+                        e.category,
+                        e.owner,
+                    ]
+                )
+            )
         path.write_text("\n".join(rows) + "\n")
         typer.echo(path)
 

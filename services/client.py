@@ -1,4 +1,4 @@
-"""Client side of the hub's gRPC API: what `apihub submit`, `watchlist load`, `hits follow` and the demo use."""
+"""Client side of the hub's gRPC API, for `apihub submit`, `watchlist load`, `hits follow` and the demo."""
 
 from __future__ import annotations
 
@@ -14,21 +14,39 @@ from services.auth import bearer
 from services.codec import parse_partial_date
 from services.wire import delivery_pb2, delivery_pb2_grpc, intake_pb2, intake_pb2_grpc, manifest_pb2
 
-WATCHLIST_COLUMNS = ["entry_id", "surname", "given_names", "date_of_birth", "sex", "nationality",
-                     "document_number", "document_issuer", "category", "owner"]
-_SEX = {"": manifest_pb2.SEX_UNSPECIFIED, "M": manifest_pb2.SEX_MALE, "F": manifest_pb2.SEX_FEMALE,
-        "X": manifest_pb2.SEX_X}
+WATCHLIST_COLUMNS = [
+    "entry_id",
+    "surname",
+    "given_names",
+    "date_of_birth",
+    "sex",
+    "nationality",
+    "document_number",
+    "document_issuer",
+    "category",
+    "owner",
+]
+_SEX = {
+    "": manifest_pb2.SEX_UNSPECIFIED,
+    "M": manifest_pb2.SEX_MALE,
+    "F": manifest_pb2.SEX_FEMALE,
+    "X": manifest_pb2.SEX_X,
+}
 
 
 def channel(address: str, max_message_bytes: int = 16 * 1024 * 1024) -> grpc.Channel:
-    return grpc.insecure_channel(address, options=[
-        ("grpc.max_receive_message_length", max_message_bytes),
-        ("grpc.max_send_message_length", max_message_bytes),
-    ])
+    return grpc.insecure_channel(
+        address,
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ],
+    )
 
 
-def submit(chan: grpc.Channel, token: str, manifests: list[manifest_pb2.Manifest],
-           timeout: float = 30.0) -> list[intake_pb2.Receipt]:
+def submit(
+    chan: grpc.Channel, token: str, manifests: list[manifest_pb2.Manifest], timeout: float = 30.0
+) -> list[intake_pb2.Receipt]:
     """One receipt per manifest, in order: unary for one, the bulk stream for several."""
     stub = intake_pb2_grpc.ManifestIntakeStub(chan)
     if len(manifests) == 1:
@@ -44,7 +62,9 @@ def read_watchlist_csv(text: str, owner: str) -> list[delivery_pb2.WatchlistEntr
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in WATCHLIST_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise WatchlistFileError(f"line 1: header lacks columns {missing}; expected {','.join(WATCHLIST_COLUMNS)}")
+        raise WatchlistFileError(
+            f"line 1: header lacks columns {missing}; expected {','.join(WATCHLIST_COLUMNS)}"
+        )
     entries = []
     for row in reader:
         line = reader.line_num
@@ -59,17 +79,31 @@ def read_watchlist_csv(text: str, owner: str) -> list[delivery_pb2.WatchlistEntr
         entry_owner = row["owner"].upper() or owner
         if entry_owner != owner:
             raise WatchlistFileError(f"line {line}, owner: '{row['owner']}' differs from --member {owner}")
-        entries.append(delivery_pb2.WatchlistEntry(
-            entry_id=row["entry_id"], surname=row["surname"], given_names=row["given_names"],
-            date_of_birth=dob, sex=_SEX[sex], nationality=row["nationality"].upper(),
-            document_number=row["document_number"], document_issuer=row["document_issuer"].upper(),
-            category=row["category"], owner=entry_owner))
+        entries.append(
+            delivery_pb2.WatchlistEntry(
+                entry_id=row["entry_id"],
+                surname=row["surname"],
+                given_names=row["given_names"],
+                date_of_birth=dob,
+                sex=_SEX[sex],
+                nationality=row["nationality"].upper(),
+                document_number=row["document_number"],
+                document_issuer=row["document_issuer"].upper(),
+                category=row["category"],
+                owner=entry_owner,
+            )
+        )
     return entries
 
 
-def load_watchlist(chan: grpc.Channel, token: str, owner: str, entries: list[delivery_pb2.WatchlistEntry],
-                   scope: int = delivery_pb2.WATCHLIST_SCOPE_REGIONAL,
-                   timeout: float = 30.0) -> delivery_pb2.LoadWatchlistResponse:
+def load_watchlist(
+    chan: grpc.Channel,
+    token: str,
+    owner: str,
+    entries: list[delivery_pb2.WatchlistEntry],
+    scope: int = delivery_pb2.WATCHLIST_SCOPE_REGIONAL,
+    timeout: float = 30.0,
+) -> delivery_pb2.LoadWatchlistResponse:
     stub = delivery_pb2_grpc.WatchlistAdminStub(chan)
     request = delivery_pb2.Watchlist(owner=owner, scope=scope, entries=entries)
     return stub.LoadWatchlist(request, metadata=bearer(token), timeout=timeout)
@@ -84,8 +118,13 @@ class Follower:
     member: str
     ack: bool = True
 
-    def follow(self, handle: Callable[[delivery_pb2.Delivery], None], idle_exit: float | None = None,
-               cursor: int | None = None, should_stop: Callable[[], bool] = lambda: False) -> int:
+    def follow(
+        self,
+        handle: Callable[[delivery_pb2.Delivery], None],
+        idle_exit: float | None = None,
+        cursor: int | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> int:
         """Call ``handle`` for each hit; return how many. Ends after ``idle_exit`` seconds without a hit."""
         stub = delivery_pb2_grpc.HitDeliveryStub(self.chan)
         request = delivery_pb2.SubscribeRequest(member=self.member)
@@ -102,7 +141,9 @@ class Follower:
                     if self.ack:
                         delivery_pb2_grpc.HitDeliveryStub(self.chan).Ack(
                             delivery_pb2.AckRequest(member=self.member, cursor=delivery.cursor),
-                            metadata=bearer(self.token), timeout=10)
+                            metadata=bearer(self.token),
+                            timeout=10,
+                        )
                 if should_stop() or (idle_exit is not None and time.monotonic() - last >= idle_exit):
                     break
         finally:

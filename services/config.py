@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Only for the local demo and tests. A deployment sets APIHUB_AUTH_SECRET; `apihub up` warns when it does not.
@@ -33,6 +34,8 @@ class HubSettings(BaseSettings):
     ingest_metrics_port: int = 9464
     profiler_metrics_port: int = 9465
     router_metrics_port: int = 9466
+    # How long a member's outbox keeps hits it has not acknowledged (days): the longest tolerated outage.
+    outbox_retention_days: int = 30
     # Largest manifest a carrier may send in one gRPC message or Kafka record (bytes).
     max_message_bytes: int = 16 * 1024 * 1024
 
@@ -46,6 +49,13 @@ class HubSettings(BaseSettings):
     profiler_poll_ms: int = 100
     # Router: how often an idle Subscribe stream sends a heartbeat (seconds).
     heartbeat_seconds: float = 1.0
+
+    @field_validator("auth_secret")
+    @classmethod
+    def _secret_not_empty(cls, value: str) -> str:
+        if len(value) < 16:
+            raise ValueError("APIHUB_AUTH_SECRET must be at least 16 characters (it signs every token)")
+        return value
 
     @property
     def uses_local_kafka(self) -> bool:

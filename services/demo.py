@@ -27,11 +27,57 @@ ROUTES = [
     ("NZ", "996", ["AKL", "APW"]),
 ]
 COUNTRIES = ["FJI", "WSM", "TON", "AUS", "NZL", "PNG", "SLB", "VUT", "KIR", "COK", "USA", "CHN", "PHL", "IND"]
-SURNAMES = ["Tavola", "Fonoti", "Havili", "Kaufusi", "Waqa", "Rarotonga", "Tamapua", "Naivalu", "Kalsakau",
-            "Morrison", "Chen", "Singh", "Nguyen", "Tamatea", "Leota", "Lagi", "Baravilala", "Kwaimani",
-            "Tekanene", "Nakamura", "Aufai", "Vete", "Ratu", "Mariner", "Okafor"]
-GIVEN = ["Josefa", "Mele", "Sione", "Ana", "Tevita", "Losa", "Peni", "Grace", "John", "Mere", "Ioane",
-         "Lani", "David", "Salote", "Viliami", "Emele", "Pita", "Ruth", "Kalo", "Amy", "Tomasi", "Luisa"]
+SURNAMES = [
+    "Tavola",
+    "Fonoti",
+    "Havili",
+    "Kaufusi",
+    "Waqa",
+    "Rarotonga",
+    "Tamapua",
+    "Naivalu",
+    "Kalsakau",
+    "Morrison",
+    "Chen",
+    "Singh",
+    "Nguyen",
+    "Tamatea",
+    "Leota",
+    "Lagi",
+    "Baravilala",
+    "Kwaimani",
+    "Tekanene",
+    "Nakamura",
+    "Aufai",
+    "Vete",
+    "Ratu",
+    "Mariner",
+    "Okafor",
+]
+GIVEN = [
+    "Josefa",
+    "Mele",
+    "Sione",
+    "Ana",
+    "Tevita",
+    "Losa",
+    "Peni",
+    "Grace",
+    "John",
+    "Mere",
+    "Ioane",
+    "Lani",
+    "David",
+    "Salote",
+    "Viliami",
+    "Emele",
+    "Pita",
+    "Ruth",
+    "Kalo",
+    "Amy",
+    "Tomasi",
+    "Luisa",
+]
 
 
 @dataclass(frozen=True)
@@ -48,9 +94,14 @@ def _person(rng: random.Random) -> Person:
     year = rng.randint(1950, 2012)
     dob = manifest_pb2.PartialDate(year=year, month=rng.randint(1, 12), day=rng.randint(1, 28))
     given = rng.choice(GIVEN) + (f" {rng.choice(GIVEN)}" if rng.random() < 0.3 else "")
-    return Person(rng.choice(SURNAMES).upper(), given.upper(), dob,
-                  rng.choice([manifest_pb2.SEX_MALE, manifest_pb2.SEX_FEMALE]), rng.choice(COUNTRIES),
-                  f"{rng.choice('ABEFNPRS')}{rng.randint(1000000, 9999999)}")
+    return Person(
+        rng.choice(SURNAMES).upper(),
+        given.upper(),
+        dob,
+        rng.choice([manifest_pb2.SEX_MALE, manifest_pb2.SEX_FEMALE]),
+        rng.choice(COUNTRIES),
+        f"{rng.choice('ABEFNPRS')}{rng.randint(1000000, 9999999)}",
+    )
 
 
 # Watchlisted people of the demo: (owner member, category, person). Built from a fixed seed.
@@ -62,22 +113,47 @@ def demo_watchlists(seed: int = 7) -> dict[str, list[delivery_pb2.WatchlistEntry
         entries = []
         for i in range(5):
             p = _person(rng)
-            entries.append(delivery_pb2.WatchlistEntry(
-                entry_id=f"{owner}-WL-{i + 1:04d}", surname=p.surname, given_names=p.given_names,
-                date_of_birth=p.dob, sex=p.sex, nationality=p.nationality, document_number=p.document,
-                document_issuer=p.nationality, category=rng.choice(categories), owner=owner))
+            entries.append(
+                delivery_pb2.WatchlistEntry(
+                    entry_id=f"{owner}-WL-{i + 1:04d}",
+                    surname=p.surname,
+                    given_names=p.given_names,
+                    date_of_birth=p.dob,
+                    sex=p.sex,
+                    nationality=p.nationality,
+                    document_number=p.document,
+                    document_issuer=p.nationality,
+                    category=rng.choice(categories),
+                    owner=owner,
+                )
+            )
         lists[owner] = entries
     return lists
 
 
-def _traveller(p: Person, role: int, ref: str, expiry: manifest_pb2.PartialDate, seat: str,
-               locator: str) -> manifest_pb2.Traveller:
+def _traveller(
+    p: Person, role: int, ref: str, expiry: manifest_pb2.PartialDate, seat: str, locator: str
+) -> manifest_pb2.Traveller:
     return manifest_pb2.Traveller(
-        role=role, surname=p.surname, given_names=p.given_names, sex=p.sex, date_of_birth=p.dob,
-        nationality=p.nationality, residence=p.nationality, passenger_ref=ref, seat=seat,
+        role=role,
+        surname=p.surname,
+        given_names=p.given_names,
+        sex=p.sex,
+        date_of_birth=p.dob,
+        nationality=p.nationality,
+        residence=p.nationality,
+        passenger_ref=ref,
+        seat=seat,
         reservation_locator=locator,
-        documents=[manifest_pb2.Document(type=manifest_pb2.DOCUMENT_TYPE_PASSPORT, number=p.document,
-                                         issuing_state=p.nationality, expiry=expiry)])
+        documents=[
+            manifest_pb2.Document(
+                type=manifest_pb2.DOCUMENT_TYPE_PASSPORT,
+                number=p.document,
+                issuing_state=p.nationality,
+                expiry=expiry,
+            )
+        ],
+    )
 
 
 class DemoTraffic:
@@ -85,7 +161,9 @@ class DemoTraffic:
 
     def __init__(self, seed: int = 11, start: datetime | None = None):
         self._rng = random.Random(seed)
-        self._start = start or datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=6)
+        self._start = start or datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(
+            hours=6
+        )
         self._n = 0
         self._listed = [e for entries in demo_watchlists().values() for e in entries]
 
@@ -95,8 +173,13 @@ class DemoTraffic:
         departure = self._start + timedelta(minutes=37 * self._n)
         self._n += 1
         m = manifest_pb2.Manifest(
-            carrier=carrier, transport_mode=manifest_pb2.TRANSPORT_MODE_AIR, flight_number=number,
-            function=manifest_pb2.MESSAGE_FUNCTION_ORIGINAL, message_ref=f"DEMO{self._n:06d}", revision=1)
+            carrier=carrier,
+            transport_mode=manifest_pb2.TRANSPORT_MODE_AIR,
+            flight_number=number,
+            function=manifest_pb2.MESSAGE_FUNCTION_ORIGINAL,
+            message_ref=f"DEMO{self._n:06d}",
+            revision=1,
+        )
         m.sent_at.GetCurrentTime()
         t = departure
         for origin, destination in zip(route, route[1:], strict=False):
@@ -109,23 +192,47 @@ class DemoTraffic:
         for i in range(count):
             p = _person(rng)
             expiry_year = departure.year + rng.randint(1, 9)
-            if rng.random() < 0.02:
+            if rng.random() < 0.005:
                 expiry_year = departure.year - 1  # an expired passport: the hub's starter rule flags it
-            m.travellers.append(_traveller(
-                p, manifest_pb2.TRAVELLER_ROLE_PASSENGER, f"{carrier}{number}-{i + 1:03d}",
-                manifest_pb2.PartialDate(year=expiry_year, month=rng.randint(1, 12), day=rng.randint(1, 28)),
-                f"{rng.randint(1, 40)}{rng.choice('ABCDEF')}", f"{rng.randrange(36**6):06X}"[:6]))
+            m.travellers.append(
+                _traveller(
+                    p,
+                    manifest_pb2.TRAVELLER_ROLE_PASSENGER,
+                    f"{carrier}{number}-{i + 1:03d}",
+                    manifest_pb2.PartialDate(
+                        year=expiry_year, month=rng.randint(1, 12), day=rng.randint(1, 28)
+                    ),
+                    f"{rng.randint(1, 40)}{rng.choice('ABCDEF')}",
+                    f"{rng.randrange(36**6):06X}"[:6],
+                )
+            )
         if rng.random() < 0.35:
             e = rng.choice(self._listed)
-            listed = Person(e.surname, e.given_names, e.date_of_birth, e.sex, e.nationality, e.document_number)
-            m.travellers.append(_traveller(
-                listed, manifest_pb2.TRAVELLER_ROLE_PASSENGER, f"{carrier}{number}-{count + 1:03d}",
-                manifest_pb2.PartialDate(year=departure.year + 3, month=6, day=1), "12C", "Q7ZK2M"))
+            listed = Person(
+                e.surname, e.given_names, e.date_of_birth, e.sex, e.nationality, e.document_number
+            )
+            m.travellers.append(
+                _traveller(
+                    listed,
+                    manifest_pb2.TRAVELLER_ROLE_PASSENGER,
+                    f"{carrier}{number}-{count + 1:03d}",
+                    manifest_pb2.PartialDate(year=departure.year + 3, month=6, day=1),
+                    "12C",
+                    "Q7ZK2M",
+                )
+            )
         for j in range(rng.randint(2, 6)):
             crew = _person(rng)
-            m.travellers.append(_traveller(
-                crew, manifest_pb2.TRAVELLER_ROLE_CREW, f"{carrier}{number}-C{j + 1:02d}",
-                manifest_pb2.PartialDate(year=departure.year + 4, month=1, day=1), "", ""))
+            m.travellers.append(
+                _traveller(
+                    crew,
+                    manifest_pb2.TRAVELLER_ROLE_CREW,
+                    f"{carrier}{number}-C{j + 1:02d}",
+                    manifest_pb2.PartialDate(year=departure.year + 4, month=1, day=1),
+                    "",
+                    "",
+                )
+            )
         return m
 
 

@@ -53,8 +53,9 @@ def parse_directory(text: str, source: str) -> Directory:
             raise ConfigError(f"{where}: unknown country codes {bad}")
         if code in members:
             raise ConfigError(f"{where}: duplicate member")
-        members[code] = Member(code, str(raw.get("name", code)), str(raw.get("contact_point", "")),
-                               frozenset(countries))
+        members[code] = Member(
+            code, str(raw.get("name", code)), str(raw.get("contact_point", "")), frozenset(countries)
+        )
     if not members:
         raise ConfigError(f"{source}: no members")
     return Directory(members)

@@ -1,4 +1,4 @@
-"""`apihub up`: a whole hub on one machine — local Kafka, topics, the three services, optional demo traffic."""
+"""`apihub up`: a whole hub on one machine: local Kafka, topics, the three services, demo traffic."""
 
 from __future__ import annotations
 
@@ -55,10 +55,13 @@ class Hub:
     def start(self) -> Hub:
         s = self.settings
         if s.uses_local_kafka:
-            self.say(f"Starting a local Apache Kafka broker on 127.0.0.1:{s.kafka_port} "
-                     f"(data in {s.state_dir / 'kafka'})...")
-            self.kafka = LocalKafka(s.state_dir / "kafka", s.kafka_port, s.kafka_controller_port,
-                                    progress=self.say).start()
+            self.say(
+                f"Starting a local Apache Kafka broker on 127.0.0.1:{s.kafka_port} "
+                f"(data in {s.state_dir / 'kafka'})..."
+            )
+            self.kafka = LocalKafka(
+                s.state_dir / "kafka", s.kafka_port, s.kafka_controller_port, progress=self.say
+            ).start()
         else:
             self.say(f"Using the Kafka cluster at {s.kafka_bootstrap}")
         directory = load_directory(s.directory_file)
@@ -69,8 +72,12 @@ class Hub:
         logs.mkdir(parents=True, exist_ok=True)
         for name in SERVICES:
             out = (logs / f"{name}.log").open("ab")
-            self.procs[name] = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", name],
-                                                env=env, stdout=out, stderr=subprocess.STDOUT)
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "serve", name],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
             out.close()
         for name, address in (("ingest", s.ingest_listen), ("router", s.delivery_listen)):
             try:
@@ -78,15 +85,19 @@ class Hub:
             except HubError:
                 self.stop()
                 raise HubError(f"the {name} service did not come up; see {logs / (name + '.log')}") from None
-        self.say(f"Hub up: carriers submit to {s.ingest_listen}, members follow hits at {s.delivery_listen}; "
-                 f"service logs in {logs}.")
+        self.say(
+            f"Hub up: carriers submit to {s.ingest_listen}, members follow hits at {s.delivery_listen}; "
+            f"service logs in {logs}."
+        )
         return self
 
     def check_children(self) -> None:
         for name, proc in self.procs.items():
             if proc.poll() is not None:
-                raise HubError(f"the {name} service exited with code {proc.returncode}; "
-                               f"see {self.settings.state_dir / 'logs' / (name + '.log')}")
+                raise HubError(
+                    f"the {name} service exited with code {proc.returncode}; "
+                    f"see {self.settings.state_dir / 'logs' / (name + '.log')}"
+                )
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -116,11 +127,16 @@ def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[st
     def follow(member: str) -> None:
         def show(delivery) -> None:
             h = hit_to_json(delivery.hit)
-            why = "; ".join(f"{r['source']} {r['id']} ({r['score']:.2f}): {r['explanation']}" for r in h["reasons"])
+            why = "; ".join(
+                f"{r['source']} {r['id']} ({r['score']:.2f}): {r['explanation']}" for r in h["reasons"]
+            )
             f = h["flight"]
-            say(f"[{member} contact point] hit {h['hit_id']} on {f['carrier']}{f['number']} "
+            say(
+                f"[{member} contact point] hit {h['hit_id']} on {f['carrier']}{f['number']} "
                 f"{'-'.join(f['route'])} {f['departure'][:16]} passenger {h['passenger']['ref']} "
-                f"score {h['score']:.2f} — {why}")
+                f"score {h['score']:.2f} — {why}"
+            )
+
         follower = client.Follower(member_chan, issue_token(secret, "member", member), member)
         while not stop.is_set():
             try:
@@ -141,8 +157,10 @@ def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[st
         sent += 1
         status = "accepted" if receipt.status == 1 else "NOT accepted"
         route = "-".join(p for leg in m.legs for p in (leg.origin,)) + f"-{m.legs[-1].destination}"
-        say(f"[carrier {m.carrier}] manifest {m.carrier}{m.flight_number} {route}: {receipt.passengers} "
-            f"passengers, {receipt.crew} crew -> {status} ({receipt.manifest_id})")
+        say(
+            f"[carrier {m.carrier}] manifest {m.carrier}{m.flight_number} {route}: {receipt.passengers} "
+            f"passengers, {receipt.crew} crew -> {status} ({receipt.manifest_id})"
+        )
         stop.wait(interval)
         hub.check_children()
 

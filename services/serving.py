@@ -37,7 +37,8 @@ def add_standard_services(server: grpc.Server, service_names: Iterable[str]) -> 
     for name in ["", *names]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
-        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server)
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+    )
     return health_servicer
 
 
@@ -63,8 +64,12 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("kafka").setLevel(logging.WARNING)
 
 
-def wait_for_signal(on_stop: Callable[[], None]) -> None:
-    """Block until SIGTERM or SIGINT, then call on_stop once (drain, flush, commit, close)."""
+def wait_for_signal(on_stop: Callable[[], None], watch: threading.Thread | None = None) -> None:
+    """Block until SIGTERM or SIGINT (or until the ``watch`` thread dies), then call on_stop once.
+
+    A watched worker thread that dies takes the process down with it (exit code 1 after on_stop), so a
+    supervisor restarts it instead of leaving a server that answers but no longer works.
+    """
     stopped = threading.Event()
 
     def handle(signum, _frame):
@@ -73,8 +78,13 @@ def wait_for_signal(on_stop: Callable[[], None]) -> None:
 
     previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        stopped.wait()
+        while not stopped.wait(0.5):
+            if watch is not None and not watch.is_alive():
+                log.error("worker thread %s ended unexpectedly; shutting down", watch.name)
+                break
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
         on_stop()
+    if watch is not None and not stopped.is_set():
+        raise SystemExit(1)

@@ -64,7 +64,15 @@ def test_hit_json_has_the_documented_fields():
     hit.reasons.add(source=hit_pb2.REASON_SOURCE_WATCHLIST, id="WL-1", score=1.0, explanation="exact")
     out = hit_to_json(hit, cursor=7)
     assert out["passenger"]["document_number"] == "X1"
-    assert out["reasons"] == [{"source": "watchlist", "id": "WL-1", "score": 1.0, "explanation": "exact",
-                               "owner": "", "category": ""}]
+    assert out["reasons"] == [
+        {
+            "source": "watchlist",
+            "id": "WL-1",
+            "score": 1.0,
+            "explanation": "exact",
+            "owner": "",
+            "category": "",
+        }
+    ]
     assert set(out["flight"]) >= {"carrier", "number", "departure", "origin", "destination"}
     assert out["cursor"] == 7

@@ -7,8 +7,19 @@ from services.errors import ConfigError
 from services.geo import port_country
 
 
-@pytest.mark.parametrize("port,country", [("NAN", "FJI"), ("APW", "WSM"), ("NOU", "NCL"), ("RAR", "COK"),
-                                          ("IUE", "NIU"), ("PPT", "PYF"), ("FJSUV", "FJI"), ("QQQ", None)])
+@pytest.mark.parametrize(
+    "port,country",
+    [
+        ("NAN", "FJI"),
+        ("APW", "WSM"),
+        ("NOU", "NCL"),
+        ("RAR", "COK"),
+        ("IUE", "NIU"),
+        ("PPT", "PYF"),
+        ("FJSUV", "FJI"),
+        ("QQQ", None),
+    ],
+)
 def test_ports_resolve_through_the_airport_table(port, country):
     assert port_country(port) == country
 

@@ -24,7 +24,8 @@ class IngestServer:
         self.producer = make_producer(settings, client_id="apihub-ingest")
         self.server: grpc.Server = new_grpc_server(settings)
         intake_pb2_grpc.add_ManifestIntakeServicer_to_server(
-            ManifestIntakeServicer(settings, self.producer), self.server)
+            ManifestIntakeServicer(settings, self.producer), self.server
+        )
         self.health = add_standard_services(self.server, SERVICE_NAMES)
         self.port = bind(self.server, listen or settings.ingest_listen)
 

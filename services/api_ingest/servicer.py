@@ -20,11 +20,15 @@ from services.wire import intake_pb2, intake_pb2_grpc, manifest_pb2
 
 log = logging.getLogger(__name__)
 
-MANIFESTS = Counter("apihub_ingest_manifests", "Manifests answered, by carrier and receipt status",
-                    ["carrier", "status"])
+MANIFESTS = Counter(
+    "apihub_ingest_manifests", "Manifests answered, by carrier and receipt status", ["carrier", "status"]
+)
 TRAVELLERS = Counter("apihub_ingest_travellers", "Travellers in accepted manifests", ["carrier", "role"])
-ACK_SECONDS = Histogram("apihub_ingest_broker_ack_seconds", "From send to broker acknowledgement",
-                        buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+ACK_SECONDS = Histogram(
+    "apihub_ingest_broker_ack_seconds",
+    "From send to broker acknowledgement",
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 UNAVAILABLE = Counter("apihub_ingest_broker_unavailable", "Submissions refused because Kafka did not ack")
 
 # How many manifests a bulk stream keeps in flight before waiting for the oldest ack.
@@ -47,7 +51,9 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
         self._ack_timeout = 15.0
 
     # -- RPCs ---------------------------------------------------------------------------------------
-    def SubmitManifest(self, request: manifest_pb2.Manifest, context: grpc.ServicerContext) -> intake_pb2.Receipt:
+    def SubmitManifest(
+        self, request: manifest_pb2.Manifest, context: grpc.ServicerContext
+    ) -> intake_pb2.Receipt:
         principal = authenticate(context, self._settings.auth_secret, "carrier")
         self._check_carrier(principal.code, request, context)
         pending = self._send(request)
@@ -55,8 +61,9 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
             return pending
         return self._settle(pending, context)
 
-    def SubmitManifests(self, request_iterator: Iterator[manifest_pb2.Manifest],
-                        context: grpc.ServicerContext) -> Iterator[intake_pb2.Receipt]:
+    def SubmitManifests(
+        self, request_iterator: Iterator[manifest_pb2.Manifest], context: grpc.ServicerContext
+    ) -> Iterator[intake_pb2.Receipt]:
         principal = authenticate(context, self._settings.auth_secret, "carrier")
         window: deque = deque()
         for request in request_iterator:
@@ -68,16 +75,21 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
             yield self._settle_any(window.popleft(), context)
 
     # -- steps --------------------------------------------------------------------------------------
-    def _check_carrier(self, code: str, request: manifest_pb2.Manifest, context: grpc.ServicerContext) -> None:
+    def _check_carrier(
+        self, code: str, request: manifest_pb2.Manifest, context: grpc.ServicerContext
+    ) -> None:
         if request.carrier.upper() != code:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                          f"carrier {code} may not submit manifests for carrier '{request.carrier}'")
+            context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"carrier {code} may not submit manifests for carrier '{request.carrier}'",
+            )
 
     def _send(self, request: manifest_pb2.Manifest) -> _Pending | intake_pb2.Receipt:
         """Validate; reject at once, or send raw and canonical records and return what to wait for."""
         passengers, crew = count_roles(request)
-        receipt = intake_pb2.Receipt(passengers=passengers, crew=crew, message_ref=request.message_ref,
-                                     revision=request.revision)
+        receipt = intake_pb2.Receipt(
+            passengers=passengers, crew=crew, message_ref=request.message_ref, revision=request.revision
+        )
         errors, warnings = validate_manifest(request)
         receipt.warnings.extend(warnings)
         carrier = request.carrier.upper()
@@ -97,8 +109,11 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
         try:
             futures = [
                 self._producer.send(self._topics.raw, key=canonical.manifest_id.encode(), value=raw),
-                self._producer.send(self._topics.manifests, key=flight_key(canonical).encode(),
-                                    value=canonical.SerializeToString()),
+                self._producer.send(
+                    self._topics.manifests,
+                    key=flight_key(canonical).encode(),
+                    value=canonical.SerializeToString(),
+                ),
             ]
         except KafkaError as exc:
             futures = [exc]
@@ -116,16 +131,24 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
                 future.get(timeout=self._ack_timeout)
         except KafkaError as exc:
             UNAVAILABLE.inc()
-            log.warning("broker did not acknowledge manifest %s: %s", pending.receipt.manifest_id,
-                        type(exc).__name__)
-            context.abort(grpc.StatusCode.UNAVAILABLE,
-                          "the hub could not store the manifest (message broker unavailable); retry later")
+            log.warning(
+                "broker did not acknowledge manifest %s: %s", pending.receipt.manifest_id, type(exc).__name__
+            )
+            context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                "the hub could not store the manifest (message broker unavailable); retry later",
+            )
         ACK_SECONDS.observe(time.perf_counter() - pending.started)
         receipt = pending.receipt
         receipt.status = intake_pb2.RECEIPT_STATUS_ACCEPTED
         MANIFESTS.labels(pending.carrier, "accepted").inc()
         TRAVELLERS.labels(pending.carrier, "passenger").inc(receipt.passengers)
         TRAVELLERS.labels(pending.carrier, "crew").inc(receipt.crew)
-        log.info("accepted manifest %s from %s: %d passengers, %d crew", receipt.manifest_id,
-                 pending.carrier, receipt.passengers, receipt.crew)
+        log.info(
+            "accepted manifest %s from %s: %d passengers, %d crew",
+            receipt.manifest_id,
+            pending.carrier,
+            receipt.passengers,
+            receipt.crew,
+        )
         return receipt

@@ -13,10 +13,31 @@ from services.wire import intake_pb2, manifest_pb2
 Violation = intake_pb2.FieldViolation
 
 # ICAO Doc 9303 codes that are not ISO 3166 countries but are valid nationalities / issuers.
-ICAO_SPECIAL_CODES = frozenset({
-    "UNO", "UNA", "UNK", "XXA", "XXB", "XXC", "XXX", "XOM", "XPO", "XES", "XCC", "XBA", "XIM", "EUE",
-    "GBD", "GBN", "GBO", "GBP", "GBS", "RKS", "D",
-})
+ICAO_SPECIAL_CODES = frozenset(
+    {
+        "UNO",
+        "UNA",
+        "UNK",
+        "XXA",
+        "XXB",
+        "XXC",
+        "XXX",
+        "XOM",
+        "XPO",
+        "XES",
+        "XCC",
+        "XBA",
+        "XIM",
+        "EUE",
+        "GBD",
+        "GBN",
+        "GBO",
+        "GBP",
+        "GBS",
+        "RKS",
+        "D",
+    }
+)
 
 
 def _country_ok(code: str) -> bool:
@@ -57,8 +78,11 @@ def validate_manifest(m: manifest_pb2.Manifest) -> tuple[list[Violation], list[V
             if not port:
                 err(f"legs[{i}].{name}", "required", f"{name} port is required")
             elif not is_port(port):
-                err(f"legs[{i}].{name}", "unknown_port",
-                    f"'{port}' is neither a known IATA airport nor a UN/LOCODE")
+                err(
+                    f"legs[{i}].{name}",
+                    "unknown_port",
+                    f"'{port}' is neither a known IATA airport nor a UN/LOCODE",
+                )
         if not leg.HasField("scheduled_departure"):
             err(f"legs[{i}].scheduled_departure", "required", "scheduled departure time is required")
     if not m.travellers and m.function != manifest_pb2.MESSAGE_FUNCTION_CANCEL:
@@ -76,8 +100,13 @@ def _validate_traveller(path: str, t: manifest_pb2.Traveller, err, warnings: lis
     if not _date_ok(t.date_of_birth):
         err(f"{path}.date_of_birth", "invalid_date", "date of birth is not a possible (partial) date")
     elif not t.date_of_birth.year:
-        warnings.append(Violation(field=f"{path}.date_of_birth", code="missing",
-                                  description="date of birth is missing: watchlist screening is weaker"))
+        warnings.append(
+            Violation(
+                field=f"{path}.date_of_birth",
+                code="missing",
+                description="date of birth is missing: watchlist screening is weaker",
+            )
+        )
     for name in ("nationality", "residence"):
         code = getattr(t, name)
         if code and not _country_ok(code):
@@ -87,7 +116,10 @@ def _validate_traveller(path: str, t: manifest_pb2.Traveller, err, warnings: lis
         if not doc.number.strip():
             err(f"{dpath}.number", "required", "document number is required")
         if doc.issuing_state and not _country_ok(doc.issuing_state):
-            err(f"{dpath}.issuing_state", "invalid_country",
-                f"'{doc.issuing_state}' is not an ISO 3166-1 alpha-3 or ICAO code")
+            err(
+                f"{dpath}.issuing_state",
+                "invalid_country",
+                f"'{doc.issuing_state}' is not an ISO 3166-1 alpha-3 or ICAO code",
+            )
         if not _date_ok(doc.expiry):
             err(f"{dpath}.expiry", "invalid_date", "expiry is not a possible date")

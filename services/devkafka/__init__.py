@@ -52,7 +52,9 @@ def ensure_jars(progress=print) -> Path:
         return libs
     mvn = shutil.which("mvn")
     if not mvn:
-        raise LocalKafkaError("Maven ('mvn') is not on PATH: it fetches the Kafka broker jars from Maven Central")
+        raise LocalKafkaError(
+            "Maven ('mvn') is not on PATH: it fetches the Kafka broker jars from Maven Central"
+        )
     if not shutil.which("java"):
         raise LocalKafkaError("Java ('java') is not on PATH: the Kafka broker needs a Java 17+ runtime")
     progress("Fetching Apache Kafka broker jars from Maven Central (once per machine)...")
@@ -64,7 +66,9 @@ def ensure_jars(progress=print) -> Path:
     cmd = [mvn, "-B", "-q", "-f", str(work / "pom.xml"), "package", f"-Dlibs.dir={tmp_libs}"]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise LocalKafkaError(f"Maven could not fetch the Kafka jars:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        raise LocalKafkaError(
+            f"Maven could not fetch the Kafka jars:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        )
     shutil.rmtree(libs, ignore_errors=True)
     tmp_libs.rename(libs)
     (libs / ".complete").write_text("ok\n")
@@ -109,6 +113,8 @@ def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
         "message.max.bytes": str(20 * 1024 * 1024),
         "replica.fetch.max.bytes": str(20 * 1024 * 1024),
         "log.retention.hours": "168",
+        # A member's acknowledged cursor (a committed offset) must outlive the outbox retention.
+        "offsets.retention.minutes": str(60 * 24 * 60),
         "log.segment.bytes": str(128 * 1024 * 1024),
     }
     return "".join(f"{k}={v}\n" for k, v in lines.items())
@@ -143,17 +149,37 @@ class LocalKafka:
         props.write_text(server_properties(self.data_dir, self.port, self.controller_port))
         for p in (self.port, self.controller_port):
             if _port_open(p):
-                raise LocalKafkaError(f"port 127.0.0.1:{p} is already in use: is another broker running? "
-                                      "(`apihub kafka stop`, or set APIHUB_KAFKA_PORT)")
+                raise LocalKafkaError(
+                    f"port 127.0.0.1:{p} is already in use: is another broker running? "
+                    "(`apihub kafka stop`, or set APIHUB_KAFKA_PORT)"
+                )
         if not (self.data_dir / "data" / "meta.properties").exists():
-            fmt = self._java(libs, "kafka.tools.StorageTool", "format", "--standalone",
-                             f"--cluster-id={_cluster_id()}", "--config", str(props), "--ignore-formatted",
-                             heap="512m")
+            fmt = self._java(
+                libs,
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                f"--cluster-id={_cluster_id()}",
+                "--config",
+                str(props),
+                "--ignore-formatted",
+                heap="512m",
+            )
             result = subprocess.run(fmt, capture_output=True, text=True)
             if result.returncode != 0:
-                raise LocalKafkaError(f"formatting Kafka storage failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-        cmd = self._java(libs, "-Xms256m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-                         f"-Dkafka.logs.dir={self.data_dir}", "kafka.Kafka", str(props), heap=self.heap)
+                raise LocalKafkaError(
+                    f"formatting Kafka storage failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+                )
+        cmd = self._java(
+            libs,
+            "-Xms256m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            f"-Dkafka.logs.dir={self.data_dir}",
+            "kafka.Kafka",
+            str(props),
+            heap=self.heap,
+        )
         out = self.log_file.open("ab")
         # Own process group, so Ctrl-C in a terminal reaches the hub first and the hub stops the broker last.
         self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -165,7 +191,9 @@ class LocalKafka:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc and self._proc.poll() is not None:
-                raise LocalKafkaError(f"the Kafka broker exited with code {self._proc.returncode}:\n{self.tail()}")
+                raise LocalKafkaError(
+                    f"the Kafka broker exited with code {self._proc.returncode}:\n{self.tail()}"
+                )
             if READY_LINE in self.log_file.read_text(errors="replace") and _port_open(self.port):
                 return
             time.sleep(0.2)

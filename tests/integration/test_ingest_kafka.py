@@ -42,10 +42,10 @@ def test_accepted_manifest_is_on_both_topics_before_the_receipt(settings, ingest
     token = issue_token(settings.auth_secret, "carrier", m.carrier)
     [receipt] = client.submit(client.channel(ingest), token, [m])
     assert receipt.status == intake_pb2.RECEIPT_STATUS_ACCEPTED
-    assert (receipt.passengers, receipt.crew) == (4 + sum(1 for t in m.travellers[4:]
-                                                          if t.role == manifest_pb2.TRAVELLER_ROLE_PASSENGER),
-                                                  sum(1 for t in m.travellers
-                                                      if t.role == manifest_pb2.TRAVELLER_ROLE_CREW))
+    assert (receipt.passengers, receipt.crew) == (
+        4 + sum(1 for t in m.travellers[4:] if t.role == manifest_pb2.TRAVELLER_ROLE_PASSENGER),
+        sum(1 for t in m.travellers if t.role == manifest_pb2.TRAVELLER_ROLE_CREW),
+    )
     topics = Topics(settings.topic_prefix)
     [stored] = _read_all(settings, topics.manifests, 1)
     canonical = manifest_pb2.Manifest.FromString(stored.value)
@@ -78,8 +78,9 @@ def test_bulk_stream_answers_each_manifest_in_order(settings, ingest):
     for m in manifests:
         m.carrier = "FJ"
     manifests[7].legs[0].origin = "QQQ"
-    receipts = client.submit(client.channel(ingest), issue_token(settings.auth_secret, "carrier", "FJ"),
-                             manifests)
+    receipts = client.submit(
+        client.channel(ingest), issue_token(settings.auth_secret, "carrier", "FJ"), manifests
+    )
     statuses = [r.status for r in receipts]
     assert len(receipts) == 30
     assert statuses[7] == intake_pb2.RECEIPT_STATUS_REJECTED

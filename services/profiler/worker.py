@@ -1,0 +1,367 @@
+"""The profiler process: manifests in, hits out, at least once.
+
+Loop: poll a batch of manifests -> catch the watchlists up to the topic's end -> score the batch -> produce
+the hits -> flush -> commit. Offsets are committed only after the hits are acknowledged, so a crash replays
+the batch; deterministic hit ids make the replay harmless downstream. Logs carry ids, offsets and counts,
+never the people.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
+from kafka.structs import TopicPartition
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from services import codec
+from services.bus import Topics, await_topic_metadata, make_consumer, make_producer
+from services.config import HubSettings
+from services.directory import Directory, load_directory
+from services.errors import BrokerUnavailableError, ConfigError
+from services.profiler.rules import HUB_RULES, Rule
+from services.profiler.scoring import score_batch
+from services.profiler.watchlist import WatchlistStore
+from services.wire import hit_pb2, manifest_pb2
+
+log = logging.getLogger(__name__)
+
+MANIFESTS_CONSUMED = Counter(
+    "apihub_profiler_manifests_consumed",
+    "Manifest records consumed, by outcome (scored, cancel_skipped, undecodable)",
+    ["outcome"],
+)
+TRAVELLERS_SCORED = Counter(
+    "apihub_profiler_travellers_scored", "Travellers screened against lists and rules"
+)
+HITS_EMITTED = Counter(
+    "apihub_profiler_hits_emitted",
+    "Hits produced, by the sources of their reasons (e.g. rule+watchlist)",
+    ["source"],
+)
+BATCH_DURATION = Histogram(
+    "apihub_profiler_batch_duration_seconds",
+    "From a polled batch to its committed offsets",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+BAD_RECORDS = Counter(
+    "apihub_profiler_bad_records",
+    "Records skipped because they could not be decoded or scored",
+    ["stream", "stage"],
+)
+BATCH_FAILURES = Counter(
+    "apihub_profiler_batch_failures", "Batches rewound for a retry (broker errors, unexpected failures)"
+)
+WATCHLIST_ENTRIES = Gauge(
+    "apihub_profiler_watchlist_entries", "Entries of each member's current watchlist", ["owner"]
+)
+
+_SOURCE_NAMES = {
+    hit_pb2.REASON_SOURCE_RULE: "rule",
+    hit_pb2.REASON_SOURCE_WATCHLIST: "watchlist",
+    hit_pb2.REASON_SOURCE_MODEL: "model",
+}
+
+# How long one batch may wait for the watchlists to catch up, and for its hits to be acknowledged, before the
+# batch is rewound and retried.
+CATCH_UP_TIMEOUT_S = 30.0
+FLUSH_TIMEOUT_S = 30.0
+# Pause after a failed batch, so an unreachable broker is not hammered.
+RETRY_BACKOFF_S = 1.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sources_label(hit: hit_pb2.Hit) -> str:
+    return "+".join(sorted({_SOURCE_NAMES.get(r.source, "unspecified") for r in hit.reasons}))
+
+
+class ProfilerWorker:
+    """One profiler process's loop, run in one thread; stop() may be called from any thread or signal handler.
+
+    The Kafka clients are built from settings unless given (tests pass in-memory fakes).
+    """
+
+    def __init__(
+        self,
+        settings: HubSettings,
+        directory: Directory,
+        *,
+        rules: Sequence[Rule] = HUB_RULES,
+        clock: Callable[[], datetime] = _utcnow,
+        manifest_consumer: KafkaConsumer | None = None,
+        watchlist_consumer: KafkaConsumer | None = None,
+        producer: KafkaProducer | None = None,
+    ) -> None:
+        self._settings = settings
+        self._directory = directory
+        self._rules = tuple(rules)
+        self._clock = clock
+        self._topics = Topics(settings.topic_prefix)
+        self._group = f"{settings.topic_prefix}.profiler"
+        self.store = WatchlistStore()
+        self._stopping = threading.Event()
+        self._closed = False
+        self._consumer = manifest_consumer
+        self._watchlists = watchlist_consumer
+        self._producer = producer
+        try:
+            if self._consumer is None:
+                self._consumer = make_consumer(
+                    settings, self._group, "apihub-profiler", max_poll_records=settings.profiler_max_batch
+                )
+            if self._watchlists is None:
+                # No group: every profiler process reads the whole compacted topic and converges on the lists.
+                self._watchlists = make_consumer(settings, None, "apihub-profiler-watchlists")
+            if self._producer is None:
+                self._producer = make_producer(settings, "apihub-profiler")
+            self._consumer.subscribe([self._topics.manifests])
+            partitions = self._watchlists.partitions_for_topic(self._topics.watchlists)
+            if not partitions:
+                raise ConfigError(
+                    f"topic {self._topics.watchlists} does not exist: create the hub's topics (apihub up)"
+                )
+            self._watchlist_partitions = [
+                TopicPartition(self._topics.watchlists, p) for p in sorted(partitions)
+            ]
+            self._watchlists.assign(self._watchlist_partitions)
+            self._watchlists.seek_to_beginning(*self._watchlist_partitions)
+        except KafkaError as exc:
+            self.close()
+            raise BrokerUnavailableError(
+                f"profiler could not reach Kafka at {settings.bootstrap}: {exc}"
+            ) from exc
+        except BaseException:
+            self.close()
+            raise
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask run() to return after the batch in hand is committed (or left uncommitted). Idempotent."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def close(self) -> None:
+        """Close the Kafka clients without committing anything more. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping.set()
+        clients = (
+            ("manifest consumer", self._consumer, lambda c: c.close(autocommit=False)),
+            ("watchlist consumer", self._watchlists, lambda c: c.close(autocommit=False)),
+            ("producer", self._producer, lambda c: c.close(timeout=FLUSH_TIMEOUT_S)),
+        )
+        for name, client, closer in clients:
+            if client is None:
+                continue
+            try:
+                closer(client)
+            except Exception as exc:  # one failing client must not keep the others open
+                log.warning("closing the %s failed: %s", name, type(exc).__name__)
+
+    def __enter__(self) -> ProfilerWorker:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- the loop ------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Process batches until stop(); a failed batch is rewound, logged and retried after a pause."""
+        log.info(
+            "profiler running: group %s, manifests %s, watchlists %s",
+            self._group,
+            self._topics.manifests,
+            self._topics.watchlists,
+        )
+        if not await_topic_metadata(self._consumer, self._topics.manifests, self._stopping, RETRY_BACKOFF_S):
+            return
+        try:
+            # Load the lists at start-up, so logs and gauges show them before the first manifest arrives.
+            self.catch_up_watchlists()
+        except Exception as exc:
+            log.warning("initial watchlist load failed, retried with the first batch: %s", type(exc).__name__)
+        while not self._stopping.is_set():
+            try:
+                self.process_once()
+            except Exception as exc:
+                BATCH_FAILURES.inc()
+                log.warning("profiler batch failed, will retry: %s", type(exc).__name__)
+                self._stopping.wait(RETRY_BACKOFF_S)
+        log.info("profiler stopped")
+
+    def process_once(self) -> int:
+        """Poll, score, produce, flush and commit one batch; returns the number of hits produced."""
+        polled = self._consumer.poll(
+            timeout_ms=self._settings.profiler_poll_ms, max_records=self._settings.profiler_max_batch
+        )
+        records = [record for batch in polled.values() for record in batch]
+        if not records:
+            return 0
+        started = time.perf_counter()
+        try:
+            # A watchlist acknowledged before this batch was polled is at or below the end offsets read now.
+            if not self.catch_up_watchlists():
+                self._rewind(polled)  # stopping: leave the batch uncommitted for the next owner
+                return 0
+            keyed = self._score(records)
+            futures = [
+                self._producer.send(self._topics.hits, key=key, value=hit.SerializeToString())
+                for key, hit in keyed
+            ]
+            self._producer.flush(timeout=FLUSH_TIMEOUT_S)
+            failed = [f for f in futures if f.failed()]
+            if failed:
+                raise failed[0].exception
+        except BaseException:
+            self._rewind(polled)
+            raise
+        try:
+            self._consumer.commit()
+        except CommitFailedError:
+            # The group rebalanced: the hits are durable, the new owner replays the batch, hit ids dedupe it.
+            log.warning("commit failed after a rebalance; %d manifests will be replayed", len(records))
+        for _, hit in keyed:
+            HITS_EMITTED.labels(source=_sources_label(hit)).inc()
+        BATCH_DURATION.observe(time.perf_counter() - started)
+        log.info("batch: %d manifest records, %d hits", len(records), len(keyed))
+        return len(keyed)
+
+    def catch_up_watchlists(self, timeout_s: float = CATCH_UP_TIMEOUT_S) -> bool:
+        """Apply watchlist records up to the topic's current end offsets; False if stop() interrupted it."""
+        end = self._watchlists.end_offsets(self._watchlist_partitions)
+        deadline = time.monotonic() + timeout_s
+        while any(self._watchlists.position(tp) < end[tp] for tp in self._watchlist_partitions):
+            if self._stopping.is_set():
+                return False
+            if time.monotonic() > deadline:
+                raise KafkaTimeoutError(f"watchlists did not catch up within {timeout_s:.0f}s")
+            polled = self._watchlists.poll(timeout_ms=self._settings.profiler_poll_ms)
+            for batch in polled.values():
+                for record in batch:
+                    self._apply_watchlist(record)
+        return True
+
+    # -- steps ---------------------------------------------------------------------------------------------
+
+    def _apply_watchlist(self, record) -> None:
+        try:
+            owner = self.store.apply_record(record.key, record.value)
+        except Exception as exc:
+            BAD_RECORDS.labels(stream="watchlists", stage="decode").inc()
+            log.warning(
+                "skipping bad watchlist record %s[%d]@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                type(exc).__name__,
+            )
+            return
+        WATCHLIST_ENTRIES.labels(owner=owner).set(self.store.count(owner))
+        log.info("watchlist of %s applied: %d entries", owner, self.store.count(owner))
+
+    def _decode(self, records: list) -> list[tuple[object, manifest_pb2.Manifest]]:
+        decoded = []
+        for record in records:
+            try:
+                if record.value is None:
+                    raise ValueError("record has no value")
+                manifest = manifest_pb2.Manifest.FromString(record.value)
+            except Exception as exc:
+                BAD_RECORDS.labels(stream="manifests", stage="decode").inc()
+                MANIFESTS_CONSUMED.labels(outcome="undecodable").inc()
+                log.warning(
+                    "skipping undecodable manifest record %s[%d]@%d: %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    type(exc).__name__,
+                )
+                continue
+            if manifest.function == manifest_pb2.MESSAGE_FUNCTION_CANCEL:
+                # Withdrawing the hits of a cancelled manifest comes with a later issue.
+                MANIFESTS_CONSUMED.labels(outcome="cancel_skipped").inc()
+                continue
+            decoded.append((record, manifest))
+        return decoded
+
+    def _score(self, records: list) -> list[tuple[bytes, hit_pb2.Hit]]:
+        """(flight key, hit) for every hit of the batch; a manifest that breaks scoring is skipped."""
+        decoded = self._decode(records)
+        if not decoded:
+            return []
+        now = self._clock()
+        manifests = [manifest for _, manifest in decoded]
+        try:
+            hits = score_batch(manifests, self.store, self._directory, now, self._rules)
+        except Exception as exc:
+            # Isolate the manifest that breaks scoring instead of retrying the whole batch forever.
+            log.error(
+                "batch scoring failed (%s); scoring %d manifests one by one", type(exc).__name__, len(decoded)
+            )
+            hits, manifests = [], []
+            for record, manifest in decoded:
+                try:
+                    hits.extend(score_batch([manifest], self.store, self._directory, now, self._rules))
+                    manifests.append(manifest)
+                except Exception as one_exc:
+                    BAD_RECORDS.labels(stream="manifests", stage="score").inc()
+                    log.error(
+                        "skipping manifest %s at %s[%d]@%d: scoring failed with %s",
+                        manifest.manifest_id,
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        type(one_exc).__name__,
+                    )
+        MANIFESTS_CONSUMED.labels(outcome="scored").inc(len(manifests))
+        TRAVELLERS_SCORED.inc(sum(len(m.travellers) for m in manifests))
+        keys = {(m.manifest_id or codec.manifest_id(m)): codec.flight_key(m).encode() for m in manifests}
+        return [(keys[hit.manifest_id], hit) for hit in hits]
+
+    def _rewind(self, polled: dict) -> None:
+        """Seek back to the first record of each polled partition, so the batch is consumed again."""
+        for tp, batch in polled.items():
+            if not batch:
+                continue
+            try:
+                self._consumer.seek(tp, batch[0].offset)
+            except Exception as exc:  # the partition was revoked meanwhile: its new owner replays it anyway
+                log.warning("could not rewind %s[%d]: %s", tp.topic, tp.partition, type(exc).__name__)
+
+
+def run_profiler(settings: HubSettings, directory: Directory | None = None) -> None:
+    """Entry point: metrics server, SIGTERM/SIGINT -> stop, run until stopped, close cleanly."""
+    if directory is None:
+        directory = load_directory(settings.directory_file)
+    metrics_server = None
+    if settings.profiler_metrics_port != -1:
+        metrics_server, _ = start_http_server(settings.profiler_metrics_port)
+        log.info("profiler metrics on port %d", metrics_server.server_port)
+    previous: dict[int, object] = {}
+    try:
+        with ProfilerWorker(settings, directory) as worker:
+            if threading.current_thread() is threading.main_thread():
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    previous[sig] = signal.signal(sig, lambda *_: worker.stop())
+            worker.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()

@@ -1,0 +1,388 @@
+"""Member-facing gRPC servicers: HitDelivery (Subscribe + Ack on the member's outbox) and WatchlistAdmin.
+
+A member's outbox has one partition; a record's offset there is the member's cursor, and the committed
+offset of the member's consumer group is its acknowledged position. Delivery consumers use manual
+assignment with the member's group id, so they read the acknowledged position but never join the group,
+never rebalance each other, and never commit: only Ack commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import grpc
+from google.protobuf.message import DecodeError
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from prometheus_client import Counter, Gauge
+
+from services.auth import authenticate
+from services.bus import Topics, make_consumer, make_producer
+from services.config import HubSettings
+from services.directory import Directory
+from services.wire import delivery_pb2, delivery_pb2_grpc, hit_pb2, intake_pb2
+
+log = logging.getLogger(__name__)
+
+STREAMS_ACTIVE = Gauge("apihub_router_streams_active", "Open HitDelivery.Subscribe streams.")
+DELIVERIES_SENT = Counter(
+    "apihub_router_deliveries_sent", "Hits written to members' Subscribe streams.", ["member"]
+)
+DUPLICATES_SKIPPED = Counter(
+    "apihub_router_duplicates_skipped", "Outbox records skipped because the stream already sent that hit."
+)
+OUTBOX_BAD_RECORDS = Counter("apihub_router_outbox_bad_records", "Outbox records that could not be decoded.")
+ACKS = Counter("apihub_router_acks", "Cursor acknowledgements committed.", ["member"])
+WATCHLISTS_LOADED = Counter("apihub_router_watchlists_loaded", "Watchlists acknowledged by the broker.")
+
+# Subscribe streams each hold a server thread for their lifetime; this many at most, so Ack, LoadWatchlist
+# and health checks always find a free thread in the 32-thread pool.
+MAX_STREAMS = 24
+# How many (hit id, state) pairs one stream remembers to skip replayed duplicates.
+SEEN_PER_STREAM = 100_000
+# Bound on the Kafka round trips of one Ack / LoadWatchlist, so a broker outage answers UNAVAILABLE.
+KAFKA_TIMEOUT_S = 10.0
+# Longest an RPC waits for a new Kafka client to reach the broker before it fails UNAVAILABLE.
+BOOTSTRAP_TIMEOUT_MS = 10_000
+
+ConsumerFactory = Callable[[str, str], KafkaConsumer]  # (group_id, client_id) -> consumer
+ProducerFactory = Callable[[], KafkaProducer]
+
+
+def default_consumer_factory(settings: HubSettings) -> ConsumerFactory:
+    def factory(group_id: str, client_id: str) -> KafkaConsumer:
+        return make_consumer(
+            settings,
+            group_id,
+            client_id,
+            # Without a committed offset a member starts from its outbox's beginning.
+            auto_offset_reset="earliest",
+            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+        )
+
+    return factory
+
+
+def authorize_member(
+    context: grpc.ServicerContext, settings: HubSettings, directory: Directory, claimed: str
+) -> str:
+    """The member code the caller may act as, or abort: a member token for exactly the claimed member."""
+    principal = authenticate(context, settings.auth_secret, "member")
+    member = claimed.strip().upper()
+    if member != principal.code:
+        context.abort(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"a token for {principal.code} cannot act for member '{member}'",
+        )
+    if member not in directory:
+        context.abort(grpc.StatusCode.NOT_FOUND, f"'{member}' is not a member of this hub")
+    return member
+
+
+def _broker_unavailable(context: grpc.ServicerContext, exc: Exception) -> None:
+    context.abort(
+        grpc.StatusCode.UNAVAILABLE, f"the hub's broker is unavailable ({type(exc).__name__}); retry"
+    )
+
+
+class _RecentKeys:
+    """Bounded set: remembers the last ``limit`` keys added."""
+
+    def __init__(self, limit: int):
+        self._keys: OrderedDict[tuple, None] = OrderedDict()
+        self._limit = limit
+
+    def add(self, key: tuple) -> bool:
+        """False when the key was already present."""
+        if key in self._keys:
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self._limit:
+            self._keys.popitem(last=False)
+        return True
+
+
+class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
+    def __init__(
+        self,
+        settings: HubSettings,
+        directory: Directory,
+        *,
+        consumer_factory: ConsumerFactory | None = None,
+        max_streams: int = MAX_STREAMS,
+    ):
+        self._settings = settings
+        self._directory = directory
+        self._topics = Topics(settings.topic_prefix)
+        self._consumer_factory = consumer_factory or default_consumer_factory(settings)
+        self._streams = threading.BoundedSemaphore(max_streams)
+        self._stopping = threading.Event()
+        # kafka-python consumers are not thread-safe: one committer per member, used under its lock.
+        self._committers: dict[str, tuple[KafkaConsumer, threading.Lock]] = {}
+        self._committers_lock = threading.Lock()
+
+    def _partition(self, member: str) -> TopicPartition:
+        return TopicPartition(self._topics.outbox(member), 0)
+
+    # -- Subscribe ---------------------------------------------------------------------------------------
+
+    def Subscribe(
+        self, request: delivery_pb2.SubscribeRequest, context: grpc.ServicerContext
+    ) -> Iterator[delivery_pb2.Delivery]:
+        member = authorize_member(context, self._settings, self._directory, request.member)
+        cursor = request.cursor if request.HasField("cursor") else None
+        if cursor is not None and cursor < 0:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "cursor must be >= 0")
+        if self._stopping.is_set():
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the hub is shutting down; reconnect")
+        if not self._streams.acquire(blocking=False):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many open Subscribe streams; retry later")
+        STREAMS_ACTIVE.inc()
+        consumer = None
+        try:
+            try:
+                consumer = self._consumer_factory(
+                    self._topics.member_group(member), f"apihub-delivery-{member}"
+                )
+                self._position(consumer, member, cursor, context)
+            except KafkaError as exc:
+                _broker_unavailable(context, exc)
+            log.info("member %s subscribed (cursor %s)", member, "acked" if cursor is None else cursor)
+            yield from self._stream(member, consumer, context)
+        finally:
+            STREAMS_ACTIVE.dec()
+            self._streams.release()
+            if consumer is not None:
+                consumer.close(autocommit=False)
+
+    def _position(
+        self, consumer: KafkaConsumer, member: str, cursor: int | None, context: grpc.ServicerContext
+    ) -> None:
+        tp = self._partition(member)
+        consumer.assign([tp])
+        if cursor is None:
+            # Position resolves to the group's committed offset, else the beginning (auto_offset_reset).
+            return
+        end = consumer.end_offsets([tp], timeout_ms=int(KAFKA_TIMEOUT_S * 1000))[tp]
+        if cursor > end:
+            context.abort(grpc.StatusCode.OUT_OF_RANGE, f"cursor {cursor} is past the outbox's end ({end})")
+        # Below the log start (retention) the consumer resets to the beginning: the oldest hit still kept.
+        consumer.seek(tp, cursor)
+
+    def _stream(
+        self, member: str, consumer: KafkaConsumer, context: grpc.ServicerContext
+    ) -> Iterator[delivery_pb2.Delivery]:
+        heartbeat = self._settings.heartbeat_seconds
+        poll_ms = max(10, int(min(heartbeat, 0.5) * 1000))
+        seen = _RecentKeys(SEEN_PER_STREAM)
+        last_sent = time.monotonic()
+        while context.is_active() and not self._stopping.is_set():
+            try:
+                batch = consumer.poll(timeout_ms=poll_ms)
+            except KafkaError as exc:
+                _broker_unavailable(context, exc)
+            for tp, records in batch.items():
+                for record in records:
+                    try:
+                        hit = hit_pb2.Hit.FromString(record.value or b"")
+                    except DecodeError:
+                        OUTBOX_BAD_RECORDS.inc()
+                        log.warning(
+                            "skipping undecodable outbox record %s[%d]@%d",
+                            tp.topic,
+                            tp.partition,
+                            record.offset,
+                        )
+                        continue
+                    # A withdrawal may reuse the hit id with another state: it is news, not a duplicate.
+                    if hit.hit_id and not seen.add((hit.hit_id, hit.state)):
+                        DUPLICATES_SKIPPED.inc()
+                        continue
+                    yield delivery_pb2.Delivery(cursor=record.offset, hit=hit)
+                    DELIVERIES_SENT.labels(member=member).inc()
+                    last_sent = time.monotonic()
+            if time.monotonic() - last_sent >= heartbeat:
+                yield delivery_pb2.Delivery(heartbeat=True)
+                last_sent = time.monotonic()
+        if self._stopping.is_set() and context.is_active():
+            # Not a normal end of stream: the member should reconnect (to another instance, or later).
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the hub is shutting down; resubscribe")
+
+    # -- Ack -----------------------------------------------------------------------------------------------
+
+    def Ack(
+        self, request: delivery_pb2.AckRequest, context: grpc.ServicerContext
+    ) -> delivery_pb2.AckResponse:
+        member = authorize_member(context, self._settings, self._directory, request.member)
+        if request.cursor < 0:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "cursor must be >= 0")
+        tp = self._partition(member)
+        timeout_ms = int(KAFKA_TIMEOUT_S * 1000)
+        try:
+            committer, lock = self._committer(member)
+            with lock:
+                end = committer.end_offsets([tp], timeout_ms=timeout_ms)[tp]
+                if request.cursor >= end:
+                    context.abort(
+                        grpc.StatusCode.OUT_OF_RANGE,
+                        f"cursor {request.cursor} was never delivered (outbox ends at {end})",
+                    )
+                acked = committer.committed(tp, timeout_ms=timeout_ms)
+                if acked is not None and acked > request.cursor:
+                    # Acknowledgements only move forward; an old cursor (a late retry) changes nothing.
+                    return delivery_pb2.AckResponse(next_cursor=acked)
+                next_cursor = request.cursor + 1
+                committer.commit(offsets={tp: OffsetAndMetadata(next_cursor, "", -1)}, timeout_ms=timeout_ms)
+        except KafkaError as exc:
+            _broker_unavailable(context, exc)
+        ACKS.labels(member=member).inc()
+        log.info("member %s acknowledged up to cursor %d", member, request.cursor)
+        return delivery_pb2.AckResponse(next_cursor=next_cursor)
+
+    def _committer(self, member: str) -> tuple[KafkaConsumer, threading.Lock]:
+        with self._committers_lock:
+            if member not in self._committers:
+                consumer = self._consumer_factory(self._topics.member_group(member), f"apihub-ack-{member}")
+                self._committers[member] = (consumer, threading.Lock())
+            return self._committers[member]
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """End every open stream at its next poll (within half a second); new ones are refused."""
+        self._stopping.set()
+
+    def close(self) -> None:
+        self.stop()
+        with self._committers_lock:
+            committers, self._committers = self._committers, {}
+        for consumer, lock in committers.values():
+            with lock:
+                consumer.close(autocommit=False)
+
+
+# -- WatchlistAdmin ----------------------------------------------------------------------------------------
+
+
+def validate_watchlist(watchlist: delivery_pb2.Watchlist, owner: str) -> list[intake_pb2.FieldViolation]:
+    """Field-level problems of a watchlist loaded by ``owner`` (already authenticated); empty when valid."""
+    violations: list[intake_pb2.FieldViolation] = []
+
+    def violation(field: str, code: str, description: str) -> None:
+        violations.append(intake_pb2.FieldViolation(field=field, code=code, description=description))
+
+    if watchlist.scope not in delivery_pb2.WatchlistScope.values():
+        violation("scope", "invalid_value", f"unknown watchlist scope {watchlist.scope}")
+    first_index: dict[str, int] = {}
+    for i, entry in enumerate(watchlist.entries):
+        entry_id = entry.entry_id.strip()
+        if not entry_id:
+            violation(f"entries[{i}].entry_id", "required", "every entry needs an entry_id")
+        elif entry_id in first_index:
+            violation(
+                f"entries[{i}].entry_id",
+                "duplicate",
+                f"entry_id '{entry_id}' is also used by entries[{first_index[entry_id]}]",
+            )
+        else:
+            first_index[entry_id] = i
+        if not entry.surname.strip():
+            violation(f"entries[{i}].surname", "required", "every entry needs a surname")
+        entry_owner = entry.owner.strip().upper()
+        if entry_owner and entry_owner != owner:
+            violation(
+                f"entries[{i}].owner",
+                "owner_mismatch",
+                f"entry owner '{entry_owner}' differs from the watchlist's owner '{owner}'",
+            )
+    return violations
+
+
+def normalize_watchlist(
+    watchlist: delivery_pb2.Watchlist, owner: str, now: datetime
+) -> delivery_pb2.Watchlist:
+    """The record stored for a valid watchlist: owner on the list and every entry, a scope, loaded_at."""
+    stored = delivery_pb2.Watchlist()
+    stored.CopyFrom(watchlist)
+    stored.owner = owner
+    if stored.scope == delivery_pb2.WATCHLIST_SCOPE_UNSPECIFIED:
+        stored.scope = delivery_pb2.WATCHLIST_SCOPE_REGIONAL
+    for entry in stored.entries:
+        entry.owner = owner
+        entry.entry_id = entry.entry_id.strip()
+    stored.loaded_at.FromDatetime(now)
+    return stored
+
+
+class WatchlistAdminServicer(delivery_pb2_grpc.WatchlistAdminServicer):
+    """Stores a member's whole watchlist on the compacted watchlists topic (key = owner: latest wins)."""
+
+    def __init__(
+        self,
+        settings: HubSettings,
+        directory: Directory,
+        *,
+        producer_factory: ProducerFactory | None = None,
+        ack_timeout_s: float = KAFKA_TIMEOUT_S,
+    ):
+        self._settings = settings
+        self._directory = directory
+        self._topics = Topics(settings.topic_prefix)
+        self._producer_factory = producer_factory or (
+            lambda: make_producer(settings, "apihub-watchlists", bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
+        )
+        self._producer: KafkaProducer | None = None
+        self._producer_lock = threading.Lock()
+        self._ack_timeout_s = ack_timeout_s
+
+    def _get_producer(self) -> KafkaProducer:
+        # Created on first use: the server starts, and answers health checks, while Kafka is coming up.
+        with self._producer_lock:
+            if self._producer is None:
+                self._producer = self._producer_factory()
+            return self._producer
+
+    def LoadWatchlist(
+        self, request: delivery_pb2.Watchlist, context: grpc.ServicerContext
+    ) -> delivery_pb2.LoadWatchlistResponse:
+        owner = authorize_member(context, self._settings, self._directory, request.owner)
+        violations = validate_watchlist(request, owner)
+        if violations:
+            log.info("watchlist of %s rejected: %d violations", owner, len(violations))
+            return delivery_pb2.LoadWatchlistResponse(entries=0, errors=violations)
+        stored = normalize_watchlist(request, owner, datetime.now(UTC))
+        try:
+            future = self._get_producer().send(
+                self._topics.watchlists, key=owner.encode(), value=stored.SerializeToString()
+            )
+            future.get(timeout=self._ack_timeout_s)
+        except MessageSizeTooLargeError:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "watchlist too large for one record")
+        except KafkaTimeoutError:
+            context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                "the broker did not acknowledge the watchlist in time; nothing is promised, retry",
+            )
+        except KafkaError as exc:
+            code = grpc.StatusCode.UNAVAILABLE if exc.retriable else grpc.StatusCode.INTERNAL
+            context.abort(code, f"the broker did not store the watchlist ({type(exc).__name__})")
+        WATCHLISTS_LOADED.inc()
+        log.info(
+            "watchlist of %s stored: %d entries, scope %s",
+            owner,
+            len(stored.entries),
+            delivery_pb2.WatchlistScope.Name(stored.scope),
+        )
+        return delivery_pb2.LoadWatchlistResponse(entries=len(stored.entries))
+
+    def close(self) -> None:
+        with self._producer_lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.close(timeout=KAFKA_TIMEOUT_S)

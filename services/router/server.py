@@ -1,0 +1,80 @@
+"""The router process: the member-facing gRPC server (HitDelivery, WatchlistAdmin, health, reflection) plus
+the RouterWorker thread that fills the outboxes.
+
+``DeliveryServer`` builds and binds (tests listen on "127.0.0.1:0"); ``run_router`` is the entry point that
+owns signals, metrics and the shutdown order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from services.bus import ensure_topics
+from services.config import HubSettings
+from services.directory import Directory, load_directory
+from services.router.delivery import HitDeliveryServicer, WatchlistAdminServicer
+from services.router.worker import RouterWorker
+from services.serving import add_standard_services, bind, new_grpc_server, start_metrics, wait_for_signal
+from services.wire import delivery_pb2, delivery_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 5.0
+SERVICE_NAMES = [
+    delivery_pb2.DESCRIPTOR.services_by_name["HitDelivery"].full_name,
+    delivery_pb2.DESCRIPTOR.services_by_name["WatchlistAdmin"].full_name,
+]
+
+
+class DeliveryServer:
+    """The member-facing server and its servicers; ``stop()`` ends streams, drains calls, closes clients."""
+
+    def __init__(self, settings: HubSettings, directory: Directory, listen: str | None = None):
+        self.delivery = HitDeliveryServicer(settings, directory)
+        self.admin = WatchlistAdminServicer(settings, directory)
+        self.server = new_grpc_server(settings)
+        delivery_pb2_grpc.add_HitDeliveryServicer_to_server(self.delivery, self.server)
+        delivery_pb2_grpc.add_WatchlistAdminServicer_to_server(self.admin, self.server)
+        self.health = add_standard_services(self.server, SERVICE_NAMES)
+        self.port = bind(self.server, listen or settings.delivery_listen)
+        self._stopped = False
+
+    def start(self) -> DeliveryServer:
+        self.server.start()
+        return self
+
+    def stop(self, grace: float = SHUTDOWN_GRACE_S) -> None:
+        """NOT_SERVING first (balancers move away); open streams end with UNAVAILABLE. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.health.enter_graceful_shutdown()
+        self.delivery.stop()
+        self.server.stop(grace).wait()
+        self.delivery.close()
+        self.admin.close()
+
+
+def run_router(settings: HubSettings) -> None:
+    """Run the router until SIGTERM/SIGINT: end streams, stop the worker after its batch, exit."""
+    directory = load_directory(settings.directory_file)
+    created = ensure_topics(settings, directory.codes)
+    if created:
+        log.info("created %d topics", len(created))
+    metrics = start_metrics(settings.router_metrics_port)
+    server = DeliveryServer(settings, directory).start()
+    worker = RouterWorker(settings, directory)
+    thread = threading.Thread(target=worker.run, name="router-worker", daemon=True)
+    thread.start()
+    log.info("member delivery server on port %d (metrics %s)", server.port, metrics)
+
+    def shutdown() -> None:
+        log.info("router stopping")
+        worker.stop()
+        server.stop()
+        thread.join(timeout=30)
+        worker.close()
+        log.info("router stopped")
+
+    wait_for_signal(shutdown, watch=thread)

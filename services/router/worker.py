@@ -1,0 +1,210 @@
+"""Router worker: hits topic -> one addressed copy per recipient in that member's outbox.
+
+At-least-once: a polled batch's copies are produced and flushed, every send is checked, and only then are
+the batch's input offsets committed. A crash or a failed send replays the batch; members drop hit ids they
+already hold (hit ids are deterministic), and a Subscribe stream skips duplicates it has already sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from google.protobuf.message import DecodeError
+from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from prometheus_client import Counter, Histogram
+
+from services.bus import Topics, await_topic_metadata, make_consumer, make_producer
+from services.config import HubSettings
+from services.directory import Directory
+from services.router.recipients import recipients
+from services.wire import hit_pb2
+
+log = logging.getLogger(__name__)
+
+HITS_CONSUMED = Counter("apihub_router_hits_consumed", "Records read from the hits topic.")
+DELIVERIES_ENQUEUED = Counter(
+    "apihub_router_deliveries_enqueued",
+    "Hit copies acknowledged by the broker in a member's outbox.",
+    ["member"],
+)
+UNROUTABLE = Counter("apihub_router_unroutable_hits", "Hits no member has jurisdiction over (skipped).")
+BAD_RECORDS = Counter("apihub_router_bad_records", "Hit records that could not be decoded (skipped).")
+ROUTE_FAILURES = Counter(
+    "apihub_router_batch_failures", "Batches whose outbox sends were not acknowledged (replayed)."
+)
+ROUTING_LATENCY = Histogram(
+    "apihub_router_routing_latency_seconds",
+    "From the manifest's receipt at intake to the hit's copies acknowledged in the outboxes.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+
+# How long one poll waits for records: bounds how fast stop() is noticed. Not much shorter: kafka-python
+# 3.0.12 can lose a rebalance's assignment when a poll's timer runs out during JoinGroup/SyncGroup.
+POLL_MS = 500
+# How long a flush may take before the batch counts as failed and is replayed.
+FLUSH_TIMEOUT_S = 30.0
+# Pause before replaying a failed batch, so a broker outage is not a busy loop.
+RETRY_BACKOFF_S = 1.0
+
+
+def router_group(settings: HubSettings) -> str:
+    return f"{settings.topic_prefix}.router"
+
+
+def addressed_copies(hit: hit_pb2.Hit, members: set[str]) -> list[hit_pb2.Hit]:
+    """One copy of the hit per member, with ``recipient`` set; in member order, for reproducible output."""
+    copies = []
+    for member in sorted(members):
+        copy = hit_pb2.Hit()
+        copy.CopyFrom(hit)
+        copy.recipient = member
+        copies.append(copy)
+    return copies
+
+
+def _latency_seconds(hit: hit_pb2.Hit, now: float) -> float | None:
+    received = hit.manifest_received_at
+    if not (received.seconds or received.nanos):
+        return None
+    return max(0.0, now - (received.seconds + received.nanos / 1e9))
+
+
+class RouterWorker:
+    """Consumes the hits topic in the router group and fills the member outboxes.
+
+    ``run()`` blocks until ``stop()`` (safe from another thread or a signal handler); ``close()`` stops,
+    waits for ``run()`` to return, and closes the Kafka clients. ``consumer`` and ``producer`` may be
+    injected (tests); by default they are built from the settings.
+    """
+
+    def __init__(self, settings: HubSettings, directory: Directory, *, consumer=None, producer=None):
+        self._settings = settings
+        self._directory = directory
+        self._topics = Topics(settings.topic_prefix)
+        self._stopping = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._closed = False
+        self.retry_backoff_s = RETRY_BACKOFF_S
+        self._consumer = consumer or make_consumer(settings, router_group(settings), "apihub-router")
+        self._producer = producer or make_producer(settings, "apihub-router")
+        self._consumer.subscribe([self._topics.hits])
+
+    def run(self) -> None:
+        if self._closed:
+            raise RuntimeError("RouterWorker is closed")
+        self._idle.clear()
+        log.info("router worker consuming %s as group %s", self._topics.hits, router_group(self._settings))
+        try:
+            await_topic_metadata(self._consumer, self._topics.hits, self._stopping, self.retry_backoff_s)
+            while not self._stopping.is_set():
+                try:
+                    batch = self._consumer.poll(timeout_ms=POLL_MS)
+                    if batch:
+                        self.route_batch(batch)
+                except KafkaError as exc:
+                    # Broker trouble: nothing was committed for the batch in hand, so it is replayed.
+                    log.warning("router poll/commit failed (%s); retrying", type(exc).__name__)
+                    self._stopping.wait(self.retry_backoff_s)
+        finally:
+            self._idle.set()
+            log.info("router worker stopped")
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._closed:
+            return
+        self.stop()
+        if not self._idle.wait(timeout):
+            log.warning("router worker still running after %.0fs; closing its clients anyway", timeout)
+        self._closed = True
+        try:
+            self._producer.close(timeout=timeout)
+        finally:
+            self._consumer.close(autocommit=False)
+
+    def route_batch(self, batch: dict[TopicPartition, list]) -> bool:
+        """Route one polled batch; True when its offsets were committed, False when it will be replayed."""
+        sends = []  # (member, future)
+        routed: list[hit_pb2.Hit] = []
+        for tp, records in batch.items():
+            for record in records:
+                HITS_CONSUMED.inc()
+                try:
+                    hit = hit_pb2.Hit.FromString(record.value or b"")
+                except DecodeError:
+                    BAD_RECORDS.inc()
+                    log.warning(
+                        "undecodable hit record %s[%d]@%d skipped", tp.topic, tp.partition, record.offset
+                    )
+                    continue
+                members = recipients(hit, self._directory)
+                if not members:
+                    UNROUTABLE.inc()
+                    log.info("hit %s (manifest %s) has no recipient; skipped", hit.hit_id, hit.manifest_id)
+                    continue
+                key = hit.hit_id.encode() or None
+                for copy in addressed_copies(hit, members):
+                    future = self._producer.send(
+                        self._topics.outbox(copy.recipient), key=key, value=copy.SerializeToString()
+                    )
+                    sends.append((copy.recipient, future))
+                routed.append(hit)
+
+        if not self._all_acknowledged(sends):
+            ROUTE_FAILURES.inc()
+            self._rewind(batch)
+            self._stopping.wait(self.retry_backoff_s)
+            return False
+
+        now = time.time()
+        for member, _ in sends:
+            DELIVERIES_ENQUEUED.labels(member=member).inc()
+        for hit in routed:
+            latency = _latency_seconds(hit, now)
+            if latency is not None:
+                ROUTING_LATENCY.observe(latency)
+
+        offsets = {
+            tp: OffsetAndMetadata(records[-1].offset + 1, "", -1) for tp, records in batch.items() if records
+        }
+        try:
+            self._consumer.commit(offsets=offsets)
+        except CommitFailedError:
+            # The group rebalanced under us: the partitions' new owner replays from the last commit, and
+            # the outboxes' readers drop the duplicate hit ids.
+            log.warning("commit after rebalance rejected; %d partitions will be replayed", len(offsets))
+            return False
+        log.debug("routed %d hits as %d deliveries", len(routed), len(sends))
+        return True
+
+    def _all_acknowledged(self, sends) -> bool:
+        if not sends:
+            return True
+        try:
+            self._producer.flush(timeout=FLUSH_TIMEOUT_S)
+        except KafkaTimeoutError:
+            log.warning("outbox flush timed out after %.0fs; batch will be replayed", FLUSH_TIMEOUT_S)
+            return False
+        # flush() returns when every send completed, successfully or not: check each one.
+        failed = [(member, f) for member, f in sends if not f.succeeded()]
+        for member, future in failed[:5]:
+            log.warning("outbox send for %s failed: %s", member, type(future.exception).__name__)
+        if failed:
+            log.warning("%d of %d outbox sends failed; batch will be replayed", len(failed), len(sends))
+        return not failed
+
+    def _rewind(self, batch: dict[TopicPartition, list]) -> None:
+        for tp, records in batch.items():
+            if not records:
+                continue
+            try:
+                self._consumer.seek(tp, records[0].offset)
+            except KafkaError:
+                # No longer ours after a rebalance: its new owner starts from the last commit anyway.
+                log.info("partition %s[%d] was revoked; not rewinding it", tp.topic, tp.partition)

@@ -1,0 +1,256 @@
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from services import codec
+from services.directory import load_directory
+from services.profiler.frames import manifests_to_frame
+from services.profiler.rules import DOCUMENT_EXPIRED, HUB_RULES, Rule, evaluate_rules
+from services.profiler.scoring import combined_score, score_batch
+from services.profiler.watchlist import WatchlistStore
+from services.wire import delivery_pb2, hit_pb2, manifest_pb2
+
+NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+DEPARTURE = datetime(2026, 3, 1, 7, 0, tzinfo=UTC)  # 19:00 on 1 March in Nadi
+DIRECTORY = load_directory()
+
+
+def _date(y, m, d):
+    return manifest_pb2.PartialDate(year=y, month=m, day=d)
+
+
+def _traveller(surname="Tupou", given="Sione", dob=(1975, 1, 1), expiry=(2031, 1, 1), ref=""):
+    t = manifest_pb2.Traveller(
+        role=manifest_pb2.TRAVELLER_ROLE_PASSENGER,
+        surname=surname,
+        given_names=given,
+        date_of_birth=_date(*dob),
+        nationality="TON",
+        passenger_ref=ref,
+    )
+    t.documents.add(
+        type=manifest_pb2.DOCUMENT_TYPE_PASSPORT,
+        number="TP0012345",
+        issuing_state="TON",
+        expiry=_date(*expiry),
+    )
+    return t
+
+
+def _manifest(*travellers, manifest_id="m-aaaa", origin="NAN", destination="TBU", function=1):
+    manifest = manifest_pb2.Manifest(
+        carrier="FJ", flight_number="911", manifest_id=manifest_id, function=function, travellers=travellers
+    )
+    manifest.legs.add(origin=origin, destination=destination).scheduled_departure.FromDatetime(DEPARTURE)
+    manifest.received_at.FromDatetime(datetime(2026, 3, 1, 1, 0, tzinfo=UTC))
+    return manifest
+
+
+def _wanted():
+    return _traveller(surname="Müller", given="Jean-Pierre", dob=(1980, 7, 14), ref="PAX-7")
+
+
+def _store(
+    owner="FJI", scope=delivery_pb2.WATCHLIST_SCOPE_REGIONAL, entry_id="WL-0007", category="people_smuggling"
+):
+    store = WatchlistStore()
+    store.apply(
+        delivery_pb2.Watchlist(
+            owner=owner,
+            scope=scope,
+            entries=[
+                delivery_pb2.WatchlistEntry(
+                    entry_id=entry_id,
+                    surname="MULLER",
+                    given_names="JEAN PIERRE",
+                    date_of_birth=_date(1980, 7, 14),
+                    category=category,
+                )
+            ],
+        )
+    )
+    return store
+
+
+# -- rules -------------------------------------------------------------------------------------------------
+
+
+def test_expired_document_rule_flags_only_documents_expired_before_departure():
+    manifest = _manifest(
+        _traveller(expiry=(2026, 2, 28)),  # expired the day before departure
+        _traveller(expiry=(2026, 3, 1)),  # valid on the day of departure
+        _traveller(expiry=(2030, 1, 1)),
+        _traveller(expiry=(2020, 0, 0)),  # no complete expiry: nothing to judge
+    )
+    flags = evaluate_rules(manifests_to_frame([manifest]))[DOCUMENT_EXPIRED.column].to_list()
+    assert flags == [True, False, False, False]
+
+
+def test_rule_hit_carries_the_rules_reason():
+    hits = score_batch(
+        [_manifest(_traveller(expiry=(2026, 2, 1)), _traveller())], WatchlistStore(), DIRECTORY, NOW
+    )
+    assert len(hits) == 1
+    [reason] = hits[0].reasons
+    assert (reason.source, reason.id, reason.score, reason.owner, reason.category) == (
+        hit_pb2.REASON_SOURCE_RULE,
+        "HUB-DOC-EXPIRED",
+        0.5,
+        "",
+        "document",
+    )
+    assert reason.explanation == DOCUMENT_EXPIRED.explanation
+    assert hits[0].score == pytest.approx(0.5)
+
+
+def test_valid_document_raises_no_hit():
+    assert score_batch([_manifest(_traveller(expiry=(2026, 3, 1)))], WatchlistStore(), DIRECTORY, NOW) == []
+
+
+def test_rules_are_evaluated_as_one_column_each():
+    extra = Rule("T-CREW", "FJI", "test", 0.2, "crew", "crew member", pl.col("role") == 2)
+    frame = evaluate_rules(manifests_to_frame([_manifest(_traveller())]), (*HUB_RULES, extra))
+    assert frame.select(DOCUMENT_EXPIRED.column, extra.column).schema == pl.Schema(
+        {DOCUMENT_EXPIRED.column: pl.Boolean(), extra.column: pl.Boolean()}
+    )
+    with pytest.raises(ValueError):
+        evaluate_rules(frame, (DOCUMENT_EXPIRED, DOCUMENT_EXPIRED))
+    with pytest.raises(ValueError):
+        Rule("BAD", "", "x", 1.5, "", "", pl.lit(True))
+
+
+# -- watchlist hits ------------------------------------------------------------------------------------------
+
+
+def test_watchlist_hit_has_the_entrys_reason_and_the_manifests_context():
+    manifest = _manifest(_traveller(), _wanted())
+    [hit] = score_batch([manifest], _store(), DIRECTORY, NOW)
+    [reason] = hit.reasons
+    assert (reason.source, reason.id, reason.score, reason.owner, reason.category) == (
+        hit_pb2.REASON_SOURCE_WATCHLIST,
+        "WL-0007",
+        1.0,
+        "FJI",
+        "people_smuggling",
+    )
+    assert reason.explanation == (
+        "exact match on surname, given names and date of birth with FJI watchlist entry WL-0007 "
+        "(category: people_smuggling, scope: regional)"
+    )
+    assert hit.manifest_id == "m-aaaa"
+    assert hit.flight == codec.flight_ref(manifest)
+    assert hit.traveller == manifest.travellers[1]
+    assert hit.score == 1.0
+    assert hit.state == hit_pb2.HIT_STATE_ACTIVE
+    assert hit.raised_at.ToDatetime(tzinfo=UTC) == NOW
+    assert hit.manifest_received_at == manifest.received_at
+    assert hit.recipient == ""
+
+
+def test_explanations_carry_no_personal_data():
+    wanted = _wanted()
+    wanted.documents[0].expiry.CopyFrom(_date(2025, 1, 1))
+    [hit] = score_batch([_manifest(wanted)], _store(), DIRECTORY, NOW)
+    assert len(hit.reasons) == 2
+    text = " ".join(r.explanation for r in hit.reasons).upper()
+    for personal in ("MÜLLER", "MULLER", "JEAN", "PIERRE", "1980", "07-14", "TP0012345", "2025"):
+        assert personal not in text
+
+
+def test_private_entry_hits_only_flights_in_the_owners_jurisdiction():
+    private = delivery_pb2.WATCHLIST_SCOPE_PRIVATE
+    to_tonga = _manifest(_wanted(), origin="NAN", destination="TBU")  # FJI and TON
+    to_samoa = _manifest(_wanted(), manifest_id="m-bbbb", origin="NAN", destination="APW")  # FJI and WSM
+    hits = score_batch([to_tonga, to_samoa], _store(owner="TON", scope=private), DIRECTORY, NOW)
+    assert [h.manifest_id for h in hits] == ["m-aaaa"]
+    hits = score_batch(
+        [to_tonga, to_samoa], _store(owner="WSM", scope=delivery_pb2.WATCHLIST_SCOPE_REGIONAL), DIRECTORY, NOW
+    )
+    assert [h.manifest_id for h in hits] == ["m-aaaa", "m-bbbb"]
+
+
+# -- hits ----------------------------------------------------------------------------------------------------
+
+
+def test_one_hit_per_traveller_with_all_its_reasons():
+    store = _store()
+    store.apply(
+        delivery_pb2.Watchlist(
+            owner="TON",
+            entries=[
+                delivery_pb2.WatchlistEntry(
+                    entry_id="TON-3",
+                    surname="Muller",
+                    given_names="Jean Pierre",
+                    date_of_birth=_date(1980, 7, 14),
+                )
+            ],
+        )
+    )
+    wanted = _wanted()
+    wanted.documents[0].expiry.CopyFrom(_date(2025, 1, 1))
+    hits = score_batch(
+        [_manifest(_traveller(), wanted, _traveller(expiry=(2024, 5, 5)))], store, DIRECTORY, NOW
+    )
+    assert [h.traveller.surname for h in hits] == ["Müller", "Tupou"]
+    assert [(r.owner, r.id) for r in hits[0].reasons] == [
+        ("FJI", "WL-0007"),
+        ("TON", "TON-3"),
+        ("", "HUB-DOC-EXPIRED"),
+    ]
+    assert [r.id for r in hits[1].reasons] == ["HUB-DOC-EXPIRED"]
+
+
+def test_score_combines_reasons_as_independent_evidence():
+    assert combined_score([]) == 0.0
+    assert combined_score([0.5]) == pytest.approx(0.5)
+    assert combined_score([0.5, 0.2]) == pytest.approx(0.6)
+    assert combined_score([0.5, 1.0]) == 1.0
+    weak = Rule("T-WEAK", "", "test", 0.2, "everyone", "weak signal", pl.lit(True))
+    [hit] = score_batch(
+        [_manifest(_traveller(expiry=(2025, 1, 1)))], WatchlistStore(), DIRECTORY, NOW, (*HUB_RULES, weak)
+    )
+    assert [r.id for r in hit.reasons] == ["HUB-DOC-EXPIRED", "T-WEAK"]
+    assert hit.score == pytest.approx(0.6)
+
+
+def test_hit_id_is_deterministic_and_distinguishes_manifests_and_travellers():
+    def ids(manifest_id="m-aaaa", now=NOW):
+        second = _wanted()
+        second.passenger_ref = "PAX-8"
+        return [
+            h.hit_id
+            for h in score_batch(
+                [_manifest(_wanted(), second, manifest_id=manifest_id)], _store(), DIRECTORY, now
+            )
+        ]
+
+    first = ids()
+    assert first == ids(now=datetime(2026, 3, 2, tzinfo=UTC))
+    assert all(i.startswith("h-") and len(i) == 26 for i in first)
+    assert first[0] != first[1]
+    assert set(ids(manifest_id="m-cccc")).isdisjoint(first)
+    # Without a carrier reference the traveller's position is the key ("#1", "#2").
+    unreferenced = _wanted()
+    unreferenced.passenger_ref = ""
+    positional = [
+        h.hit_id for h in score_batch([_manifest(unreferenced, unreferenced)], _store(), DIRECTORY, NOW)
+    ]
+    assert positional[0] != positional[1]
+
+
+def test_hit_id_changes_with_the_reasons():
+    plain = score_batch([_manifest(_wanted())], _store(), DIRECTORY, NOW)[0].hit_id
+    expired = _wanted()
+    expired.documents[0].expiry.CopyFrom(_date(2025, 1, 1))
+    both = score_batch([_manifest(expired)], _store(), DIRECTORY, NOW)[0].hit_id
+    other_owner = score_batch([_manifest(_wanted())], _store(owner="TON"), DIRECTORY, NOW)[0].hit_id
+    assert len({plain, both, other_owner}) == 3
+
+
+def test_cancellations_and_unflagged_travellers_produce_nothing():
+    cancel = _manifest(_wanted(), function=manifest_pb2.MESSAGE_FUNCTION_CANCEL)
+    assert score_batch([cancel], _store(), DIRECTORY, NOW) == []
+    assert score_batch([_manifest(_traveller(), _traveller())], _store(), DIRECTORY, NOW) == []
+    assert score_batch([], _store(), DIRECTORY, NOW) == []
