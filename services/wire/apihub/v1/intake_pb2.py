@@ -25,19 +25,23 @@ _sym_db = _symbol_database.Default()
 from services.wire.apihub.v1 import manifest_pb2 as apihub_dot_v1_dot_manifest__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61pihub/v1/intake.proto\x12\tapihub.v1\x1a\x18\x61pihub/v1/manifest.proto\"S\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0f\n\x07segment\x18\x04 \x01(\t\"\xe9\x01\n\x07Receipt\x12(\n\x06status\x18\x01 \x01(\x0e\x32\x18.apihub.v1.ReceiptStatus\x12\x13\n\x0bmanifest_id\x18\x02 \x01(\t\x12\x12\n\npassengers\x18\x03 \x01(\r\x12\x0c\n\x04\x63rew\x18\x04 \x01(\r\x12)\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\x19.apihub.v1.FieldViolation\x12+\n\x08warnings\x18\x06 \x03(\x0b\x32\x19.apihub.v1.FieldViolation\x12\x13\n\x0bmessage_ref\x18\x07 \x01(\t\x12\x10\n\x08revision\x18\x08 \x01(\r*\x87\x01\n\rReceiptStatus\x12\x1e\n\x1aRECEIPT_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17RECEIPT_STATUS_ACCEPTED\x10\x01\x12\x1c\n\x18RECEIPT_STATUS_DUPLICATE\x10\x02\x12\x1b\n\x17RECEIPT_STATUS_REJECTED\x10\x03\x32\x8b\x01\n\x0eManifestIntake\x12\x39\n\x0eSubmitManifest\x12\x13.apihub.v1.Manifest\x1a\x12.apihub.v1.Receipt\x12>\n\x0fSubmitManifests\x12\x13.apihub.v1.Manifest\x1a\x12.apihub.v1.Receipt(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61pihub/v1/intake.proto\x12\tapihub.v1\x1a\x18\x61pihub/v1/manifest.proto\"S\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0f\n\x07segment\x18\x04 \x01(\t\"\xe9\x01\n\x07Receipt\x12(\n\x06status\x18\x01 \x01(\x0e\x32\x18.apihub.v1.ReceiptStatus\x12\x13\n\x0bmanifest_id\x18\x02 \x01(\t\x12\x12\n\npassengers\x18\x03 \x01(\r\x12\x0c\n\x04\x63rew\x18\x04 \x01(\r\x12)\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\x19.apihub.v1.FieldViolation\x12+\n\x08warnings\x18\x06 \x03(\x0b\x32\x19.apihub.v1.FieldViolation\x12\x13\n\x0bmessage_ref\x18\x07 \x01(\t\x12\x10\n\x08revision\x18\x08 \x01(\r\"!\n\x11PaxlstInterchange\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\xd1\x01\n\x0ePaxlstReceipts\x12(\n\x06status\x18\x01 \x01(\x0e\x32\x18.apihub.v1.ReceiptStatus\x12$\n\x08receipts\x18\x02 \x03(\x0b\x32\x12.apihub.v1.Receipt\x12)\n\x06\x65rrors\x18\x03 \x03(\x0b\x32\x19.apihub.v1.FieldViolation\x12+\n\x08warnings\x18\x04 \x03(\x0b\x32\x19.apihub.v1.FieldViolation\x12\x17\n\x0finterchange_ref\x18\x05 \x01(\t*\x87\x01\n\rReceiptStatus\x12\x1e\n\x1aRECEIPT_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17RECEIPT_STATUS_ACCEPTED\x10\x01\x12\x1c\n\x18RECEIPT_STATUS_DUPLICATE\x10\x02\x12\x1b\n\x17RECEIPT_STATUS_REJECTED\x10\x03\x32\xd4\x01\n\x0eManifestIntake\x12\x39\n\x0eSubmitManifest\x12\x13.apihub.v1.Manifest\x1a\x12.apihub.v1.Receipt\x12>\n\x0fSubmitManifests\x12\x13.apihub.v1.Manifest\x1a\x12.apihub.v1.Receipt(\x01\x30\x01\x12G\n\x0cSubmitPaxlst\x12\x1c.apihub.v1.PaxlstInterchange\x1a\x19.apihub.v1.PaxlstReceiptsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'apihub.v1.intake_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECEIPTSTATUS']._serialized_start=385
-  _globals['_RECEIPTSTATUS']._serialized_end=520
+  _globals['_RECEIPTSTATUS']._serialized_start=632
+  _globals['_RECEIPTSTATUS']._serialized_end=767
   _globals['_FIELDVIOLATION']._serialized_start=63
   _globals['_FIELDVIOLATION']._serialized_end=146
   _globals['_RECEIPT']._serialized_start=149
   _globals['_RECEIPT']._serialized_end=382
-  _globals['_MANIFESTINTAKE']._serialized_start=523
-  _globals['_MANIFESTINTAKE']._serialized_end=662
+  _globals['_PAXLSTINTERCHANGE']._serialized_start=384
+  _globals['_PAXLSTINTERCHANGE']._serialized_end=417
+  _globals['_PAXLSTRECEIPTS']._serialized_start=420
+  _globals['_PAXLSTRECEIPTS']._serialized_end=629
+  _globals['_MANIFESTINTAKE']._serialized_start=770
+  _globals['_MANIFESTINTAKE']._serialized_end=982
 # @@protoc_insertion_point(module_scope)

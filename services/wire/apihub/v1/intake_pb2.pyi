@@ -50,3 +50,23 @@ class Receipt(_message.Message):
     message_ref: str
     revision: int
     def __init__(self, status: _Optional[_Union[ReceiptStatus, str]] = ..., manifest_id: _Optional[str] = ..., passengers: _Optional[int] = ..., crew: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[FieldViolation, _Mapping]]] = ..., warnings: _Optional[_Iterable[_Union[FieldViolation, _Mapping]]] = ..., message_ref: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class PaxlstInterchange(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class PaxlstReceipts(_message.Message):
+    __slots__ = ("status", "receipts", "errors", "warnings", "interchange_ref")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    INTERCHANGE_REF_FIELD_NUMBER: _ClassVar[int]
+    status: ReceiptStatus
+    receipts: _containers.RepeatedCompositeFieldContainer[Receipt]
+    errors: _containers.RepeatedCompositeFieldContainer[FieldViolation]
+    warnings: _containers.RepeatedCompositeFieldContainer[FieldViolation]
+    interchange_ref: str
+    def __init__(self, status: _Optional[_Union[ReceiptStatus, str]] = ..., receipts: _Optional[_Iterable[_Union[Receipt, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[FieldViolation, _Mapping]]] = ..., warnings: _Optional[_Iterable[_Union[FieldViolation, _Mapping]]] = ..., interchange_ref: _Optional[str] = ...) -> None: ...

@@ -45,6 +45,11 @@ class ManifestIntakeStub:
                 request_serializer=apihub_dot_v1_dot_manifest__pb2.Manifest.SerializeToString,
                 response_deserializer=apihub_dot_v1_dot_intake__pb2.Receipt.FromString,
                 _registered_method=True)
+        self.SubmitPaxlst = channel.unary_unary(
+                '/apihub.v1.ManifestIntake/SubmitPaxlst',
+                request_serializer=apihub_dot_v1_dot_intake__pb2.PaxlstInterchange.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_intake__pb2.PaxlstReceipts.FromString,
+                _registered_method=True)
 
 
 class ManifestIntakeServicer:
@@ -64,6 +69,13 @@ class ManifestIntakeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitPaxlst(self, request, context):
+        """A PAXLST interchange with one or several messages; each accepted message becomes a Manifest.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ManifestIntakeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +88,11 @@ def add_ManifestIntakeServicer_to_server(servicer, server):
                     servicer.SubmitManifests,
                     request_deserializer=apihub_dot_v1_dot_manifest__pb2.Manifest.FromString,
                     response_serializer=apihub_dot_v1_dot_intake__pb2.Receipt.SerializeToString,
+            ),
+            'SubmitPaxlst': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitPaxlst,
+                    request_deserializer=apihub_dot_v1_dot_intake__pb2.PaxlstInterchange.FromString,
+                    response_serializer=apihub_dot_v1_dot_intake__pb2.PaxlstReceipts.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +149,33 @@ class ManifestIntake:
             '/apihub.v1.ManifestIntake/SubmitManifests',
             apihub_dot_v1_dot_manifest__pb2.Manifest.SerializeToString,
             apihub_dot_v1_dot_intake__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitPaxlst(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.ManifestIntake/SubmitPaxlst',
+            apihub_dot_v1_dot_intake__pb2.PaxlstInterchange.SerializeToString,
+            apihub_dot_v1_dot_intake__pb2.PaxlstReceipts.FromString,
             options,
             channel_credentials,
             insecure,

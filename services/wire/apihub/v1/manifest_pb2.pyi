@@ -49,6 +49,19 @@ class DocumentType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DOCUMENT_TYPE_SEAFARER_ID: _ClassVar[DocumentType]
     DOCUMENT_TYPE_CREW_LICENCE: _ClassVar[DocumentType]
     DOCUMENT_TYPE_OTHER: _ClassVar[DocumentType]
+
+class BoardingStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BOARDING_STATUS_UNSPECIFIED: _ClassVar[BoardingStatus]
+    BOARDING_STATUS_BOARDED: _ClassVar[BoardingStatus]
+    BOARDING_STATUS_NOT_BOARDED: _ClassVar[BoardingStatus]
+
+class Amendment(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AMENDMENT_UNSPECIFIED: _ClassVar[Amendment]
+    AMENDMENT_CHANGED_DATA: _ClassVar[Amendment]
+    AMENDMENT_CANCELLED_RESERVATION: _ClassVar[Amendment]
+    AMENDMENT_REDUCTION_IN_PARTY: _ClassVar[Amendment]
 TRANSPORT_MODE_UNSPECIFIED: TransportMode
 TRANSPORT_MODE_AIR: TransportMode
 TRANSPORT_MODE_SEA: TransportMode
@@ -74,6 +87,13 @@ DOCUMENT_TYPE_RESIDENCE_PERMIT: DocumentType
 DOCUMENT_TYPE_SEAFARER_ID: DocumentType
 DOCUMENT_TYPE_CREW_LICENCE: DocumentType
 DOCUMENT_TYPE_OTHER: DocumentType
+BOARDING_STATUS_UNSPECIFIED: BoardingStatus
+BOARDING_STATUS_BOARDED: BoardingStatus
+BOARDING_STATUS_NOT_BOARDED: BoardingStatus
+AMENDMENT_UNSPECIFIED: Amendment
+AMENDMENT_CHANGED_DATA: Amendment
+AMENDMENT_CANCELLED_RESERVATION: Amendment
+AMENDMENT_REDUCTION_IN_PARTY: Amendment
 
 class PartialDate(_message.Message):
     __slots__ = ("year", "month", "day")
@@ -122,7 +142,7 @@ class Booking(_message.Message):
     def __init__(self, booking_date: _Optional[_Union[PartialDate, _Mapping]] = ..., payment_form: _Optional[str] = ..., one_way: _Optional[bool] = ...) -> None: ...
 
 class Traveller(_message.Message):
-    __slots__ = ("role", "surname", "given_names", "sex", "date_of_birth", "nationality", "residence", "documents", "reservation_locator", "passenger_ref", "seat", "embarkation", "debarkation", "booking")
+    __slots__ = ("role", "surname", "given_names", "sex", "date_of_birth", "nationality", "residence", "documents", "reservation_locator", "passenger_ref", "seat", "embarkation", "debarkation", "booking", "boarding")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     SURNAME_FIELD_NUMBER: _ClassVar[int]
     GIVEN_NAMES_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +157,7 @@ class Traveller(_message.Message):
     EMBARKATION_FIELD_NUMBER: _ClassVar[int]
     DEBARKATION_FIELD_NUMBER: _ClassVar[int]
     BOOKING_FIELD_NUMBER: _ClassVar[int]
+    BOARDING_FIELD_NUMBER: _ClassVar[int]
     role: TravellerRole
     surname: str
     given_names: str
@@ -151,10 +172,11 @@ class Traveller(_message.Message):
     embarkation: str
     debarkation: str
     booking: Booking
-    def __init__(self, role: _Optional[_Union[TravellerRole, str]] = ..., surname: _Optional[str] = ..., given_names: _Optional[str] = ..., sex: _Optional[_Union[Sex, str]] = ..., date_of_birth: _Optional[_Union[PartialDate, _Mapping]] = ..., nationality: _Optional[str] = ..., residence: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., reservation_locator: _Optional[str] = ..., passenger_ref: _Optional[str] = ..., seat: _Optional[str] = ..., embarkation: _Optional[str] = ..., debarkation: _Optional[str] = ..., booking: _Optional[_Union[Booking, _Mapping]] = ...) -> None: ...
+    boarding: BoardingStatus
+    def __init__(self, role: _Optional[_Union[TravellerRole, str]] = ..., surname: _Optional[str] = ..., given_names: _Optional[str] = ..., sex: _Optional[_Union[Sex, str]] = ..., date_of_birth: _Optional[_Union[PartialDate, _Mapping]] = ..., nationality: _Optional[str] = ..., residence: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., reservation_locator: _Optional[str] = ..., passenger_ref: _Optional[str] = ..., seat: _Optional[str] = ..., embarkation: _Optional[str] = ..., debarkation: _Optional[str] = ..., booking: _Optional[_Union[Booking, _Mapping]] = ..., boarding: _Optional[_Union[BoardingStatus, str]] = ...) -> None: ...
 
 class Manifest(_message.Message):
-    __slots__ = ("carrier", "transport_mode", "flight_number", "legs", "function", "message_ref", "revision", "travellers", "sent_at", "manifest_id", "received_at")
+    __slots__ = ("carrier", "transport_mode", "flight_number", "legs", "function", "message_ref", "revision", "travellers", "sent_at", "manifest_id", "received_at", "amendment", "source_format")
     CARRIER_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_MODE_FIELD_NUMBER: _ClassVar[int]
     FLIGHT_NUMBER_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +188,8 @@ class Manifest(_message.Message):
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_ID_FIELD_NUMBER: _ClassVar[int]
     RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    AMENDMENT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FORMAT_FIELD_NUMBER: _ClassVar[int]
     carrier: str
     transport_mode: TransportMode
     flight_number: str
@@ -177,4 +201,6 @@ class Manifest(_message.Message):
     sent_at: _timestamp_pb2.Timestamp
     manifest_id: str
     received_at: _timestamp_pb2.Timestamp
-    def __init__(self, carrier: _Optional[str] = ..., transport_mode: _Optional[_Union[TransportMode, str]] = ..., flight_number: _Optional[str] = ..., legs: _Optional[_Iterable[_Union[Leg, _Mapping]]] = ..., function: _Optional[_Union[MessageFunction, str]] = ..., message_ref: _Optional[str] = ..., revision: _Optional[int] = ..., travellers: _Optional[_Iterable[_Union[Traveller, _Mapping]]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., manifest_id: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    amendment: Amendment
+    source_format: str
+    def __init__(self, carrier: _Optional[str] = ..., transport_mode: _Optional[_Union[TransportMode, str]] = ..., flight_number: _Optional[str] = ..., legs: _Optional[_Iterable[_Union[Leg, _Mapping]]] = ..., function: _Optional[_Union[MessageFunction, str]] = ..., message_ref: _Optional[str] = ..., revision: _Optional[int] = ..., travellers: _Optional[_Iterable[_Union[Traveller, _Mapping]]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., manifest_id: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amendment: _Optional[_Union[Amendment, str]] = ..., source_format: _Optional[str] = ...) -> None: ...
