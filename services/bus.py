@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.structs import TopicPartition
 
 from services.config import HubSettings
 
@@ -38,6 +40,16 @@ class Topics:
         return f"{self.prefix}.watchlists.v1"
 
     @property
+    def deliveries(self) -> str:
+        """Compacted: the router's DeliveryRecord per hit id (who got which version of it)."""
+        return f"{self.prefix}.deliveries.v1"
+
+    @property
+    def intake_index(self) -> str:
+        """Compacted: duplicate-detection keys of accepted manifests -> manifest id."""
+        return f"{self.prefix}.intake-index.v1"
+
+    @property
     def hits(self) -> str:
         """Unrouted hits from the profiler, keyed by hit id."""
         return f"{self.prefix}.hits.v1"
@@ -55,6 +67,8 @@ def topic_specs(settings: HubSettings, members: list[str]) -> dict[str, dict]:
     """Every topic the hub uses, with explicit partition counts and configs."""
     t = Topics(settings.topic_prefix)
     big = {"max.message.bytes": str(settings.max_message_bytes + 1024 * 1024)}
+    # Delivery records and duplicate keys must outlive the outboxes' unacknowledged hits.
+    retention_ms = settings.outbox_retention_days * 24 * 3600 * 1000
     specs: dict[str, dict] = {
         t.raw: {"num_partitions": settings.partitions, "replication_factor": 1, "configs": big},
         t.manifests: {"num_partitions": settings.partitions, "replication_factor": 1, "configs": big},
@@ -64,9 +78,19 @@ def topic_specs(settings: HubSettings, members: list[str]) -> dict[str, dict]:
             "replication_factor": 1,
             "configs": {**big, "cleanup.policy": "compact"},
         },
+        t.deliveries: {
+            "num_partitions": settings.partitions,
+            "replication_factor": 1,
+            "configs": {"cleanup.policy": "compact,delete", "retention.ms": str(retention_ms)},
+        },
+        t.intake_index: {
+            "num_partitions": settings.partitions,
+            "replication_factor": 1,
+            "configs": {"cleanup.policy": "compact,delete", "retention.ms": str(retention_ms)},
+        },
     }
     # A member offline for a while must still find every unacknowledged hit when it returns.
-    outbox = {**big, "retention.ms": str(settings.outbox_retention_days * 24 * 3600 * 1000)}
+    outbox = {**big, "retention.ms": str(retention_ms)}
     for member in members:
         specs[t.outbox(member)] = {"num_partitions": 1, "replication_factor": 1, "configs": outbox}
     return specs
@@ -145,3 +169,54 @@ def await_topic_metadata(consumer: KafkaConsumer, topic: str, stopping: threadin
             log.warning("no metadata for %s (%s); retrying", topic, type(exc).__name__)
         stopping.wait(backoff_s)
     return False
+
+
+class TableReader:
+    """Reads a compacted topic from the beginning into memory and catches up to its end on demand.
+
+    Every process that needs a table (watchlists, delivery records, duplicate keys) reads all of it with
+    no consumer group, so all instances converge; ``catch_up()`` before acting on an input guarantees that
+    whatever was acknowledged on the table before the input was read has been applied.
+    """
+
+    def __init__(self, settings: HubSettings, topic: str, apply, client_id: str, consumer=None):
+        self._topic = topic
+        self._apply = apply  # apply(key: bytes | None, value: bytes | None, record) -> None
+        self._poll_ms = 100
+        self._consumer = consumer or make_consumer(settings, None, client_id)
+        partitions = self._consumer.partitions_for_topic(topic)
+        if not partitions:
+            from services.errors import ConfigError
+
+            raise ConfigError(f"topic {topic} does not exist: create the hub's topics (apihub topics)")
+        self._partitions = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self._consumer.assign(self._partitions)
+        self._consumer.seek_to_beginning(*self._partitions)
+
+    def catch_up(self, timeout_s: float = 30.0, stopping: threading.Event | None = None) -> bool:
+        """Apply records up to the end offsets read now; False if ``stopping`` was set first."""
+        end = self._consumer.end_offsets(self._partitions)
+        deadline = time.monotonic() + timeout_s
+        while any(self._consumer.position(tp) < end[tp] for tp in self._partitions):
+            if stopping is not None and stopping.is_set():
+                return False
+            if time.monotonic() > deadline:
+                raise KafkaTimeoutError(f"{self._topic} did not catch up within {timeout_s:.0f}s")
+            for batch in self._consumer.poll(timeout_ms=self._poll_ms).values():
+                for record in batch:
+                    self._apply(record.key, record.value, record)
+        return True
+
+    def follow(self, stopping: threading.Event) -> None:
+        """Apply new records as they arrive until ``stopping`` is set (run it in its own thread)."""
+        while not stopping.is_set():
+            try:
+                for batch in self._consumer.poll(timeout_ms=200).values():
+                    for record in batch:
+                        self._apply(record.key, record.value, record)
+            except KafkaError as exc:
+                log.warning("reading %s failed (%s); retrying", self._topic, type(exc).__name__)
+                stopping.wait(1.0)
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)

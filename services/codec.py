@@ -35,6 +35,23 @@ def manifest_id(manifest: manifest_pb2.Manifest) -> str:
     return "m-" + _digest("content", body.SerializeToString(deterministic=True).hex())[:24]
 
 
+def duplicate_keys(manifest: manifest_pb2.Manifest) -> list[str]:
+    """Keys under which intake recognises a resend: the carrier's reference and revision, and the content.
+
+    The content key ignores what a resend changes without changing the message (the envelope's send time,
+    the hub's own fields), so the same interchange sent twice is one manifest; it keeps the reference and
+    revision, so a new version is never mistaken for an old one that happened to list the same people.
+    """
+    body = manifest_pb2.Manifest()
+    body.CopyFrom(manifest)
+    for name in ("manifest_id", "received_at", "sent_at", "source_format"):
+        body.ClearField(name)
+    keys = ["content:" + _digest("content", body.SerializeToString(deterministic=True).hex())[:32]]
+    if manifest.message_ref:
+        keys.append(f"ref:{manifest.carrier}|{manifest.message_ref}|{manifest.revision}")
+    return keys
+
+
 def route_of(manifest: manifest_pb2.Manifest) -> list[str]:
     """Ports of the itinerary in order, each once: origin, transits, destination."""
     route: list[str] = []
@@ -56,6 +73,41 @@ def flight_key(manifest: manifest_pb2.Manifest) -> str:
     dep = first_departure(manifest)
     origin = manifest.legs[0].origin if manifest.legs else ""
     return f"{manifest.carrier}{manifest.flight_number}/{dep.date().isoformat() if dep else ''}/{origin}"
+
+
+def flight_key_of(ref: hit_pb2.FlightRef) -> str:
+    """The flight key of a hit's flight: the same string as flight_key() of the manifest it came from."""
+    dep = ref.departure.ToDatetime(tzinfo=UTC) if ref.HasField("departure") else None
+    origin = ref.route[0] if ref.route else ref.origin
+    return f"{ref.carrier}{ref.number}/{dep.date().isoformat() if dep else ''}/{origin}"
+
+
+def traveller_key(traveller: manifest_pb2.Traveller) -> str:
+    """What identifies a traveller across versions of a flight's manifest.
+
+    The carrier's passenger reference when there is one (a change message names whom it replaces by it);
+    otherwise name, birth date and first document, which a correction of those fields changes.
+    """
+    if traveller.passenger_ref:
+        return "ref:" + traveller.passenger_ref
+    doc = traveller.documents[0].number if traveller.documents else ""
+    name = " ".join(f"{traveller.surname}|{traveller.given_names}".upper().split())
+    return f"id:{name}|{format_partial_date(traveller.date_of_birth)}|{doc.upper()}"
+
+
+def hit_id(flight: str, traveller: str) -> str:
+    """One hit id per traveller per flight: replays and later versions of the manifest keep it."""
+    return "h-" + _digest("hit", flight, traveller)[:24]
+
+
+def hit_fingerprint(hit: hit_pb2.Hit) -> str:
+    """What a member would see change between two versions of a hit: reasons, score, traveller, flight and
+    state; not which manifest version or when (a resend that changes nothing is not news)."""
+    body = hit_pb2.Hit()
+    body.CopyFrom(hit)
+    for name in ("recipient", "manifest_id", "raised_at", "manifest_received_at", "withdrawn_hit_ids"):
+        body.ClearField(name)
+    return _digest("fp", body.SerializeToString(deterministic=True).hex())[:16]
 
 
 def flight_ref(manifest: manifest_pb2.Manifest) -> hit_pb2.FlightRef:

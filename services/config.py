@@ -36,6 +36,8 @@ class HubSettings(BaseSettings):
     router_metrics_port: int = 9466
     # How long a member's outbox keeps hits it has not acknowledged (days): the longest tolerated outage.
     outbox_retention_days: int = 30
+    # How long intake waits for the broker to acknowledge a manifest before answering UNAVAILABLE (seconds).
+    intake_ack_timeout_seconds: float = 15.0
     # Largest manifest a carrier may send in one gRPC message or Kafka record (bytes).
     max_message_bytes: int = 16 * 1024 * 1024
 

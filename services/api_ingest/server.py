@@ -6,6 +6,7 @@ import logging
 
 import grpc
 
+from services.api_ingest.index import IntakeIndex
 from services.api_ingest.servicer import ManifestIntakeServicer
 from services.bus import make_producer
 from services.config import HubSettings
@@ -22,9 +23,11 @@ class IngestServer:
 
     def __init__(self, settings: HubSettings, listen: str | None = None):
         self.producer = make_producer(settings, client_id="apihub-ingest")
+        # Every key of every manifest already stored: read in full before the first submission is answered.
+        self.index = IntakeIndex(settings).start()
         self.server: grpc.Server = new_grpc_server(settings)
         intake_pb2_grpc.add_ManifestIntakeServicer_to_server(
-            ManifestIntakeServicer(settings, self.producer), self.server
+            ManifestIntakeServicer(settings, self.producer, self.index), self.server
         )
         self.health = add_standard_services(self.server, SERVICE_NAMES)
         self.port = bind(self.server, listen or settings.ingest_listen)
@@ -39,6 +42,7 @@ class IngestServer:
         self.server.stop(grace).wait()
         self.producer.flush(timeout=10)
         self.producer.close(timeout=10)
+        self.index.stop()
 
 
 def run_ingest(settings: HubSettings) -> None:

@@ -1,4 +1,4 @@
-"""ManifestIntake: validate, store in Kafka, and only then answer with a receipt."""
+"""ManifestIntake: validate, recognise resends, store in Kafka, and only then answer with a receipt."""
 
 from __future__ import annotations
 
@@ -6,24 +6,43 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import grpc
 from kafka.errors import KafkaError
 from prometheus_client import Counter, Histogram
 
+from services.api_ingest.index import IntakeIndex
 from services.api_ingest.validation import validate_manifest
 from services.auth import authenticate
 from services.bus import Topics
-from services.codec import count_roles, flight_key, manifest_id
+from services.codec import count_roles, duplicate_keys, first_departure, flight_key, manifest_id
 from services.config import HubSettings
 from services.wire import intake_pb2, intake_pb2_grpc, manifest_pb2
 
 log = logging.getLogger(__name__)
 
 MANIFESTS = Counter(
-    "apihub_ingest_manifests", "Manifests answered, by carrier and receipt status", ["carrier", "status"]
+    "apihub_ingest_manifests",
+    "Manifests answered, by carrier, format and receipt status",
+    ["carrier", "format", "status"],
 )
 TRAVELLERS = Counter("apihub_ingest_travellers", "Travellers in accepted manifests", ["carrier", "role"])
+VIOLATIONS = Counter(
+    "apihub_ingest_violations",
+    "Errors and warnings found at intake, by carrier and code",
+    ["carrier", "severity", "code"],
+)
+LEAD_TIME = Histogram(
+    "apihub_ingest_lead_time_seconds",
+    "How long before the scheduled departure an accepted manifest arrived (late ones count as 0)",
+    ["carrier"],
+    buckets=(0, 300, 900, 1800, 3600, 7200, 4 * 3600, 12 * 3600, 24 * 3600, 72 * 3600),
+)
+LATE = Counter(
+    "apihub_ingest_late_manifests", "Accepted manifests received after the scheduled departure", ["carrier"]
+)
 ACK_SECONDS = Histogram(
     "apihub_ingest_broker_ack_seconds",
     "From send to broker acknowledgement",
@@ -33,22 +52,28 @@ UNAVAILABLE = Counter("apihub_ingest_broker_unavailable", "Submissions refused b
 
 # How many manifests a bulk stream keeps in flight before waiting for the oldest ack.
 STREAM_WINDOW = 64
+UNAVAILABLE_DETAILS = "the hub could not store the manifest (message broker unavailable); retry later"
 
 
+@dataclass
 class _Pending:
-    """One manifest sent to Kafka, waiting for both records to be acknowledged."""
+    """One manifest sent to Kafka, waiting for all its records to be acknowledged."""
 
-    def __init__(self, receipt: intake_pb2.Receipt, futures: list, carrier: str, started: float):
-        self.receipt, self.futures, self.carrier, self.started = receipt, futures, carrier, started
+    receipt: intake_pb2.Receipt
+    carrier: str
+    fmt: str
+    futures: list = field(default_factory=list)
+    started: float = 0.0
+    departure: datetime | None = None
+    error: Exception | None = None
 
 
 class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
-    def __init__(self, settings: HubSettings, producer):
+    def __init__(self, settings: HubSettings, producer, index: IntakeIndex):
         self._settings = settings
         self._producer = producer
+        self._index = index
         self._topics = Topics(settings.topic_prefix)
-        # A producer future must resolve within this, or the carrier gets UNAVAILABLE (retryable).
-        self._ack_timeout = 15.0
 
     # -- RPCs ---------------------------------------------------------------------------------------
     def SubmitManifest(
@@ -56,10 +81,7 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
     ) -> intake_pb2.Receipt:
         principal = authenticate(context, self._settings.auth_secret, "carrier")
         self._check_carrier(principal.code, request, context)
-        pending = self._send(request)
-        if isinstance(pending, intake_pb2.Receipt):
-            return pending
-        return self._settle(pending, context)
+        return self._settle(self._send(request, request.SerializeToString(), "grpc"), context)
 
     def SubmitManifests(
         self, request_iterator: Iterator[manifest_pb2.Manifest], context: grpc.ServicerContext
@@ -68,11 +90,64 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
         window: deque = deque()
         for request in request_iterator:
             self._check_carrier(principal.code, request, context)
-            window.append(self._send(request))
+            window.append(self._send(request, request.SerializeToString(), "grpc"))
             while len(window) > STREAM_WINDOW:
-                yield self._settle_any(window.popleft(), context)
+                yield self._settle(window.popleft(), context)
         while window:
-            yield self._settle_any(window.popleft(), context)
+            yield self._settle(window.popleft(), context)
+
+    def SubmitPaxlst(
+        self, request: intake_pb2.PaxlstInterchange, context: grpc.ServicerContext
+    ) -> intake_pb2.PaxlstReceipts:
+        from services.api_ingest.paxlst import parse_paxlst
+
+        principal = authenticate(context, self._settings.auth_secret, "carrier")
+        interchange = parse_paxlst(request.data)
+        reply = intake_pb2.PaxlstReceipts(interchange_ref=interchange.interchange_ref)
+        reply.warnings.extend(interchange.warnings)
+        if interchange.errors:
+            reply.status = intake_pb2.RECEIPT_STATUS_REJECTED
+            reply.errors.extend(interchange.errors)
+            MANIFESTS.labels(principal.code, "paxlst", "rejected").inc()
+            self._count_violations(principal.code, interchange.errors, [])
+            return reply
+        pending = []
+        for message in interchange.messages:
+            if message.manifest is None or message.errors:
+                receipt = intake_pb2.Receipt(status=intake_pb2.RECEIPT_STATUS_REJECTED)
+                receipt.errors.extend(message.errors)
+                receipt.warnings.extend(message.warnings)
+                if message.manifest is not None:
+                    receipt.message_ref, receipt.revision = (
+                        message.manifest.message_ref,
+                        message.manifest.revision,
+                    )
+                MANIFESTS.labels(principal.code, "paxlst", "rejected").inc()
+                self._count_violations(principal.code, message.errors, message.warnings)
+                pending.append(receipt)
+                continue
+            manifest = message.manifest
+            if manifest.carrier.upper() != principal.code:
+                receipt = intake_pb2.Receipt(
+                    status=intake_pb2.RECEIPT_STATUS_REJECTED, message_ref=manifest.message_ref
+                )
+                receipt.errors.add(
+                    field="carrier",
+                    code="carrier_not_allowed",
+                    segment=message.locate("carrier"),
+                    description=f"carrier {principal.code} may not submit for carrier '{manifest.carrier}'",
+                )
+                pending.append(receipt)
+                continue
+            pending.append(
+                self._send(manifest, message.raw, "paxlst", locate=message.locate, warnings=message.warnings)
+            )
+        for item in pending:
+            reply.receipts.append(self._settle(item, context))
+        ok = (intake_pb2.RECEIPT_STATUS_ACCEPTED, intake_pb2.RECEIPT_STATUS_DUPLICATE)
+        all_ok = reply.receipts and all(r.status in ok for r in reply.receipts)
+        reply.status = intake_pb2.RECEIPT_STATUS_ACCEPTED if all_ok else intake_pb2.RECEIPT_STATUS_REJECTED
+        return reply
 
     # -- steps --------------------------------------------------------------------------------------
     def _check_carrier(
@@ -84,71 +159,110 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
                 f"carrier {code} may not submit manifests for carrier '{request.carrier}'",
             )
 
-    def _send(self, request: manifest_pb2.Manifest) -> _Pending | intake_pb2.Receipt:
-        """Validate; reject at once, or send raw and canonical records and return what to wait for."""
+    def _send(self, request, raw: bytes, fmt: str, locate=None, warnings=()) -> _Pending | intake_pb2.Receipt:
+        """Validate and look for a resend; reject or answer at once, or send every record and return what to
+        wait for."""
+        carrier = request.carrier.upper()
         passengers, crew = count_roles(request)
         receipt = intake_pb2.Receipt(
             passengers=passengers, crew=crew, message_ref=request.message_ref, revision=request.revision
         )
-        errors, warnings = validate_manifest(request)
+        errors, more_warnings = validate_manifest(request)
         receipt.warnings.extend(warnings)
-        carrier = request.carrier.upper()
+        receipt.warnings.extend(more_warnings)
+        if locate is not None:
+            for violation in (*errors, *more_warnings):
+                violation.segment = violation.segment or locate(violation.field)
+        self._count_violations(carrier, errors, receipt.warnings)
         if errors:
             receipt.status = intake_pb2.RECEIPT_STATUS_REJECTED
             receipt.errors.extend(errors)
-            MANIFESTS.labels(carrier, "rejected").inc()
-            log.info("rejected manifest from %s: %d errors", carrier, len(errors))
+            MANIFESTS.labels(carrier, fmt, "rejected").inc()
+            log.info("rejected %s manifest from %s: %d errors", fmt, carrier, len(errors))
             return receipt
-        raw = request.SerializeToString()
+        keys = duplicate_keys(request)
+        known = self._index.lookup(keys)
+        if known:
+            receipt.status = intake_pb2.RECEIPT_STATUS_DUPLICATE
+            receipt.manifest_id = known
+            MANIFESTS.labels(carrier, fmt, "duplicate").inc()
+            log.info("duplicate %s manifest from %s: already stored as %s", fmt, carrier, known)
+            return receipt
         canonical = manifest_pb2.Manifest()
         canonical.CopyFrom(request)
         canonical.manifest_id = manifest_id(request)
+        canonical.source_format = fmt
         canonical.received_at.GetCurrentTime()
         receipt.manifest_id = canonical.manifest_id
-        started = time.perf_counter()
+        pending = _Pending(
+            receipt, carrier, fmt, started=time.perf_counter(), departure=first_departure(canonical)
+        )
+        mid = canonical.manifest_id.encode()
         try:
-            futures = [
-                self._producer.send(self._topics.raw, key=canonical.manifest_id.encode(), value=raw),
+            pending.futures = [
+                self._producer.send(self._topics.raw, key=mid, value=raw, headers=[("format", fmt.encode())]),
                 self._producer.send(
                     self._topics.manifests,
                     key=flight_key(canonical).encode(),
                     value=canonical.SerializeToString(),
                 ),
+                *(self._producer.send(self._topics.intake_index, key=k.encode(), value=mid) for k in keys),
             ]
         except KafkaError as exc:
-            futures = [exc]
-        return _Pending(receipt, futures, carrier, started)
+            pending.error = exc
+            return pending
+        # Remember the keys when the broker holds everything, even if that is after the carrier gave up
+        # waiting: its retry is then a duplicate, not a second copy.
+        remaining = [len(pending.futures)]
 
-    def _settle_any(self, item, context) -> intake_pb2.Receipt:
-        return item if isinstance(item, intake_pb2.Receipt) else self._settle(item, context)
+        def stored(_metadata) -> None:
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                self._index.remember(keys, canonical.manifest_id)
 
-    def _settle(self, pending: _Pending, context: grpc.ServicerContext) -> intake_pb2.Receipt:
+        for future in pending.futures:
+            future.add_callback(stored)
+        return pending
+
+    def _settle(
+        self, item: _Pending | intake_pb2.Receipt, context: grpc.ServicerContext
+    ) -> intake_pb2.Receipt:
         """Wait for the broker's acks; a receipt is only ever sent for data the broker holds."""
+        if isinstance(item, intake_pb2.Receipt):
+            return item
         try:
-            for future in pending.futures:
-                if isinstance(future, Exception):
-                    raise future
-                future.get(timeout=self._ack_timeout)
+            if item.error is not None:
+                raise item.error
+            for future in item.futures:
+                future.get(timeout=self._settings.intake_ack_timeout_seconds)
         except KafkaError as exc:
             UNAVAILABLE.inc()
             log.warning(
-                "broker did not acknowledge manifest %s: %s", pending.receipt.manifest_id, type(exc).__name__
+                "broker did not acknowledge manifest %s: %s", item.receipt.manifest_id, type(exc).__name__
             )
-            context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                "the hub could not store the manifest (message broker unavailable); retry later",
-            )
-        ACK_SECONDS.observe(time.perf_counter() - pending.started)
-        receipt = pending.receipt
+            context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_DETAILS)
+        ACK_SECONDS.observe(time.perf_counter() - item.started)
+        receipt = item.receipt
         receipt.status = intake_pb2.RECEIPT_STATUS_ACCEPTED
-        MANIFESTS.labels(pending.carrier, "accepted").inc()
-        TRAVELLERS.labels(pending.carrier, "passenger").inc(receipt.passengers)
-        TRAVELLERS.labels(pending.carrier, "crew").inc(receipt.crew)
+        MANIFESTS.labels(item.carrier, item.fmt, "accepted").inc()
+        TRAVELLERS.labels(item.carrier, "passenger").inc(receipt.passengers)
+        TRAVELLERS.labels(item.carrier, "crew").inc(receipt.crew)
+        if item.departure is not None:
+            lead = (item.departure - datetime.now(UTC)).total_seconds()
+            LEAD_TIME.labels(item.carrier).observe(max(lead, 0.0))
+            if lead < 0:
+                LATE.labels(item.carrier).inc()
         log.info(
-            "accepted manifest %s from %s: %d passengers, %d crew",
+            "accepted %s manifest %s from %s: %d passengers, %d crew",
+            item.fmt,
             receipt.manifest_id,
-            pending.carrier,
+            item.carrier,
             receipt.passengers,
             receipt.crew,
         )
         return receipt
+
+    def _count_violations(self, carrier: str, errors, warnings) -> None:
+        for severity, violations in (("error", errors), ("warning", warnings)):
+            for v in violations:
+                VIOLATIONS.labels(carrier, severity, v.code or "unspecified").inc()

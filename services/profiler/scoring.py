@@ -1,11 +1,16 @@
 """Score a batch of manifests: watchlist matches and rule hits become one Hit per flagged traveller.
 
+Versions of a flight's manifest: an original, a change with corrected data (CP) and a close-out are
+screened in full; a hit keeps its id across versions (flight key + traveller key), so a later version is
+an update of the same hit. Travellers that a version removes (XR cancelled reservation, RP reduction in
+party, a cancelled flight) or that no longer match after a correction are listed in one clearance record
+per manifest, which the router turns into withdrawals for the members that got the hit.
+
 Pure: no Kafka, no clock (the caller passes now), no logging of the people scored.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from datetime import datetime
@@ -23,15 +28,14 @@ def combined_score(scores: Sequence[float]) -> float:
     return 1.0 - math.prod(1.0 - s for s in scores)
 
 
-def reason_key(reason: hit_pb2.Reason) -> str:
-    """How a reason enters the hit id: source, owner and id (two members may both have an entry WL-0001)."""
-    return f"{hit_pb2.ReasonSource.Name(reason.source)}:{reason.owner}:{reason.id}"
+_REMOVING = (manifest_pb2.AMENDMENT_CANCELLED_RESERVATION, manifest_pb2.AMENDMENT_REDUCTION_IN_PARTY)
 
 
-def hit_id(manifest_id: str, passenger_key: str, reasons: Sequence[hit_pb2.Reason]) -> str:
-    """Deterministic hit id: the same manifest version, traveller and reasons always give the same id."""
-    parts = [manifest_id, passenger_key, *sorted(reason_key(r) for r in reasons)]
-    return "h-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+def removes_travellers(manifest: manifest_pb2.Manifest) -> bool:
+    """A cancellation, or a change that takes the travellers it names off the flight."""
+    return manifest.function == manifest_pb2.MESSAGE_FUNCTION_CANCEL or (
+        manifest.function == manifest_pb2.MESSAGE_FUNCTION_CHANGE and manifest.amendment in _REMOVING
+    )
 
 
 def watchlist_explanation(entry_id: str, owner: str, category: str, scope: str) -> str:
@@ -51,10 +55,10 @@ def score_batch(
 ) -> list[hit_pb2.Hit]:
     """One Hit per traveller that at least one watchlist entry or rule flags, with all its reasons.
 
-    Cancellations carry no travellers to screen and are skipped. Hits come out in manifest order, then
-    traveller order; recipient is left empty for the router.
+    Versions that remove travellers are not screened (see clearances()). Hits come out in manifest order,
+    then traveller order; recipient is left empty for the router.
     """
-    batch = [m for m in manifests if m.function != manifest_pb2.MESSAGE_FUNCTION_CANCEL]
+    batch = [m for m in manifests if not removes_travellers(m)]
     frame = manifests_to_frame(batch)
     if frame.is_empty():
         return []
@@ -97,7 +101,7 @@ def score_batch(
         if m not in flights:
             flights[m] = codec.flight_ref(manifest)
         hit = hit_pb2.Hit(
-            hit_id=hit_id(mid, codec.passenger_ref(traveller, t), found),
+            hit_id=codec.hit_id(codec.flight_key(manifest), codec.traveller_key(traveller)),
             manifest_id=mid,
             flight=flights[m],
             traveller=traveller,
@@ -110,3 +114,32 @@ def score_batch(
             hit.manifest_received_at.CopyFrom(manifest.received_at)
         hits.append(hit)
     return hits
+
+
+def clearances(manifests: Sequence[manifest_pb2.Manifest], hits: Sequence[hit_pb2.Hit]) -> list[hit_pb2.Hit]:
+    """One clearance record per manifest version: the hit ids of that flight that no longer stand.
+
+    A screened version clears its travellers that raised no hit (a correction may have removed the match);
+    a removing version clears every traveller it names, or the whole flight when a cancellation names none.
+    Ids that never had a hit cost the router one look-up each.
+    """
+    flagged = {h.hit_id for h in hits}
+    records = []
+    for manifest in manifests:
+        flight = codec.flight_key(manifest)
+        ids = [codec.hit_id(flight, codec.traveller_key(t)) for t in manifest.travellers]
+        record = hit_pb2.Hit(
+            manifest_id=manifest.manifest_id or codec.manifest_id(manifest),
+            flight=codec.flight_ref(manifest),
+            state=hit_pb2.HIT_STATE_WITHDRAWN,
+        )
+        if removes_travellers(manifest):
+            record.withdrawn_hit_ids.extend(ids)
+            record.whole_flight = manifest.function == manifest_pb2.MESSAGE_FUNCTION_CANCEL and not ids
+        else:
+            record.withdrawn_hit_ids.extend(i for i in dict.fromkeys(ids) if i not in flagged)
+        if record.withdrawn_hit_ids or record.whole_flight:
+            if manifest.HasField("received_at"):
+                record.manifest_received_at.CopyFrom(manifest.received_at)
+            records.append(record)
+    return records

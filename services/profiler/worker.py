@@ -26,7 +26,7 @@ from services.config import HubSettings
 from services.directory import Directory, load_directory
 from services.errors import BrokerUnavailableError, ConfigError
 from services.profiler.rules import HUB_RULES, Rule
-from services.profiler.scoring import score_batch
+from services.profiler.scoring import clearances, score_batch
 from services.profiler.watchlist import WatchlistStore
 from services.wire import hit_pb2, manifest_pb2
 
@@ -49,6 +49,9 @@ BATCH_DURATION = Histogram(
     "apihub_profiler_batch_duration_seconds",
     "From a polled batch to its committed offsets",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+CLEARANCES_EMITTED = Counter(
+    "apihub_profiler_clearances_emitted", "Clearance records produced (hits that may no longer stand)"
 )
 BAD_RECORDS = Counter(
     "apihub_profiler_bad_records",
@@ -205,7 +208,8 @@ class ProfilerWorker:
         log.info("profiler stopped")
 
     def process_once(self) -> int:
-        """Poll, score, produce, flush and commit one batch; returns the number of hits produced."""
+        """Poll, score, produce, flush and commit one batch; returns the number of hits produced (clearance
+        records not counted)."""
         polled = self._consumer.poll(
             timeout_ms=self._settings.profiler_poll_ms, max_records=self._settings.profiler_max_batch
         )
@@ -236,10 +240,14 @@ class ProfilerWorker:
             # The group rebalanced: the hits are durable, the new owner replays the batch, hit ids dedupe it.
             log.warning("commit failed after a rebalance; %d manifests will be replayed", len(records))
         for _, hit in keyed:
-            HITS_EMITTED.labels(source=_sources_label(hit)).inc()
+            if hit.hit_id:
+                HITS_EMITTED.labels(source=_sources_label(hit)).inc()
+            else:
+                CLEARANCES_EMITTED.inc()
         BATCH_DURATION.observe(time.perf_counter() - started)
-        log.info("batch: %d manifest records, %d hits", len(records), len(keyed))
-        return len(keyed)
+        hits = sum(1 for _, hit in keyed if hit.hit_id)
+        log.info("batch: %d manifest records, %d hits, %d clearances", len(records), hits, len(keyed) - hits)
+        return hits
 
     def catch_up_watchlists(self, timeout_s: float = CATCH_UP_TIMEOUT_S) -> bool:
         """Apply watchlist records up to the topic's current end offsets; False if stop() interrupted it."""
@@ -292,15 +300,12 @@ class ProfilerWorker:
                     type(exc).__name__,
                 )
                 continue
-            if manifest.function == manifest_pb2.MESSAGE_FUNCTION_CANCEL:
-                # Withdrawing the hits of a cancelled manifest comes with a later issue.
-                MANIFESTS_CONSUMED.labels(outcome="cancel_skipped").inc()
-                continue
             decoded.append((record, manifest))
         return decoded
 
     def _score(self, records: list) -> list[tuple[bytes, hit_pb2.Hit]]:
-        """(flight key, hit) for every hit of the batch; a manifest that breaks scoring is skipped."""
+        """(flight key, hit or clearance) for the batch, in manifest order; a manifest that breaks scoring
+        is skipped."""
         decoded = self._decode(records)
         if not decoded:
             return []
@@ -330,8 +335,19 @@ class ProfilerWorker:
                     )
         MANIFESTS_CONSUMED.labels(outcome="scored").inc(len(manifests))
         TRAVELLERS_SCORED.inc(sum(len(m.travellers) for m in manifests))
-        keys = {(m.manifest_id or codec.manifest_id(m)): codec.flight_key(m).encode() for m in manifests}
-        return [(keys[hit.manifest_id], hit) for hit in hits]
+        # Per manifest: its hits, then its clearance; the flight key keeps a flight's versions in order.
+        by_manifest: dict[str, list[hit_pb2.Hit]] = {}
+        for hit in hits:
+            by_manifest.setdefault(hit.manifest_id, []).append(hit)
+        cleared = {c.manifest_id: c for c in clearances(manifests, hits)}
+        out = []
+        for m in manifests:
+            mid = m.manifest_id or codec.manifest_id(m)
+            key = codec.flight_key(m).encode()
+            out.extend((key, hit) for hit in by_manifest.pop(mid, []))
+            if mid in cleared:
+                out.append((key, cleared.pop(mid)))
+        return out
 
     def _rewind(self, polled: dict) -> None:
         """Seek back to the first record of each polled partition, so the batch is consumed again."""

@@ -24,6 +24,7 @@ from prometheus_client import Counter, Gauge
 
 from services.auth import authenticate
 from services.bus import Topics, make_consumer, make_producer
+from services.codec import hit_fingerprint
 from services.config import HubSettings
 from services.directory import Directory
 from services.wire import delivery_pb2, delivery_pb2_grpc, hit_pb2, intake_pb2
@@ -44,7 +45,7 @@ WATCHLISTS_LOADED = Counter("apihub_router_watchlists_loaded", "Watchlists ackno
 # Subscribe streams each hold a server thread for their lifetime; this many at most, so Ack, LoadWatchlist
 # and health checks always find a free thread in the 32-thread pool.
 MAX_STREAMS = 24
-# How many (hit id, state) pairs one stream remembers to skip replayed duplicates.
+# How many (hit id, fingerprint) pairs one stream remembers to skip replayed duplicates.
 SEEN_PER_STREAM = 100_000
 # Bound on the Kafka round trips of one Ack / LoadWatchlist, so a broker outage answers UNAVAILABLE.
 KAFKA_TIMEOUT_S = 10.0
@@ -200,8 +201,8 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
                             record.offset,
                         )
                         continue
-                    # A withdrawal may reuse the hit id with another state: it is news, not a duplicate.
-                    if hit.hit_id and not seen.add((hit.hit_id, hit.state)):
+                    # An update or a withdrawal reuses the hit id with other content: news, not a duplicate.
+                    if hit.hit_id and not seen.add((hit.hit_id, hit_fingerprint(hit))):
                         DUPLICATES_SKIPPED.inc()
                         continue
                     yield delivery_pb2.Delivery(cursor=record.offset, hit=hit)

@@ -1,8 +1,10 @@
 """Router worker: hits topic -> one addressed copy per recipient in that member's outbox.
 
-At-least-once: a polled batch's copies are produced and flushed, every send is checked, and only then are
-the batch's input offsets committed. A crash or a failed send replays the batch; members drop hit ids they
-already hold (hit ids are deterministic), and a Subscribe stream skips duplicates it has already sent.
+At-least-once in, once per member in effect: before a batch, the delivery ledger catches up with the
+deliveries topic; the batch's copies (new hits, updates of changed hits, withdrawals to the members that
+got a hit) and the ledger records they change are produced and flushed together, every send is checked,
+and only then are the batch's input offsets committed. A crash or a failed send replays the batch; the
+ledger then holds what was already delivered, and a Subscribe stream skips duplicates it has already sent.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Histogram
 
-from services.bus import Topics, await_topic_metadata, make_consumer, make_producer
+from services.bus import TableReader, Topics, await_topic_metadata, make_consumer, make_producer
 from services.config import HubSettings
 from services.directory import Directory
+from services.router.ledger import DeliveryLedger
 from services.router.recipients import recipients
 from services.wire import hit_pb2
 
@@ -27,8 +30,8 @@ log = logging.getLogger(__name__)
 HITS_CONSUMED = Counter("apihub_router_hits_consumed", "Records read from the hits topic.")
 DELIVERIES_ENQUEUED = Counter(
     "apihub_router_deliveries_enqueued",
-    "Hit copies acknowledged by the broker in a member's outbox.",
-    ["member"],
+    "Hit copies (new, updated or withdrawn) acknowledged by the broker in a member's outbox.",
+    ["member", "kind"],
 )
 UNROUTABLE = Counter("apihub_router_unroutable_hits", "Hits no member has jurisdiction over (skipped).")
 BAD_RECORDS = Counter("apihub_router_bad_records", "Hit records that could not be decoded (skipped).")
@@ -54,17 +57,6 @@ def router_group(settings: HubSettings) -> str:
     return f"{settings.topic_prefix}.router"
 
 
-def addressed_copies(hit: hit_pb2.Hit, members: set[str]) -> list[hit_pb2.Hit]:
-    """One copy of the hit per member, with ``recipient`` set; in member order, for reproducible output."""
-    copies = []
-    for member in sorted(members):
-        copy = hit_pb2.Hit()
-        copy.CopyFrom(hit)
-        copy.recipient = member
-        copies.append(copy)
-    return copies
-
-
 def _latency_seconds(hit: hit_pb2.Hit, now: float) -> float | None:
     received = hit.manifest_received_at
     if not (received.seconds or received.nanos):
@@ -80,7 +72,9 @@ class RouterWorker:
     injected (tests); by default they are built from the settings.
     """
 
-    def __init__(self, settings: HubSettings, directory: Directory, *, consumer=None, producer=None):
+    def __init__(
+        self, settings: HubSettings, directory: Directory, *, consumer=None, producer=None, ledger_reader=None
+    ):
         self._settings = settings
         self._directory = directory
         self._topics = Topics(settings.topic_prefix)
@@ -92,6 +86,10 @@ class RouterWorker:
         self._consumer = consumer or make_consumer(settings, router_group(settings), "apihub-router")
         self._producer = producer or make_producer(settings, "apihub-router")
         self._consumer.subscribe([self._topics.hits])
+        self.ledger = DeliveryLedger()
+        self._ledger_reader = ledger_reader or TableReader(
+            settings, self._topics.deliveries, self.ledger.apply_record, "apihub-router-ledger"
+        )
 
     def run(self) -> None:
         if self._closed:
@@ -127,34 +125,46 @@ class RouterWorker:
             self._producer.close(timeout=timeout)
         finally:
             self._consumer.close(autocommit=False)
+            self._ledger_reader.close()
 
     def route_batch(self, batch: dict[TopicPartition, list]) -> bool:
         """Route one polled batch; True when its offsets were committed, False when it will be replayed."""
-        sends = []  # (member, future)
-        routed: list[hit_pb2.Hit] = []
+        # Whatever another router instance recorded before this batch was polled is applied first.
+        if not self._ledger_reader.catch_up(stopping=self._stopping):
+            self._rewind(batch)
+            return False
+        hits: list[hit_pb2.Hit] = []
         for tp, records in batch.items():
             for record in records:
                 HITS_CONSUMED.inc()
                 try:
-                    hit = hit_pb2.Hit.FromString(record.value or b"")
+                    hits.append(hit_pb2.Hit.FromString(record.value or b""))
                 except DecodeError:
                     BAD_RECORDS.inc()
                     log.warning(
                         "undecodable hit record %s[%d]@%d skipped", tp.topic, tp.partition, record.offset
                     )
-                    continue
-                members = recipients(hit, self._directory)
-                if not members:
-                    UNROUTABLE.inc()
-                    log.info("hit %s (manifest %s) has no recipient; skipped", hit.hit_id, hit.manifest_id)
-                    continue
-                key = hit.hit_id.encode() or None
-                for copy in addressed_copies(hit, members):
-                    future = self._producer.send(
-                        self._topics.outbox(copy.recipient), key=key, value=copy.SerializeToString()
-                    )
-                    sends.append((copy.recipient, future))
-                routed.append(hit)
+
+        def members_of(hit: hit_pb2.Hit) -> set[str]:
+            members = recipients(hit, self._directory)
+            if not members:
+                UNROUTABLE.inc()
+                log.info("hit %s (manifest %s) has no recipient; skipped", hit.hit_id, hit.manifest_id)
+            return members
+
+        plan = self.ledger.plan(hits, members_of)
+        sends = []  # (member or "", future)
+        for copy in plan.copies:
+            future = self._producer.send(
+                self._topics.outbox(copy.recipient), key=copy.hit_id.encode(), value=copy.SerializeToString()
+            )
+            sends.append((copy.recipient, future))
+        for hit_id, entry in plan.records.items():
+            future = self._producer.send(
+                self._topics.deliveries, key=hit_id.encode(), value=entry.SerializeToString()
+            )
+            sends.append(("", future))
+        routed = [c for c in plan.copies if c.state != hit_pb2.HIT_STATE_WITHDRAWN]
 
         if not self._all_acknowledged(sends):
             ROUTE_FAILURES.inc()
@@ -162,9 +172,11 @@ class RouterWorker:
             self._stopping.wait(self.retry_backoff_s)
             return False
 
+        self.ledger.commit(plan.records)
         now = time.time()
-        for member, _ in sends:
-            DELIVERIES_ENQUEUED.labels(member=member).inc()
+        for copy in plan.copies:
+            kind = "withdrawal" if copy.state == hit_pb2.HIT_STATE_WITHDRAWN else "hit"
+            DELIVERIES_ENQUEUED.labels(member=copy.recipient, kind=kind).inc()
         for hit in routed:
             latency = _latency_seconds(hit, now)
             if latency is not None:
@@ -180,7 +192,7 @@ class RouterWorker:
             # the outboxes' readers drop the duplicate hit ids.
             log.warning("commit after rebalance rejected; %d partitions will be replayed", len(offsets))
             return False
-        log.debug("routed %d hits as %d deliveries", len(routed), len(sends))
+        log.debug("routed %d hits as %d deliveries", len(hits), len(plan.copies))
         return True
 
     def _all_acknowledged(self, sends) -> bool:

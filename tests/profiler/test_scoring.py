@@ -7,7 +7,7 @@ from services import codec
 from services.directory import load_directory
 from services.profiler.frames import manifests_to_frame
 from services.profiler.rules import DOCUMENT_EXPIRED, HUB_RULES, Rule, evaluate_rules
-from services.profiler.scoring import combined_score, score_batch
+from services.profiler.scoring import clearances, combined_score, score_batch
 from services.profiler.watchlist import WatchlistStore
 from services.wire import delivery_pb2, hit_pb2, manifest_pb2
 
@@ -215,38 +215,61 @@ def test_score_combines_reasons_as_independent_evidence():
     assert hit.score == pytest.approx(0.6)
 
 
-def test_hit_id_is_deterministic_and_distinguishes_manifests_and_travellers():
-    def ids(manifest_id="m-aaaa", now=NOW):
+def test_hit_id_is_one_per_traveller_and_flight_across_versions():
+    def ids(manifest_id="m-aaaa", now=NOW, flight_number="911"):
         second = _wanted()
         second.passenger_ref = "PAX-8"
-        return [
-            h.hit_id
-            for h in score_batch(
-                [_manifest(_wanted(), second, manifest_id=manifest_id)], _store(), DIRECTORY, now
-            )
-        ]
+        manifest = _manifest(_wanted(), second, manifest_id=manifest_id)
+        manifest.flight_number = flight_number
+        return [h.hit_id for h in score_batch([manifest], _store(), DIRECTORY, now)]
 
     first = ids()
     assert first == ids(now=datetime(2026, 3, 2, tzinfo=UTC))
     assert all(i.startswith("h-") and len(i) == 26 for i in first)
     assert first[0] != first[1]
-    assert set(ids(manifest_id="m-cccc")).isdisjoint(first)
-    # Without a carrier reference the traveller's position is the key ("#1", "#2").
+    # A later version of the same flight's manifest updates the same hits...
+    assert ids(manifest_id="m-cccc") == first
+    # ...another flight does not.
+    assert set(ids(flight_number="912")).isdisjoint(first)
+    # Without a carrier reference the traveller's identity (name, birth date, document) is the key.
     unreferenced = _wanted()
     unreferenced.passenger_ref = ""
-    positional = [
-        h.hit_id for h in score_batch([_manifest(unreferenced, unreferenced)], _store(), DIRECTORY, NOW)
-    ]
-    assert positional[0] != positional[1]
+    other = _wanted()
+    other.passenger_ref = ""
+    other.documents[0].number = "TP0099999"
+    keyed = [h.hit_id for h in score_batch([_manifest(unreferenced, other)], _store(), DIRECTORY, NOW)]
+    assert keyed[0] != keyed[1]
 
 
-def test_hit_id_changes_with_the_reasons():
-    plain = score_batch([_manifest(_wanted())], _store(), DIRECTORY, NOW)[0].hit_id
+def test_hit_id_stays_when_the_reasons_change():
+    plain = score_batch([_manifest(_wanted())], _store(), DIRECTORY, NOW)[0]
     expired = _wanted()
     expired.documents[0].expiry.CopyFrom(_date(2025, 1, 1))
-    both = score_batch([_manifest(expired)], _store(), DIRECTORY, NOW)[0].hit_id
-    other_owner = score_batch([_manifest(_wanted())], _store(owner="TON"), DIRECTORY, NOW)[0].hit_id
-    assert len({plain, both, other_owner}) == 3
+    both = score_batch([_manifest(expired)], _store(), DIRECTORY, NOW)[0]
+    assert plain.hit_id == both.hit_id
+    assert len(both.reasons) == 2 and len(plain.reasons) == 1
+
+
+def test_clearances_list_unflagged_and_removed_travellers():
+    clean = _traveller(ref="PAX-1")
+    version = _manifest(_wanted(), clean, manifest_id="m-v2")
+    hits = score_batch([version], _store(), DIRECTORY, NOW)
+    [record] = clearances([version], hits)
+    flight = codec.flight_key(version)
+    assert record.state == hit_pb2.HIT_STATE_WITHDRAWN and not record.hit_id
+    assert list(record.withdrawn_hit_ids) == [codec.hit_id(flight, "ref:PAX-1")]
+    assert record.manifest_id == "m-v2"
+
+    removal = _manifest(_wanted(), manifest_id="m-v3", function=manifest_pb2.MESSAGE_FUNCTION_CHANGE)
+    removal.amendment = manifest_pb2.AMENDMENT_CANCELLED_RESERVATION
+    assert score_batch([removal], _store(), DIRECTORY, NOW) == []
+    [record] = clearances([removal], [])
+    assert list(record.withdrawn_hit_ids) == [hits[0].hit_id]
+
+    cancelled = _manifest(manifest_id="m-v4", function=manifest_pb2.MESSAGE_FUNCTION_CANCEL)
+    [record] = clearances([cancelled], [])
+    assert record.whole_flight and not record.withdrawn_hit_ids
+    assert codec.flight_key_of(record.flight) == flight
 
 
 def test_cancellations_and_unflagged_travellers_produce_nothing():

@@ -113,6 +113,21 @@ class FakeFuture:
         return object()
 
 
+class FakeTable:
+    """Stands in for a TableReader over an empty compacted topic."""
+
+    def __init__(self):
+        self.catch_ups = 0
+        self.closed = False
+
+    def catch_up(self, timeout_s=30.0, stopping=None):
+        self.catch_ups += 1
+        return True
+
+    def close(self):
+        self.closed = True
+
+
 class FakeProducer:
     """Records sends and flushes in one call log, so tests can check their order against commits."""
 
@@ -172,6 +187,7 @@ def fakes() -> SimpleNamespace:
         Context=FakeContext,
         Consumer=FakeConsumer,
         Producer=FakeProducer,
+        Table=FakeTable,
         Future=FakeFuture,
         make_hit=make_hit,
         record=record,

@@ -5,7 +5,7 @@ from kafka.errors import KafkaTimeoutError
 from prometheus_client import REGISTRY
 
 from services.bus import Topics
-from services.router.worker import RouterWorker, addressed_copies
+from services.router.worker import RouterWorker
 from services.wire import hit_pb2
 
 
@@ -19,7 +19,9 @@ def worker_parts(unit_settings, directory, fakes):
     consumer = fakes.Consumer()
     consumer.calls = calls
     producer = fakes.Producer(calls)
-    worker = RouterWorker(unit_settings, directory, consumer=consumer, producer=producer)
+    worker = RouterWorker(
+        unit_settings, directory, consumer=consumer, producer=producer, ledger_reader=fakes.Table()
+    )
     worker.retry_backoff_s = 0
     return worker, consumer, producer, calls
 
@@ -36,8 +38,15 @@ def test_one_addressed_copy_per_recipient_keyed_by_hit_id(worker_parts, unit_set
 
     assert worker.route_batch({tp: [rec]}) is True
 
-    by_topic = {topic: (key, hit_pb2.Hit.FromString(value)) for topic, key, value in producer.sent}
+    by_topic = {
+        topic: (key, hit_pb2.Hit.FromString(value))
+        for topic, key, value in producer.sent
+        if topic != topics.deliveries
+    }
     assert set(by_topic) == {topics.outbox("AUS"), topics.outbox("FJI"), topics.outbox("TON")}
+    [(key, value)] = [(k, v) for t, k, v in producer.sent if t == topics.deliveries]
+    record = hit_pb2.DeliveryRecord.FromString(value)
+    assert key == b"h-1" and sorted(record.fingerprints) == ["AUS", "FJI", "TON"]
     for member in ("AUS", "FJI", "TON"):
         key, copy = by_topic[topics.outbox(member)]
         assert key == b"h-1"
@@ -54,7 +63,8 @@ def test_outputs_flushed_before_inputs_committed(worker_parts, unit_settings, fa
     worker.route_batch({tp: [first, second]})
 
     kinds = [c[0] for c in calls if c[0] != "subscribe"]
-    assert kinds == ["send", "send", "flush", "commit"]
+    # Two outbox copies and two delivery records, all flushed before the commit.
+    assert kinds == ["send"] * 4 + ["flush", "commit"]
     committed = calls[-1][1]
     assert committed[tp].offset == 5  # next record to read, not the last one read
 
@@ -65,7 +75,9 @@ def test_failed_send_commits_nothing_and_rewinds(unit_settings, directory, fakes
     consumer = fakes.Consumer()
     consumer.calls = calls
     producer = fakes.Producer(calls, fail_topics={topics.outbox("TON"): KafkaTimeoutError()})
-    worker = RouterWorker(unit_settings, directory, consumer=consumer, producer=producer)
+    worker = RouterWorker(
+        unit_settings, directory, consumer=consumer, producer=producer, ledger_reader=fakes.Table()
+    )
     worker.retry_backoff_s = 0
     tp, rec = fakes.record(topics.hits, 10, fakes.make_hit("h-1", ["NAN", "TBU"]).SerializeToString())
     _, rec2 = fakes.record(topics.hits, 11, fakes.make_hit("h-2", ["NAN"]).SerializeToString())
@@ -101,7 +113,7 @@ def test_undecodable_record_is_counted_and_skipped_without_logging_content(
     assert worker.route_batch({tp: [bad, good]}) is True
 
     assert metric("apihub_router_bad_records_total") == before + 1
-    assert [topic for topic, _, _ in producer.sent] == [topics.outbox("FJI")]
+    assert [topic for topic, _, _ in producer.sent] == [topics.outbox("FJI"), topics.deliveries]
     assert f"{topics.hits}[2]@5" in caplog.text
     assert "SMITH" not in caplog.text and "P1234567" not in caplog.text
 
@@ -109,12 +121,12 @@ def test_undecodable_record_is_counted_and_skipped_without_logging_content(
 def test_enqueued_per_member_counted_only_after_ack(worker_parts, unit_settings, fakes):
     worker, _, _, _ = worker_parts
     topics = Topics(unit_settings.topic_prefix)
-    before = metric("apihub_router_deliveries_enqueued_total", member="WSM")
+    before = metric("apihub_router_deliveries_enqueued_total", member="WSM", kind="hit")
     tp, rec = fakes.record(topics.hits, 0, fakes.make_hit("h-1", ["APW"]).SerializeToString())
 
     worker.route_batch({tp: [rec]})
 
-    assert metric("apihub_router_deliveries_enqueued_total", member="WSM") == before + 1
+    assert metric("apihub_router_deliveries_enqueued_total", member="WSM", kind="hit") == before + 1
 
 
 def test_routing_latency_observed_from_manifest_receipt(worker_parts, unit_settings, fakes):
@@ -149,10 +161,3 @@ def test_run_returns_after_stop_from_another_thread_and_close_is_idempotent(work
     assert calls.count(("close",)) == 1
 
 
-def test_addressed_copies_leave_the_original_untouched(fakes):
-    hit = fakes.make_hit("h-1", ["NAN"])
-
-    copies = addressed_copies(hit, {"TON", "FJI"})
-
-    assert [c.recipient for c in copies] == ["FJI", "TON"]
-    assert hit.recipient == ""

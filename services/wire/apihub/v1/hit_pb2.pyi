@@ -64,7 +64,7 @@ class FlightRef(_message.Message):
     def __init__(self, carrier: _Optional[str] = ..., number: _Optional[str] = ..., departure: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., origin: _Optional[str] = ..., destination: _Optional[str] = ..., route: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("hit_id", "recipient", "manifest_id", "flight", "traveller", "score", "reasons", "raised_at", "state", "manifest_received_at")
+    __slots__ = ("hit_id", "recipient", "manifest_id", "flight", "traveller", "score", "reasons", "raised_at", "state", "manifest_received_at", "withdrawn_hit_ids", "whole_flight")
     HIT_ID_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,8 @@ class Hit(_message.Message):
     RAISED_AT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    WITHDRAWN_HIT_IDS_FIELD_NUMBER: _ClassVar[int]
+    WHOLE_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     hit_id: str
     recipient: str
     manifest_id: str
@@ -85,4 +87,27 @@ class Hit(_message.Message):
     raised_at: _timestamp_pb2.Timestamp
     state: HitState
     manifest_received_at: _timestamp_pb2.Timestamp
-    def __init__(self, hit_id: _Optional[str] = ..., recipient: _Optional[str] = ..., manifest_id: _Optional[str] = ..., flight: _Optional[_Union[FlightRef, _Mapping]] = ..., traveller: _Optional[_Union[_manifest_pb2.Traveller, _Mapping]] = ..., score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[HitState, str]] = ..., manifest_received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    withdrawn_hit_ids: _containers.RepeatedScalarFieldContainer[str]
+    whole_flight: bool
+    def __init__(self, hit_id: _Optional[str] = ..., recipient: _Optional[str] = ..., manifest_id: _Optional[str] = ..., flight: _Optional[_Union[FlightRef, _Mapping]] = ..., traveller: _Optional[_Union[_manifest_pb2.Traveller, _Mapping]] = ..., score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[HitState, str]] = ..., manifest_received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdrawn_hit_ids: _Optional[_Iterable[str]] = ..., whole_flight: _Optional[bool] = ...) -> None: ...
+
+class DeliveryRecord(_message.Message):
+    __slots__ = ("hit_id", "flight_key", "fingerprints", "withdrawn", "passenger_ref")
+    class FingerprintsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    HIT_ID_FIELD_NUMBER: _ClassVar[int]
+    FLIGHT_KEY_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINTS_FIELD_NUMBER: _ClassVar[int]
+    WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
+    PASSENGER_REF_FIELD_NUMBER: _ClassVar[int]
+    hit_id: str
+    flight_key: str
+    fingerprints: _containers.ScalarMap[str, str]
+    withdrawn: bool
+    passenger_ref: str
+    def __init__(self, hit_id: _Optional[str] = ..., flight_key: _Optional[str] = ..., fingerprints: _Optional[_Mapping[str, str]] = ..., withdrawn: _Optional[bool] = ..., passenger_ref: _Optional[str] = ...) -> None: ...

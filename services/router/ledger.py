@@ -1,0 +1,130 @@
+"""The delivery ledger: which version of each hit every member was sent, and which hits were withdrawn.
+
+It makes delivery once-per-member in effect (a replayed or unchanged hit is not sent again; a changed one is
+sent as an update under the same id) and sends a withdrawal exactly to the members that got the hit. The
+ledger lives in memory, rebuilt from the compacted deliveries topic; the router writes its changes in the
+same flush as the outbox copies, before committing its input offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError
+
+from services.codec import flight_key_of, hit_fingerprint
+from services.wire import hit_pb2, manifest_pb2
+
+log = logging.getLogger(__name__)
+
+WITHDRAWN = "withdrawn"
+
+
+@dataclass
+class Plan:
+    """What one batch of hits turns into: outbox copies and the ledger records they change."""
+
+    copies: list[hit_pb2.Hit] = field(default_factory=list)
+    records: dict[str, hit_pb2.DeliveryRecord] = field(default_factory=dict)
+
+
+class DeliveryLedger:
+    def __init__(self) -> None:
+        self._records: dict[str, hit_pb2.DeliveryRecord] = {}
+        self._by_flight: dict[str, set[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def get(self, hit_id: str) -> hit_pb2.DeliveryRecord | None:
+        return self._records.get(hit_id)
+
+    def apply_record(self, key: bytes | None, value: bytes | None, record=None) -> None:
+        """A record of the deliveries topic (or a tombstone) replaces what the ledger knew of that hit."""
+        hit_id = (key or b"").decode()
+        if value is None:
+            old = self._records.pop(hit_id, None)
+            if old:
+                self._by_flight.get(old.flight_key, set()).discard(hit_id)
+            return
+        try:
+            entry = hit_pb2.DeliveryRecord.FromString(value)
+        except DecodeError:
+            where = f" at offset {record.offset}" if record is not None else ""
+            log.warning("undecodable delivery record%s skipped", where)
+            return
+        self.commit({entry.hit_id or hit_id: entry})
+
+    def commit(self, records: dict[str, hit_pb2.DeliveryRecord]) -> None:
+        """Adopt records once the broker holds them."""
+        for hit_id, entry in records.items():
+            self._records[hit_id] = entry
+            self._by_flight.setdefault(entry.flight_key, set()).add(hit_id)
+
+    def plan(self, hits: list[hit_pb2.Hit], recipients) -> Plan:
+        """Copies to send for a batch of hits and clearances; ``recipients(hit)`` gives a hit's members."""
+        plan = Plan()
+        for hit in hits:
+            if hit.hit_id and hit.state != hit_pb2.HIT_STATE_WITHDRAWN:
+                self._plan_hit(hit, recipients(hit), plan)
+            else:
+                self._plan_clearance(hit, plan)
+        return plan
+
+    def _current(self, hit_id: str, plan: Plan) -> hit_pb2.DeliveryRecord | None:
+        return plan.records.get(hit_id) or self._records.get(hit_id)
+
+    def _plan_hit(self, hit: hit_pb2.Hit, members: set[str], plan: Plan) -> None:
+        known = self._current(hit.hit_id, plan)
+        entry = hit_pb2.DeliveryRecord()
+        if known is not None:
+            entry.CopyFrom(known)
+        else:
+            entry.hit_id, entry.flight_key = hit.hit_id, flight_key_of(hit.flight)
+        entry.passenger_ref = hit.traveller.passenger_ref
+        fingerprint = hit_fingerprint(hit)
+        changed = entry.withdrawn
+        entry.withdrawn = False
+        for member in sorted(members):
+            if entry.fingerprints.get(member) == fingerprint:
+                continue  # this member already has exactly this version
+            copy = hit_pb2.Hit()
+            copy.CopyFrom(hit)
+            copy.recipient = member
+            plan.copies.append(copy)
+            entry.fingerprints[member] = fingerprint
+            changed = True
+        if changed:
+            plan.records[hit.hit_id] = entry
+
+    def _plan_clearance(self, clearance: hit_pb2.Hit, plan: Plan) -> None:
+        ids = list(clearance.withdrawn_hit_ids)
+        if clearance.hit_id:
+            ids.append(clearance.hit_id)
+        if clearance.whole_flight:
+            flight = flight_key_of(clearance.flight)
+            staged = [i for i, r in plan.records.items() if r.flight_key == flight]
+            ids.extend(sorted(self._by_flight.get(flight, set()) | set(staged)))
+        for hit_id in dict.fromkeys(ids):
+            known = self._current(hit_id, plan)
+            if known is None or known.withdrawn:
+                continue  # never delivered, or already withdrawn: nothing to tell anyone
+            entry = hit_pb2.DeliveryRecord()
+            entry.CopyFrom(known)
+            entry.withdrawn = True
+            for member in sorted(entry.fingerprints):
+                withdrawal = hit_pb2.Hit(
+                    hit_id=hit_id,
+                    recipient=member,
+                    manifest_id=clearance.manifest_id,
+                    flight=clearance.flight,
+                    traveller=manifest_pb2.Traveller(passenger_ref=entry.passenger_ref),
+                    state=hit_pb2.HIT_STATE_WITHDRAWN,
+                )
+                withdrawal.raised_at.GetCurrentTime()
+                if clearance.HasField("manifest_received_at"):
+                    withdrawal.manifest_received_at.CopyFrom(clearance.manifest_received_at)
+                plan.copies.append(withdrawal)
+                entry.fingerprints[member] = WITHDRAWN
+            plan.records[hit_id] = entry
