@@ -129,6 +129,8 @@ def make_producer(settings: HubSettings, client_id: str, **overrides) -> KafkaPr
         request_timeout_ms=10_000,
         delivery_timeout_ms=20_000,
         bootstrap_timeout_ms=10_000,
+        # Find a restarted broker within seconds, not the client's default of up to 30 s.
+        reconnect_backoff_max_ms=2_000,
     )
     options.update(overrides)
     return KafkaProducer(**options)
@@ -146,6 +148,7 @@ def make_consumer(settings: HubSettings, group_id: str | None, client_id: str, *
         fetch_max_wait_ms=50,
         max_partition_fetch_bytes=settings.max_message_bytes + 1024 * 1024,
         bootstrap_timeout_ms=10_000,
+        reconnect_backoff_max_ms=2_000,
     )
     options.update(overrides)
     return KafkaConsumer(**options)

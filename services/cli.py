@@ -181,10 +181,10 @@ def topics() -> None:
 
 
 # -- carriers --------------------------------------------------------------------------------------------
-def _read_manifests(path: Path) -> list[manifest_pb2.Manifest]:
-    """A file holds one manifest (JSON object) or several (JSON array), in the proto's JSON form."""
-    data = json.loads(path.read_text())
-    items = data if isinstance(data, list) else [data]
+def _read_manifests(data: bytes) -> list[manifest_pb2.Manifest]:
+    """A JSON file holds one manifest (an object) or several (an array), in the proto's JSON form."""
+    parsed = json.loads(data)
+    items = parsed if isinstance(parsed, list) else [parsed]
     return [manifest_from_json(json.dumps(item)) for item in items]
 
 
@@ -197,53 +197,70 @@ def _receipt_json(receipt: intake_pb2.Receipt, source: str) -> dict:
     return out
 
 
+def _unreadable(description: str) -> intake_pb2.Receipt:
+    bad = intake_pb2.Receipt(status=intake_pb2.RECEIPT_STATUS_REJECTED)
+    bad.errors.add(field="", code="unreadable", description=description)
+    return bad
+
+
 @app.command()
 def submit(
     files: Annotated[
         list[Path],
-        typer.Argument(help="Manifest files (JSON form of apihub.v1.Manifest)", exists=True, dir_okay=False),
+        typer.Argument(
+            help="Manifest files: UN/EDIFACT PAXLST interchanges (.edi, .txt), or the JSON form of "
+            "apihub.v1.Manifest; the format is read from the content",
+            exists=True,
+            dir_okay=False,
+        ),
     ],
     server: ServerOpt = None,
     token: TokenOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON receipt per message")] = False,
 ) -> None:
-    """Send manifests; print a receipt for each. Exit code 0 only if none was rejected."""
+    """Send manifests; print a receipt for each message. Exit code 0 only if none was rejected."""
+    from services.api_ingest.paxlst import looks_like_paxlst
+
     settings = _settings()
     token = _need_token(token, "--carrier XX")
+    chan = client.channel(server or settings.ingest_listen)
     receipts: list[tuple[intake_pb2.Receipt, str]] = []
     manifests: list[tuple[manifest_pb2.Manifest, str]] = []
-    for path in files:
-        try:
-            manifests += [(m, str(path)) for m in _read_manifests(path)]
-        except (ValueError, json_format.ParseError) as exc:
-            bad = intake_pb2.Receipt(status=intake_pb2.RECEIPT_STATUS_REJECTED)
-            bad.errors.add(field="", code="unreadable", description=f"not a JSON manifest: {exc}")
-            receipts.append((bad, str(path)))
-    if manifests:
-        chan = client.channel(server or settings.ingest_listen)
-        try:
+    try:
+        for path in files:
+            data = path.read_bytes()
+            if looks_like_paxlst(data):
+                answer = client.submit_paxlst(chan, token, data)
+                if answer.errors:  # the interchange itself was refused: one receipt stands for it
+                    whole = intake_pb2.Receipt(status=intake_pb2.RECEIPT_STATUS_REJECTED)
+                    whole.errors.extend(answer.errors)
+                    whole.warnings.extend(answer.warnings)
+                    receipts.append((whole, str(path)))
+                receipts += [(r, f"{path}#{i + 1}") for i, r in enumerate(answer.receipts)]
+                continue
+            try:
+                manifests += [(m, str(path)) for m in _read_manifests(data)]
+            except (ValueError, json_format.ParseError) as exc:
+                receipts.append((_unreadable(f"neither PAXLST nor a JSON manifest: {exc}"), str(path)))
+        if manifests:
             answers = client.submit(chan, token, [m for m, _ in manifests])
-        except grpc.RpcError as exc:
-            _rpc_error(exc)
-        receipts += [(r, src) for r, (_, src) in zip(answers, manifests, strict=True)]
+            receipts += [(r, src) for r, (_, src) in zip(answers, manifests, strict=True)]
+    except grpc.RpcError as exc:
+        _rpc_error(exc)
     for receipt, source in receipts:
         if as_json:
             typer.echo(json.dumps(_receipt_json(receipt, source)))
-        else:
-            status = intake_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_")
-            typer.echo(
-                f"{source}: {status} {receipt.manifest_id} "
-                f"({receipt.passengers} passengers, {receipt.crew} crew)"
-            )
-            for v in receipt.errors:
-                typer.echo(f"  error   {v.field or v.segment}: {v.description} [{v.code}]")
-            for v in receipt.warnings:
-                typer.echo(f"  warning {v.field or v.segment}: {v.description} [{v.code}]")
-    if any(
-        r.status != intake_pb2.RECEIPT_STATUS_ACCEPTED
-        for r, _ in receipts
-        if r.status != intake_pb2.RECEIPT_STATUS_DUPLICATE
-    ):
+            continue
+        status = intake_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_")
+        typer.echo(
+            f"{source}: {status} {receipt.manifest_id} ({receipt.passengers} passengers, {receipt.crew} crew)"
+        )
+        for kind, violations in (("error  ", receipt.errors), ("warning", receipt.warnings)):
+            for v in violations:
+                where = " ".join(x for x in (v.segment, v.field) if x)
+                typer.echo(f"  {kind} {where}: {v.description} [{v.code}]")
+    ok = (intake_pb2.RECEIPT_STATUS_ACCEPTED, intake_pb2.RECEIPT_STATUS_DUPLICATE)
+    if any(r.status not in ok for r, _ in receipts):
         raise typer.Exit(1)
 
 

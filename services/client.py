@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from services.api_ingest.status import answer_from_error
 from services.auth import bearer
 from services.codec import parse_partial_date
 from services.wire import delivery_pb2, delivery_pb2_grpc, intake_pb2, intake_pb2_grpc, manifest_pb2
@@ -47,11 +48,36 @@ def channel(address: str, max_message_bytes: int = 16 * 1024 * 1024) -> grpc.Cha
 def submit(
     chan: grpc.Channel, token: str, manifests: list[manifest_pb2.Manifest], timeout: float = 30.0
 ) -> list[intake_pb2.Receipt]:
-    """One receipt per manifest, in order: unary for one, the bulk stream for several."""
+    """One receipt per manifest, in order: unary for one, the bulk stream for several.
+
+    A rejected unary submission fails with INVALID_ARGUMENT; its receipt is unpacked from the status.
+    """
     stub = intake_pb2_grpc.ManifestIntakeStub(chan)
     if len(manifests) == 1:
-        return [stub.SubmitManifest(manifests[0], metadata=bearer(token), timeout=timeout)]
+        try:
+            return [stub.SubmitManifest(manifests[0], metadata=bearer(token), timeout=timeout)]
+        except grpc.RpcError as exc:
+            receipt = answer_from_error(exc, intake_pb2.Receipt)
+            if receipt is None:
+                raise
+            return [receipt]
     return list(stub.SubmitManifests(iter(manifests), metadata=bearer(token), timeout=timeout))
+
+
+def submit_paxlst(
+    chan: grpc.Channel, token: str, data: bytes, timeout: float = 60.0
+) -> intake_pb2.PaxlstReceipts:
+    """One PAXLST interchange; receipts per message (unpacked from the status when all were rejected)."""
+    stub = intake_pb2_grpc.ManifestIntakeStub(chan)
+    try:
+        return stub.SubmitPaxlst(
+            intake_pb2.PaxlstInterchange(data=data), metadata=bearer(token), timeout=timeout
+        )
+    except grpc.RpcError as exc:
+        receipts = answer_from_error(exc, intake_pb2.PaxlstReceipts)
+        if receipts is None:
+            raise
+        return receipts
 
 
 class WatchlistFileError(ValueError):

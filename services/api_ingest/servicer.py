@@ -14,6 +14,7 @@ from kafka.errors import KafkaError
 from prometheus_client import Counter, Histogram
 
 from services.api_ingest.index import IntakeIndex
+from services.api_ingest.status import all_violations, reject
 from services.api_ingest.validation import validate_manifest
 from services.auth import authenticate
 from services.bus import Topics
@@ -81,7 +82,10 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
     ) -> intake_pb2.Receipt:
         principal = authenticate(context, self._settings.auth_secret, "carrier")
         self._check_carrier(principal.code, request, context)
-        return self._settle(self._send(request, request.SerializeToString(), "grpc"), context)
+        receipt = self._settle(self._send(request, request.SerializeToString(), "grpc"), context)
+        if receipt.status == intake_pb2.RECEIPT_STATUS_REJECTED:
+            reject(context, f"manifest rejected: {len(receipt.errors)} errors", receipt.errors, receipt)
+        return receipt
 
     def SubmitManifests(
         self, request_iterator: Iterator[manifest_pb2.Manifest], context: grpc.ServicerContext
@@ -110,7 +114,7 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
             reply.errors.extend(interchange.errors)
             MANIFESTS.labels(principal.code, "paxlst", "rejected").inc()
             self._count_violations(principal.code, interchange.errors, [])
-            return reply
+            reject(context, "PAXLST interchange rejected", interchange.errors, reply)
         pending = []
         for message in interchange.messages:
             if message.manifest is None or message.errors:
@@ -147,6 +151,14 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
         ok = (intake_pb2.RECEIPT_STATUS_ACCEPTED, intake_pb2.RECEIPT_STATUS_DUPLICATE)
         all_ok = reply.receipts and all(r.status in ok for r in reply.receipts)
         reply.status = intake_pb2.RECEIPT_STATUS_ACCEPTED if all_ok else intake_pb2.RECEIPT_STATUS_REJECTED
+        if not any(r.status in ok for r in reply.receipts):
+            violations = all_violations(reply)
+            reject(
+                context,
+                f"every message of the interchange was rejected ({len(violations)} errors)",
+                violations,
+                reply,
+            )
         return reply
 
     # -- steps --------------------------------------------------------------------------------------
