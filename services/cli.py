@@ -332,10 +332,12 @@ def hits_follow(
             typer.echo(json.dumps(h))
             return
         f, p = h["flight"], h["passenger"]
-        typer.echo(
-            f"{h['hit_id']} {f['carrier']}{f['number']} {'-'.join(f['route'])} {f['departure']} "
-            f"{p['ref']} {p['surname']}, {p['given_names']} score={h['score']:.2f}"
-        )
+        flight = f"{f['carrier']}{f['number']} {'-'.join(f['route'])} {f['departure']}"
+        if h["state"] == "withdrawn":
+            typer.echo(f"{h['hit_id']} WITHDRAWN {flight} {p['ref']} (manifest {h['manifest_id']})")
+            sys.stdout.flush()
+            return
+        typer.echo(f"{h['hit_id']} {flight} {p['ref']} {p['surname']}, {p['given_names']} score={h['score']:.2f}")
         for r in h["reasons"]:
             typer.echo(f"    {r['source']:9} {r['id']:<18} {r['score']:.2f}  {r['explanation']}")
         sys.stdout.flush()

@@ -32,7 +32,7 @@ def manifest_id(manifest: manifest_pb2.Manifest) -> str:
     body.CopyFrom(manifest)
     body.ClearField("manifest_id")
     body.ClearField("received_at")
-    return "m-" + _digest("content", body.SerializeToString(deterministic=True).hex())[:24]
+    return "m-" + hashlib.sha256(b"id\x1f" + body.SerializeToString(deterministic=True)).hexdigest()[:24]
 
 
 def duplicate_keys(manifest: manifest_pb2.Manifest) -> list[str]:
@@ -46,7 +46,8 @@ def duplicate_keys(manifest: manifest_pb2.Manifest) -> list[str]:
     body.CopyFrom(manifest)
     for name in ("manifest_id", "received_at", "sent_at", "source_format"):
         body.ClearField(name)
-    keys = ["content:" + _digest("content", body.SerializeToString(deterministic=True).hex())[:32]]
+    content = hashlib.sha256(b"content\x1f" + body.SerializeToString(deterministic=True)).hexdigest()
+    keys = ["content:" + content[:32]]
     if manifest.message_ref:
         keys.append(f"ref:{manifest.carrier}|{manifest.message_ref}|{manifest.revision}")
     return keys
@@ -107,7 +108,7 @@ def hit_fingerprint(hit: hit_pb2.Hit) -> str:
     body.CopyFrom(hit)
     for name in ("recipient", "manifest_id", "raised_at", "manifest_received_at", "withdrawn_hit_ids"):
         body.ClearField(name)
-    return _digest("fp", body.SerializeToString(deterministic=True).hex())[:16]
+    return hashlib.sha256(b"fp\x1f" + body.SerializeToString(deterministic=True)).hexdigest()[:16]
 
 
 def flight_ref(manifest: manifest_pb2.Manifest) -> hit_pb2.FlightRef:

@@ -131,6 +131,9 @@ def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[st
                 f"{r['source']} {r['id']} ({r['score']:.2f}): {r['explanation']}" for r in h["reasons"]
             )
             f = h["flight"]
+            if h["state"] == "withdrawn":
+                say(f"[{member} contact point] hit {h['hit_id']} WITHDRAWN (passenger {h['passenger']['ref']})")
+                return
             say(
                 f"[{member} contact point] hit {h['hit_id']} on {f['carrier']}{f['number']} "
                 f"{'-'.join(f['route'])} {f['departure'][:16]} passenger {h['passenger']['ref']} "
