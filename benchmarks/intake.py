@@ -54,9 +54,7 @@ def baseline(settings: HubSettings, manifests: list) -> float:
         raw = m.SerializeToString()
         m.manifest_id = manifest_id(m)
         futures.append(producer.send(topics.raw, key=m.manifest_id.encode(), value=raw))
-        futures.append(
-            producer.send(topics.manifests, key=flight_key(m).encode(), value=m.SerializeToString())
-        )
+        futures.append(producer.send(topics.manifests, key=flight_key(m).encode(), value=m.SerializeToString()))
         m.manifest_id = ""
     for f in futures:
         f.get(timeout=60)
@@ -85,9 +83,7 @@ def stream(address: str, token: str, manifests: list) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifests", type=int, default=400, help="manifests per run (default 400)")
     parser.add_argument("--passengers", type=int, default=300, help="passengers per manifest (default 300)")
     parser.add_argument("--concurrency", type=int, default=8, help="unary calls in flight (default 8)")

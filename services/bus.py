@@ -154,8 +154,9 @@ def make_consumer(settings: HubSettings, group_id: str | None, client_id: str, *
     return KafkaConsumer(**options)
 
 
-def await_topic_metadata(consumer: KafkaConsumer, topic: str, stopping: threading.Event,
-                         backoff_s: float = 1.0) -> bool:
+def await_topic_metadata(
+    consumer: KafkaConsumer, topic: str, stopping: threading.Event, backoff_s: float = 1.0
+) -> bool:
     """Wait until the consumer knows the topic's partitions; call before the first poll of a group consumer.
 
     kafka-python 3.0.12 otherwise joins the group before it has the topic's metadata, gets an empty

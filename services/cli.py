@@ -22,9 +22,7 @@ from services.errors import HubError
 from services.wire import delivery_pb2, intake_pb2, manifest_pb2
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
-dev_app = typer.Typer(
-    help="Development helpers: demo credentials, code generation, demo files.", no_args_is_help=True
-)
+dev_app = typer.Typer(help="Development helpers: demo credentials, code generation, demo files.", no_args_is_help=True)
 watchlist_app = typer.Typer(help="Members' watchlists.", no_args_is_help=True)
 hits_app = typer.Typer(help="Members' hits.", no_args_is_help=True)
 kafka_app = typer.Typer(help="The local single-node Kafka broker for development.", no_args_is_help=True)
@@ -33,14 +31,10 @@ app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(hits_app, name="hits")
 app.add_typer(kafka_app, name="kafka")
 
-ServerOpt = Annotated[
-    str | None, typer.Option("--server", help="host:port of the hub (default from settings)")
-]
+ServerOpt = Annotated[str | None, typer.Option("--server", help="host:port of the hub (default from settings)")]
 TokenOpt = Annotated[
     str | None,
-    typer.Option(
-        "--token", envvar="APIHUB_TOKEN", help="Bearer token (env APIHUB_TOKEN); see `apihub dev token`"
-    ),
+    typer.Option("--token", envvar="APIHUB_TOKEN", help="Bearer token (env APIHUB_TOKEN); see `apihub dev token`"),
 ]
 
 
@@ -48,9 +42,7 @@ def _settings() -> HubSettings:
     try:
         return HubSettings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"APIHUB_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"APIHUB_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         _fail(f"bad settings: {problems}")
 
 
@@ -72,9 +64,7 @@ def _rpc_error(exc: grpc.RpcError) -> None:
 # -- running the hub -------------------------------------------------------------------------------------
 @app.command()
 def up(
-    demo: Annotated[
-        bool, typer.Option(help="Load demo watchlists, feed demo manifests, print members' hits")
-    ] = True,
+    demo: Annotated[bool, typer.Option(help="Load demo watchlists, feed demo manifests, print members' hits")] = True,
     interval: Annotated[float, typer.Option(help="Seconds between demo manifests")] = 2.0,
     exit_after: Annotated[float | None, typer.Option(help="Stop by itself after this many seconds")] = None,
 ) -> None:
@@ -219,7 +209,7 @@ def submit(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON receipt per message")] = False,
 ) -> None:
     """Send manifests; print a receipt for each message. Exit code 0 only if none was rejected."""
-    from services.api_ingest.paxlst import looks_like_paxlst
+    from services.api_ingest.paxlst import looks_like_paxlst, split_interchanges
 
     settings = _settings()
     token = _need_token(token, "--carrier XX")
@@ -230,13 +220,17 @@ def submit(
         for path in files:
             data = path.read_bytes()
             if looks_like_paxlst(data):
-                answer = client.submit_paxlst(chan, token, data)
-                if answer.errors:  # the interchange itself was refused: one receipt stands for it
-                    whole = intake_pb2.Receipt(status=intake_pb2.RECEIPT_STATUS_REJECTED)
-                    whole.errors.extend(answer.errors)
-                    whole.warnings.extend(answer.warnings)
-                    receipts.append((whole, str(path)))
-                receipts += [(r, f"{path}#{i + 1}") for i, r in enumerate(answer.receipts)]
+                # A file may hold several interchanges one after the other: each is submitted on its own.
+                interchanges = split_interchanges(data)
+                for n, interchange in enumerate(interchanges):
+                    source = f"{path}" if len(interchanges) == 1 else f"{path}[{n + 1}]"
+                    answer = client.submit_paxlst(chan, token, interchange)
+                    if answer.errors:  # the interchange itself was refused: one receipt stands for it
+                        whole = intake_pb2.Receipt(status=intake_pb2.RECEIPT_STATUS_REJECTED)
+                        whole.errors.extend(answer.errors)
+                        whole.warnings.extend(answer.warnings)
+                        receipts.append((whole, source))
+                    receipts += [(r, f"{source}#{i + 1}") for i, r in enumerate(answer.receipts)]
                 continue
             try:
                 manifests += [(m, str(path)) for m in _read_manifests(data)]
@@ -252,9 +246,7 @@ def submit(
             typer.echo(json.dumps(_receipt_json(receipt, source)))
             continue
         status = intake_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_")
-        typer.echo(
-            f"{source}: {status} {receipt.manifest_id} ({receipt.passengers} passengers, {receipt.crew} crew)"
-        )
+        typer.echo(f"{source}: {status} {receipt.manifest_id} ({receipt.passengers} passengers, {receipt.crew} crew)")
         for kind, violations in (("error  ", receipt.errors), ("warning", receipt.warnings)):
             for v in violations:
                 where = " ".join(x for x in (v.segment, v.field) if x)
@@ -291,9 +283,7 @@ def watchlist_load(
     except client.WatchlistFileError as exc:
         _fail(f"{file}: {exc}")
     scope_value = (
-        delivery_pb2.WATCHLIST_SCOPE_PRIVATE
-        if scope is Scope.private
-        else delivery_pb2.WATCHLIST_SCOPE_REGIONAL
+        delivery_pb2.WATCHLIST_SCOPE_PRIVATE if scope is Scope.private else delivery_pb2.WATCHLIST_SCOPE_REGIONAL
     )
     try:
         reply = client.load_watchlist(
@@ -313,12 +303,8 @@ def hits_follow(
     member: Annotated[str, typer.Option("--member", help="Member, ISO 3166-1 alpha-3")],
     server: ServerOpt = None,
     token: TokenOpt = None,
-    idle_exit: Annotated[
-        float | None, typer.Option(help="Exit after this many seconds without a hit")
-    ] = None,
-    cursor: Annotated[
-        int | None, typer.Option(help="Start at this cursor instead of the last acknowledged")
-    ] = None,
+    idle_exit: Annotated[float | None, typer.Option(help="Exit after this many seconds without a hit")] = None,
+    cursor: Annotated[int | None, typer.Option(help="Start at this cursor instead of the last acknowledged")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit and line")] = False,
 ) -> None:
     """Stream a member's hits, acknowledging each once printed."""

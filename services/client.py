@@ -64,15 +64,11 @@ def submit(
     return list(stub.SubmitManifests(iter(manifests), metadata=bearer(token), timeout=timeout))
 
 
-def submit_paxlst(
-    chan: grpc.Channel, token: str, data: bytes, timeout: float = 60.0
-) -> intake_pb2.PaxlstReceipts:
+def submit_paxlst(chan: grpc.Channel, token: str, data: bytes, timeout: float = 60.0) -> intake_pb2.PaxlstReceipts:
     """One PAXLST interchange; receipts per message (unpacked from the status when all were rejected)."""
     stub = intake_pb2_grpc.ManifestIntakeStub(chan)
     try:
-        return stub.SubmitPaxlst(
-            intake_pb2.PaxlstInterchange(data=data), metadata=bearer(token), timeout=timeout
-        )
+        return stub.SubmitPaxlst(intake_pb2.PaxlstInterchange(data=data), metadata=bearer(token), timeout=timeout)
     except grpc.RpcError as exc:
         receipts = answer_from_error(exc, intake_pb2.PaxlstReceipts)
         if receipts is None:
@@ -88,9 +84,7 @@ def read_watchlist_csv(text: str, owner: str) -> list[delivery_pb2.WatchlistEntr
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in WATCHLIST_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise WatchlistFileError(
-            f"line 1: header lacks columns {missing}; expected {','.join(WATCHLIST_COLUMNS)}"
-        )
+        raise WatchlistFileError(f"line 1: header lacks columns {missing}; expected {','.join(WATCHLIST_COLUMNS)}")
     entries = []
     for row in reader:
         line = reader.line_num

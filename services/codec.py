@@ -27,7 +27,8 @@ def manifest_id(manifest: manifest_pb2.Manifest) -> str:
     version gets the same id; without one it is the content itself.
     """
     if manifest.message_ref:
-        return "m-" + _digest("ref", manifest.carrier, manifest.message_ref, str(manifest.revision))[:24]
+        parts = ("ref", manifest.carrier, manifest.message_ref, str(manifest.revision))
+        return "m-" + _digest(*parts, *([str(manifest.part)] if manifest.part > 1 else []))[:24]
     body = manifest_pb2.Manifest()
     body.CopyFrom(manifest)
     body.ClearField("manifest_id")
@@ -49,7 +50,7 @@ def duplicate_keys(manifest: manifest_pb2.Manifest) -> list[str]:
     content = hashlib.sha256(b"content\x1f" + body.SerializeToString(deterministic=True)).hexdigest()
     keys = ["content:" + content[:32]]
     if manifest.message_ref:
-        keys.append(f"ref:{manifest.carrier}|{manifest.message_ref}|{manifest.revision}")
+        keys.append(f"ref:{manifest.carrier}|{manifest.message_ref}|{manifest.revision}|{manifest.part}")
     return keys
 
 

@@ -161,9 +161,7 @@ class DemoTraffic:
 
     def __init__(self, seed: int = 11, start: datetime | None = None):
         self._rng = random.Random(seed)
-        self._start = start or datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(
-            hours=6
-        )
+        self._start = start or datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=6)
         self._n = 0
         self._listed = [e for entries in demo_watchlists().values() for e in entries]
 
@@ -199,18 +197,14 @@ class DemoTraffic:
                     p,
                     manifest_pb2.TRAVELLER_ROLE_PASSENGER,
                     f"{carrier}{number}-{i + 1:03d}",
-                    manifest_pb2.PartialDate(
-                        year=expiry_year, month=rng.randint(1, 12), day=rng.randint(1, 28)
-                    ),
+                    manifest_pb2.PartialDate(year=expiry_year, month=rng.randint(1, 12), day=rng.randint(1, 28)),
                     f"{rng.randint(1, 40)}{rng.choice('ABCDEF')}",
                     f"{rng.randrange(36**6):06X}"[:6],
                 )
             )
         if rng.random() < 0.35:
             e = rng.choice(self._listed)
-            listed = Person(
-                e.surname, e.given_names, e.date_of_birth, e.sex, e.nationality, e.document_number
-            )
+            listed = Person(e.surname, e.given_names, e.date_of_birth, e.sex, e.nationality, e.document_number)
             m.travellers.append(
                 _traveller(
                     listed,

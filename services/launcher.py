@@ -56,8 +56,7 @@ class Hub:
         s = self.settings
         if s.uses_local_kafka:
             self.say(
-                f"Starting a local Apache Kafka broker on 127.0.0.1:{s.kafka_port} "
-                f"(data in {s.state_dir / 'kafka'})..."
+                f"Starting a local Apache Kafka broker on 127.0.0.1:{s.kafka_port} (data in {s.state_dir / 'kafka'})..."
             )
             self.kafka = LocalKafka(
                 s.state_dir / "kafka", s.kafka_port, s.kafka_controller_port, progress=self.say
@@ -127,9 +126,7 @@ def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[st
     def follow(member: str) -> None:
         def show(delivery) -> None:
             h = hit_to_json(delivery.hit)
-            why = "; ".join(
-                f"{r['source']} {r['id']} ({r['score']:.2f}): {r['explanation']}" for r in h["reasons"]
-            )
+            why = "; ".join(f"{r['source']} {r['id']} ({r['score']:.2f}): {r['explanation']}" for r in h["reasons"])
             f = h["flight"]
             if h["state"] == "withdrawn":
                 say(f"[{member} contact point] hit {h['hit_id']} WITHDRAWN (passenger {h['passenger']['ref']})")

@@ -23,9 +23,7 @@ def test_token_with_altered_subject_is_refused():
         verify_token("s3cret", forged)
 
 
-@pytest.mark.parametrize(
-    "token", ["", "Bearer", "apihub1.member.FJI", "x.member.FJI.sig", "apihub1.admin.FJI.sig"]
-)
+@pytest.mark.parametrize("token", ["", "Bearer", "apihub1.member.FJI", "x.member.FJI.sig", "apihub1.admin.FJI.sig"])
 def test_malformed_tokens_are_refused(token):
     with pytest.raises(AuthError):
         verify_token("s3cret", token)

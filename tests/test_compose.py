@@ -27,12 +27,8 @@ def test_compose_runs_kafka_and_every_service():
 
 def test_docker_compose_config_parses_when_docker_compose_is_installed():
     docker = shutil.which("docker")
-    has_compose = (
-        docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
-    )
+    has_compose = docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
     if not has_compose:
         pytest.skip("the docker compose plugin is not installed; only the structure test above ran")
-    result = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True
-    )
+    result = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -107,9 +107,7 @@ def _lines(text: str) -> tuple[str, list[str]]:
         )
     if not _ZONE_CHARS.fullmatch(joined):
         i = next(i for i, c in enumerate(joined) if c not in _VALUES)
-        raise MrzFormatError(
-            f"character {i % width + 1} of line {i // width + 1} is not one of A-Z, 0-9 or '<'"
-        )
+        raise MrzFormatError(f"character {i % width + 1} of line {i // width + 1} is not one of A-Z, 0-9 or '<'")
     return fmt, [joined[i : i + width] for i in range(0, n, width)]
 
 

@@ -41,9 +41,7 @@ LEAD_TIME = Histogram(
     ["carrier"],
     buckets=(0, 300, 900, 1800, 3600, 7200, 4 * 3600, 12 * 3600, 24 * 3600, 72 * 3600),
 )
-LATE = Counter(
-    "apihub_ingest_late_manifests", "Accepted manifests received after the scheduled departure", ["carrier"]
-)
+LATE = Counter("apihub_ingest_late_manifests", "Accepted manifests received after the scheduled departure", ["carrier"])
 ACK_SECONDS = Histogram(
     "apihub_ingest_broker_ack_seconds",
     "From send to broker acknowledgement",
@@ -77,9 +75,7 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
         self._topics = Topics(settings.topic_prefix)
 
     # -- RPCs ---------------------------------------------------------------------------------------
-    def SubmitManifest(
-        self, request: manifest_pb2.Manifest, context: grpc.ServicerContext
-    ) -> intake_pb2.Receipt:
+    def SubmitManifest(self, request: manifest_pb2.Manifest, context: grpc.ServicerContext) -> intake_pb2.Receipt:
         principal = authenticate(context, self._settings.auth_secret, "carrier")
         self._check_carrier(principal.code, request, context)
         receipt = self._settle(self._send(request, request.SerializeToString(), "grpc"), context)
@@ -162,9 +158,7 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
         return reply
 
     # -- steps --------------------------------------------------------------------------------------
-    def _check_carrier(
-        self, code: str, request: manifest_pb2.Manifest, context: grpc.ServicerContext
-    ) -> None:
+    def _check_carrier(self, code: str, request: manifest_pb2.Manifest, context: grpc.ServicerContext) -> None:
         if request.carrier.upper() != code:
             context.abort(
                 grpc.StatusCode.PERMISSION_DENIED,
@@ -206,9 +200,7 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
         canonical.source_format = fmt
         canonical.received_at.GetCurrentTime()
         receipt.manifest_id = canonical.manifest_id
-        pending = _Pending(
-            receipt, carrier, fmt, started=time.perf_counter(), departure=first_departure(canonical)
-        )
+        pending = _Pending(receipt, carrier, fmt, started=time.perf_counter(), departure=first_departure(canonical))
         mid = canonical.manifest_id.encode()
         try:
             pending.futures = [
@@ -236,9 +228,7 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
             future.add_callback(stored)
         return pending
 
-    def _settle(
-        self, item: _Pending | intake_pb2.Receipt, context: grpc.ServicerContext
-    ) -> intake_pb2.Receipt:
+    def _settle(self, item: _Pending | intake_pb2.Receipt, context: grpc.ServicerContext) -> intake_pb2.Receipt:
         """Wait for the broker's acks; a receipt is only ever sent for data the broker holds."""
         if isinstance(item, intake_pb2.Receipt):
             return item
@@ -249,9 +239,7 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
                 future.get(timeout=self._settings.intake_ack_timeout_seconds)
         except KafkaError as exc:
             UNAVAILABLE.inc()
-            log.warning(
-                "broker did not acknowledge manifest %s: %s", item.receipt.manifest_id, type(exc).__name__
-            )
+            log.warning("broker did not acknowledge manifest %s: %s", item.receipt.manifest_id, type(exc).__name__)
             context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_DETAILS)
         ACK_SECONDS.observe(time.perf_counter() - item.started)
         receipt = item.receipt

@@ -91,9 +91,7 @@ _DOCUMENT_TYPES = frozenset(manifest_pb2.DocumentType.values())
 _TRANSPORT_MODES = frozenset(manifest_pb2.TransportMode.values()) - {manifest_pb2.TRANSPORT_MODE_UNSPECIFIED}
 _FUNCTIONS = frozenset(manifest_pb2.MessageFunction.values()) - {manifest_pb2.MESSAGE_FUNCTION_UNSPECIFIED}
 _AMENDMENTS = frozenset(manifest_pb2.Amendment.values())
-_REMOVALS = frozenset(
-    {manifest_pb2.AMENDMENT_CANCELLED_RESERVATION, manifest_pb2.AMENDMENT_REDUCTION_IN_PARTY}
-)
+_REMOVALS = frozenset({manifest_pb2.AMENDMENT_CANCELLED_RESERVATION, manifest_pb2.AMENDMENT_REDUCTION_IN_PARTY})
 _CHANGE = manifest_pb2.MESSAGE_FUNCTION_CHANGE
 _CANCEL = manifest_pb2.MESSAGE_FUNCTION_CANCEL
 
@@ -262,8 +260,7 @@ def validate_manifest(m: manifest_pb2.Manifest) -> tuple[list[Violation], list[V
         err(
             "amendment",
             "invalid_value",
-            f"amendment {m.amendment} does not exist; use CHANGED_DATA, CANCELLED_RESERVATION "
-            "or REDUCTION_IN_PARTY",
+            f"amendment {m.amendment} does not exist; use CHANGED_DATA, CANCELLED_RESERVATION or REDUCTION_IN_PARTY",
         )
 
     _validate_legs(m, mode == manifest_pb2.TRANSPORT_MODE_SEA, err, warn)
@@ -326,8 +323,7 @@ def _validate_legs(m: manifest_pb2.Manifest, sea: bool, err, warn) -> None:
             err(
                 f"legs[{i}].destination",
                 "same_port",
-                f"destination is the same port as the origin ({_shown(origin, 5)}); "
-                "a leg goes between two ports",
+                f"destination is the same port as the origin ({_shown(origin, 5)}); a leg goes between two ports",
             )
         if i and previous_destination and origin and origin != previous_destination:
             warn(

@@ -52,9 +52,7 @@ def ensure_jars(progress=print) -> Path:
         return libs
     mvn = shutil.which("mvn")
     if not mvn:
-        raise LocalKafkaError(
-            "Maven ('mvn') is not on PATH: it fetches the Kafka broker jars from Maven Central"
-        )
+        raise LocalKafkaError("Maven ('mvn') is not on PATH: it fetches the Kafka broker jars from Maven Central")
     if not shutil.which("java"):
         raise LocalKafkaError("Java ('java') is not on PATH: the Kafka broker needs a Java 17+ runtime")
     progress("Fetching Apache Kafka broker jars from Maven Central (once per machine)...")
@@ -66,9 +64,7 @@ def ensure_jars(progress=print) -> Path:
     cmd = [mvn, "-B", "-q", "-f", str(work / "pom.xml"), "package", f"-Dlibs.dir={tmp_libs}"]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise LocalKafkaError(
-            f"Maven could not fetch the Kafka jars:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
-        )
+        raise LocalKafkaError(f"Maven could not fetch the Kafka jars:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     shutil.rmtree(libs, ignore_errors=True)
     tmp_libs.rename(libs)
     (libs / ".complete").write_text("ok\n")
@@ -191,9 +187,7 @@ class LocalKafka:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc and self._proc.poll() is not None:
-                raise LocalKafkaError(
-                    f"the Kafka broker exited with code {self._proc.returncode}:\n{self.tail()}"
-                )
+                raise LocalKafkaError(f"the Kafka broker exited with code {self._proc.returncode}:\n{self.tail()}")
             if READY_LINE in self.log_file.read_text(errors="replace") and _port_open(self.port):
                 return
             time.sleep(0.2)

@@ -71,9 +71,7 @@ def score_batch(
                 source=hit_pb2.REASON_SOURCE_WATCHLIST,
                 id=row["entry_id"],
                 score=1.0,
-                explanation=watchlist_explanation(
-                    row["entry_id"], row["owner"], row["category"], row["scope"]
-                ),
+                explanation=watchlist_explanation(row["entry_id"], row["owner"], row["category"], row["scope"]),
                 owner=row["owner"],
                 category=row["category"],
             )

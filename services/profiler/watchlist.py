@@ -65,9 +65,7 @@ def watchlist_frame(watchlist: delivery_pb2.Watchlist) -> pl.DataFrame:
         },
         schema=ENTRY_SCHEMA,
     )
-    return frame.with_columns(
-        surname_key=name_key(pl.col("surname_key")), given_key=name_key(pl.col("given_key"))
-    )
+    return frame.with_columns(surname_key=name_key(pl.col("surname_key")), given_key=name_key(pl.col("given_key")))
 
 
 class WatchlistStore:

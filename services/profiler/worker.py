@@ -37,9 +37,7 @@ MANIFESTS_CONSUMED = Counter(
     "Manifest records consumed, by outcome (scored, cancel_skipped, undecodable)",
     ["outcome"],
 )
-TRAVELLERS_SCORED = Counter(
-    "apihub_profiler_travellers_scored", "Travellers screened against lists and rules"
-)
+TRAVELLERS_SCORED = Counter("apihub_profiler_travellers_scored", "Travellers screened against lists and rules")
 HITS_EMITTED = Counter(
     "apihub_profiler_hits_emitted",
     "Hits produced, by the sources of their reasons (e.g. rule+watchlist)",
@@ -61,9 +59,7 @@ BAD_RECORDS = Counter(
 BATCH_FAILURES = Counter(
     "apihub_profiler_batch_failures", "Batches rewound for a retry (broker errors, unexpected failures)"
 )
-WATCHLIST_ENTRIES = Gauge(
-    "apihub_profiler_watchlist_entries", "Entries of each member's current watchlist", ["owner"]
-)
+WATCHLIST_ENTRIES = Gauge("apihub_profiler_watchlist_entries", "Entries of each member's current watchlist", ["owner"])
 
 _SOURCE_NAMES = {
     hit_pb2.REASON_SOURCE_RULE: "rule",
@@ -132,16 +128,12 @@ class ProfilerWorker:
                 raise ConfigError(
                     f"topic {self._topics.watchlists} does not exist: create the hub's topics (apihub up)"
                 )
-            self._watchlist_partitions = [
-                TopicPartition(self._topics.watchlists, p) for p in sorted(partitions)
-            ]
+            self._watchlist_partitions = [TopicPartition(self._topics.watchlists, p) for p in sorted(partitions)]
             self._watchlists.assign(self._watchlist_partitions)
             self._watchlists.seek_to_beginning(*self._watchlist_partitions)
         except KafkaError as exc:
             self.close()
-            raise BrokerUnavailableError(
-                f"profiler could not reach Kafka at {settings.bootstrap}: {exc}"
-            ) from exc
+            raise BrokerUnavailableError(f"profiler could not reach Kafka at {settings.bootstrap}: {exc}") from exc
         except BaseException:
             self.close()
             raise
@@ -224,8 +216,7 @@ class ProfilerWorker:
                 return 0
             keyed = self._score(records)
             futures = [
-                self._producer.send(self._topics.hits, key=key, value=hit.SerializeToString())
-                for key, hit in keyed
+                self._producer.send(self._topics.hits, key=key, value=hit.SerializeToString()) for key, hit in keyed
             ]
             self._producer.flush(timeout=FLUSH_TIMEOUT_S)
             failed = [f for f in futures if f.failed()]
@@ -315,9 +306,7 @@ class ProfilerWorker:
             hits = score_batch(manifests, self.store, self._directory, now, self._rules)
         except Exception as exc:
             # Isolate the manifest that breaks scoring instead of retrying the whole batch forever.
-            log.error(
-                "batch scoring failed (%s); scoring %d manifests one by one", type(exc).__name__, len(decoded)
-            )
+            log.error("batch scoring failed (%s); scoring %d manifests one by one", type(exc).__name__, len(decoded))
             hits, manifests = [], []
             for record, manifest in decoded:
                 try:

@@ -32,9 +32,7 @@ from services.wire import delivery_pb2, delivery_pb2_grpc, hit_pb2, intake_pb2
 log = logging.getLogger(__name__)
 
 STREAMS_ACTIVE = Gauge("apihub_router_streams_active", "Open HitDelivery.Subscribe streams.")
-DELIVERIES_SENT = Counter(
-    "apihub_router_deliveries_sent", "Hits written to members' Subscribe streams.", ["member"]
-)
+DELIVERIES_SENT = Counter("apihub_router_deliveries_sent", "Hits written to members' Subscribe streams.", ["member"])
 DUPLICATES_SKIPPED = Counter(
     "apihub_router_duplicates_skipped", "Outbox records skipped because the stream already sent that hit."
 )
@@ -70,9 +68,7 @@ def default_consumer_factory(settings: HubSettings) -> ConsumerFactory:
     return factory
 
 
-def authorize_member(
-    context: grpc.ServicerContext, settings: HubSettings, directory: Directory, claimed: str
-) -> str:
+def authorize_member(context: grpc.ServicerContext, settings: HubSettings, directory: Directory, claimed: str) -> str:
     """The member code the caller may act as, or abort: a member token for exactly the claimed member."""
     principal = authenticate(context, settings.auth_secret, "member")
     member = claimed.strip().upper()
@@ -87,9 +83,7 @@ def authorize_member(
 
 
 def _broker_unavailable(context: grpc.ServicerContext, exc: Exception) -> None:
-    context.abort(
-        grpc.StatusCode.UNAVAILABLE, f"the hub's broker is unavailable ({type(exc).__name__}); retry"
-    )
+    context.abort(grpc.StatusCode.UNAVAILABLE, f"the hub's broker is unavailable ({type(exc).__name__}); retry")
 
 
 class _RecentKeys:
@@ -148,9 +142,7 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         consumer = None
         try:
             try:
-                consumer = self._consumer_factory(
-                    self._topics.member_group(member), f"apihub-delivery-{member}"
-                )
+                consumer = self._consumer_factory(self._topics.member_group(member), f"apihub-delivery-{member}")
                 self._position(consumer, member, cursor, context)
             except KafkaError as exc:
                 _broker_unavailable(context, exc)
@@ -217,9 +209,7 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
 
     # -- Ack -----------------------------------------------------------------------------------------------
 
-    def Ack(
-        self, request: delivery_pb2.AckRequest, context: grpc.ServicerContext
-    ) -> delivery_pb2.AckResponse:
+    def Ack(self, request: delivery_pb2.AckRequest, context: grpc.ServicerContext) -> delivery_pb2.AckResponse:
         member = authorize_member(context, self._settings, self._directory, request.member)
         if request.cursor < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "cursor must be >= 0")
@@ -305,9 +295,7 @@ def validate_watchlist(watchlist: delivery_pb2.Watchlist, owner: str) -> list[in
     return violations
 
 
-def normalize_watchlist(
-    watchlist: delivery_pb2.Watchlist, owner: str, now: datetime
-) -> delivery_pb2.Watchlist:
+def normalize_watchlist(watchlist: delivery_pb2.Watchlist, owner: str, now: datetime) -> delivery_pb2.Watchlist:
     """The record stored for a valid watchlist: owner on the list and every entry, a scope, loaded_at."""
     stored = delivery_pb2.Watchlist()
     stored.CopyFrom(watchlist)

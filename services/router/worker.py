@@ -35,9 +35,7 @@ DELIVERIES_ENQUEUED = Counter(
 )
 UNROUTABLE = Counter("apihub_router_unroutable_hits", "Hits no member has jurisdiction over (skipped).")
 BAD_RECORDS = Counter("apihub_router_bad_records", "Hit records that could not be decoded (skipped).")
-ROUTE_FAILURES = Counter(
-    "apihub_router_batch_failures", "Batches whose outbox sends were not acknowledged (replayed)."
-)
+ROUTE_FAILURES = Counter("apihub_router_batch_failures", "Batches whose outbox sends were not acknowledged (replayed).")
 ROUTING_LATENCY = Histogram(
     "apihub_router_routing_latency_seconds",
     "From the manifest's receipt at intake to the hit's copies acknowledged in the outboxes.",
@@ -141,9 +139,7 @@ class RouterWorker:
                     hits.append(hit_pb2.Hit.FromString(record.value or b""))
                 except DecodeError:
                     BAD_RECORDS.inc()
-                    log.warning(
-                        "undecodable hit record %s[%d]@%d skipped", tp.topic, tp.partition, record.offset
-                    )
+                    log.warning("undecodable hit record %s[%d]@%d skipped", tp.topic, tp.partition, record.offset)
 
         def members_of(hit: hit_pb2.Hit) -> set[str]:
             members = recipients(hit, self._directory)
@@ -160,9 +156,7 @@ class RouterWorker:
             )
             sends.append((copy.recipient, future))
         for hit_id, entry in plan.records.items():
-            future = self._producer.send(
-                self._topics.deliveries, key=hit_id.encode(), value=entry.SerializeToString()
-            )
+            future = self._producer.send(self._topics.deliveries, key=hit_id.encode(), value=entry.SerializeToString())
             sends.append(("", future))
         routed = [c for c in plan.copies if c.state != hit_pb2.HIT_STATE_WITHDRAWN]
 
@@ -182,9 +176,7 @@ class RouterWorker:
             if latency is not None:
                 ROUTING_LATENCY.observe(latency)
 
-        offsets = {
-            tp: OffsetAndMetadata(records[-1].offset + 1, "", -1) for tp, records in batch.items() if records
-        }
+        offsets = {tp: OffsetAndMetadata(records[-1].offset + 1, "", -1) for tp, records in batch.items() if records}
         try:
             self._consumer.commit(offsets=offsets)
         except CommitFailedError:

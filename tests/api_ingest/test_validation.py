@@ -75,9 +75,7 @@ def _check(m: manifest_pb2.Manifest):
         assert v.description
         for t in m.travellers:
             secrets = [t.surname.strip(), t.given_names.strip(), *(d.number.strip() for d in t.documents)]
-            secrets += [d.mrz.strip() for d in t.documents] + [
-                line for d in t.documents for line in d.mrz.split()
-            ]
+            secrets += [d.mrz.strip() for d in t.documents] + [line for d in t.documents for line in d.mrz.split()]
             for secret in secrets:
                 if len(secret) >= 4:
                     assert secret not in v.description, (v.field, v.code)
@@ -262,9 +260,7 @@ def test_expired_document_is_a_warning_not_an_error(expiry):
     assert _codes(warnings) == {("travellers[1].documents[0].expiry", "document_expired")}
 
 
-@pytest.mark.parametrize(
-    "expiry", [PD(year=2030, month=2, day=30), PD(year=2030, month=0, day=4), PD(month=1)]
-)
+@pytest.mark.parametrize("expiry", [PD(year=2030, month=2, day=30), PD(year=2030, month=0, day=4), PD(month=1)])
 def test_impossible_expiry_is_an_error(expiry):
     m = _manifest()
     m.travellers[1].documents[0].expiry.CopyFrom(expiry)

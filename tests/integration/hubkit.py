@@ -46,9 +46,7 @@ class RunningHub:
         return issue_token(self.settings.auth_secret, kind, code)
 
     def submit(self, manifest):
-        return client.submit(
-            client.channel(self.ingest_addr), self.token("carrier", manifest.carrier), [manifest]
-        )
+        return client.submit(client.channel(self.ingest_addr), self.token("carrier", manifest.carrier), [manifest])
 
     def load(self, owner, entries, scope=delivery_pb2.WATCHLIST_SCOPE_REGIONAL):
         return client.load_watchlist(

@@ -47,9 +47,7 @@ def test_broker_down_means_unavailable_and_a_retry_after_recovery_is_stored(tmp_
 
         broker.start()  # same data directory and ports: the topics and the first manifest are still there
         retry = None
-        for _attempt in range(
-            30
-        ):  # as a carrier would: retry UNAVAILABLE with a pause, a bounded number of times
+        for _attempt in range(30):  # as a carrier would: retry UNAVAILABLE with a pause, a bounded number of times
             try:
                 [retry] = client.submit(chan, token, [during], timeout=60)
                 break

@@ -118,9 +118,7 @@ def test_cli_submit_and_follow_through_the_real_hub(hub, tmp_path):
     assert receipt["status"] == "accepted" and receipt["passengers"] == len(m.travellers)
     assert set(receipt) >= {"status", "manifest_id", "passengers", "crew", "errors", "warnings"}
 
-    rejected = apihub(
-        "submit", "--server", hub.ingest_addr, "--token", hub.token("carrier", "FJ"), "--json", str(bad)
-    )
+    rejected = apihub("submit", "--server", hub.ingest_addr, "--token", hub.token("carrier", "FJ"), "--json", str(bad))
     assert rejected.returncode == 1
     assert json.loads(rejected.stdout)["errors"][0]["field"] == "travellers[0].surname"
 

@@ -78,9 +78,7 @@ def test_bulk_stream_answers_each_manifest_in_order(settings, ingest):
     for m in manifests:
         m.carrier = "FJ"
     manifests[7].legs[0].origin = "QQQ"
-    receipts = client.submit(
-        client.channel(ingest), issue_token(settings.auth_secret, "carrier", "FJ"), manifests
-    )
+    receipts = client.submit(client.channel(ingest), issue_token(settings.auth_secret, "carrier", "FJ"), manifests)
     statuses = [r.status for r in receipts]
     assert len(receipts) == 30
     assert statuses[7] == intake_pb2.RECEIPT_STATUS_REJECTED

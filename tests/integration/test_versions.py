@@ -88,9 +88,7 @@ def test_changed_data_updates_the_hit_and_a_correction_withdraws_it(hub, listed)
     original, hit = listed
     expired = _traveller(original, "OL761-P9")
     expired.documents[0].expiry.year = 2020
-    change = _version(
-        original, manifest_pb2.MESSAGE_FUNCTION_CHANGE, 2, [expired], manifest_pb2.AMENDMENT_CHANGED_DATA
-    )
+    change = _version(original, manifest_pb2.MESSAGE_FUNCTION_CHANGE, 2, [expired], manifest_pb2.AMENDMENT_CHANGED_DATA)
     assert hub.submit(change)[0].status == intake_pb2.RECEIPT_STATUS_ACCEPTED
     [update] = hub.hits("WSM", want=1, idle=20)
     assert (update.hit_id, update.state) == (hit.hit_id, ACTIVE)

@@ -9,9 +9,7 @@ from services.wire import delivery_pb2, manifest_pb2
 
 
 def _manifest(travellers, origin="NAN", destination="TBU", departure=datetime(2026, 3, 1, 7, 0, tzinfo=UTC)):
-    manifest = manifest_pb2.Manifest(
-        carrier="FJ", flight_number="911", manifest_id="m-test", travellers=travellers
-    )
+    manifest = manifest_pb2.Manifest(carrier="FJ", flight_number="911", manifest_id="m-test", travellers=travellers)
     leg = manifest.legs.add(origin=origin, destination=destination)
     if departure is not None:
         leg.scheduled_departure.FromDatetime(departure)
@@ -60,8 +58,7 @@ def test_traveller_and_watchlist_keys_agree_with_normalise_name():
         delivery_pb2.Watchlist(
             owner="FJI",
             entries=[
-                delivery_pb2.WatchlistEntry(entry_id=f"e{i}", surname=n, given_names=n)
-                for i, n in enumerate(names)
+                delivery_pb2.WatchlistEntry(entry_id=f"e{i}", surname=n, given_names=n) for i, n in enumerate(names)
             ],
         )
     )
@@ -110,9 +107,7 @@ def test_departure_date_is_local_to_the_origin_airport():
     assert departure_date(_manifest([], origin="RAR")) == date(2026, 2, 28)
     assert departure_date(_manifest([], origin="NAN")) == date(2026, 3, 1)
     # 13:00 UTC on 1 March is already 2 March in Nadi.
-    assert departure_date(_manifest([], departure=datetime(2026, 3, 1, 13, 0, tzinfo=UTC))) == date(
-        2026, 3, 2
-    )
+    assert departure_date(_manifest([], departure=datetime(2026, 3, 1, 13, 0, tzinfo=UTC))) == date(2026, 3, 2)
     # A seaport (no time zone in our tables) falls back to the UTC date; no departure time gives no date.
     late = datetime(2026, 3, 1, 23, 0, tzinfo=UTC)
     assert departure_date(_manifest([], origin="FJSUV", departure=late)) == date(2026, 3, 1)

@@ -136,15 +136,11 @@ def _worker(fakes):
 
 
 def _manifest(manifest_id="m-aaaa", function=manifest_pb2.MESSAGE_FUNCTION_ORIGINAL):
-    manifest = manifest_pb2.Manifest(
-        carrier="FJ", flight_number="911", manifest_id=manifest_id, function=function
-    )
+    manifest = manifest_pb2.Manifest(carrier="FJ", flight_number="911", manifest_id=manifest_id, function=function)
     manifest.legs.add(origin="NAN", destination="TBU").scheduled_departure.FromDatetime(
         datetime(2026, 3, 1, 7, tzinfo=UTC)
     )
-    manifest.travellers.add(
-        surname="Tupou", given_names="Sione", date_of_birth=manifest_pb2.PartialDate(year=1975)
-    )
+    manifest.travellers.add(surname="Tupou", given_names="Sione", date_of_birth=manifest_pb2.PartialDate(year=1975))
     manifest.travellers.add(
         surname="Müller",
         given_names="Jean-Pierre",
@@ -195,9 +191,7 @@ def test_watchlist_loaded_after_start_is_applied_before_the_batch_is_scored(fake
 def test_hits_are_flushed_before_offsets_are_committed(fakes):
     fakes["watchlists"].append(b"FJI", _watchlist())
     worker = _worker(fakes)
-    fakes["consumer"].batches.append(
-        _batch(_manifest("m-1").SerializeToString(), _manifest("m-2").SerializeToString())
-    )
+    fakes["consumer"].batches.append(_batch(_manifest("m-1").SerializeToString(), _manifest("m-2").SerializeToString()))
     assert worker.process_once() == 2
     sends = len(fakes["producer"].sent)
     assert sends >= 2

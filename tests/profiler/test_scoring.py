@@ -51,9 +51,7 @@ def _wanted():
     return _traveller(surname="Müller", given="Jean-Pierre", dob=(1980, 7, 14), ref="PAX-7")
 
 
-def _store(
-    owner="FJI", scope=delivery_pb2.WATCHLIST_SCOPE_REGIONAL, entry_id="WL-0007", category="people_smuggling"
-):
+def _store(owner="FJI", scope=delivery_pb2.WATCHLIST_SCOPE_REGIONAL, entry_id="WL-0007", category="people_smuggling"):
     store = WatchlistStore()
     store.apply(
         delivery_pb2.Watchlist(
@@ -88,9 +86,7 @@ def test_expired_document_rule_flags_only_documents_expired_before_departure():
 
 
 def test_rule_hit_carries_the_rules_reason():
-    hits = score_batch(
-        [_manifest(_traveller(expiry=(2026, 2, 1)), _traveller())], WatchlistStore(), DIRECTORY, NOW
-    )
+    hits = score_batch([_manifest(_traveller(expiry=(2026, 2, 1)), _traveller())], WatchlistStore(), DIRECTORY, NOW)
     assert len(hits) == 1
     [reason] = hits[0].reasons
     assert (reason.source, reason.id, reason.score, reason.owner, reason.category) == (
@@ -190,9 +186,7 @@ def test_one_hit_per_traveller_with_all_its_reasons():
     )
     wanted = _wanted()
     wanted.documents[0].expiry.CopyFrom(_date(2025, 1, 1))
-    hits = score_batch(
-        [_manifest(_traveller(), wanted, _traveller(expiry=(2024, 5, 5)))], store, DIRECTORY, NOW
-    )
+    hits = score_batch([_manifest(_traveller(), wanted, _traveller(expiry=(2024, 5, 5)))], store, DIRECTORY, NOW)
     assert [h.traveller.surname for h in hits] == ["Müller", "Tupou"]
     assert [(r.owner, r.id) for r in hits[0].reasons] == [
         ("FJI", "WL-0007"),

@@ -109,9 +109,7 @@ def test_private_entry_matches_only_flights_in_its_owners_jurisdiction():
 
 def test_new_list_replaces_the_owners_previous_list_only():
     store = _store(("FJI", REGIONAL, [_entry("FJI-OLD")]), ("TON", REGIONAL, [_entry("TON-1")]))
-    store.apply(
-        delivery_pb2.Watchlist(owner="FJI", entries=[_entry("FJI-NEW", surname="Fifita", given="Ana")])
-    )
+    store.apply(delivery_pb2.Watchlist(owner="FJI", entries=[_entry("FJI-NEW", surname="Fifita", given="Ana")]))
     assert store.count("FJI") == 1
     assert sorted(store.entries["entry_id"].to_list()) == ["FJI-NEW", "TON-1"]
     travellers = _travellers(("Muller", "Jean-Pierre", (1980, 7, 14)), ("Fifita", "Ana", (1980, 7, 14)))

@@ -158,9 +158,7 @@ def test_cursor_past_the_outbox_end_is_out_of_range(unit_settings, directory, fa
     assert consumer.closed
 
 
-def test_stream_sends_hits_with_cursors_and_skips_duplicate_hit_ids(
-    unit_settings, directory, fakes, token_for, topics
-):
+def test_stream_sends_hits_with_cursors_and_skips_duplicate_hit_ids(unit_settings, directory, fakes, token_for, topics):
     outbox = topics.outbox("FJI")
     h1 = fakes.make_hit("h-1", ["NAN"]).SerializeToString()
     h2 = fakes.make_hit("h-2", ["NAN"]).SerializeToString()
@@ -195,9 +193,7 @@ def test_idle_stream_sends_heartbeats(unit_settings, directory, fakes, token_for
     assert all(next(stream).heartbeat for _ in range(3))
 
 
-def test_stream_ends_and_closes_its_consumer_when_the_client_leaves(
-    unit_settings, directory, fakes, token_for
-):
+def test_stream_ends_and_closes_its_consumer_when_the_client_leaves(unit_settings, directory, fakes, token_for):
     consumer = fakes.Consumer()
     svc, _ = servicer(unit_settings, directory, consumer)
     ctx = fakes.Context(token_for("member", "FJI"))
@@ -255,9 +251,7 @@ def test_broker_unreachable_is_unavailable(unit_settings, directory, fakes, toke
 # -- Ack -------------------------------------------------------------------------------------------------
 
 
-def test_ack_commits_the_next_cursor_for_the_members_group(
-    unit_settings, directory, fakes, token_for, topics
-):
+def test_ack_commits_the_next_cursor_for_the_members_group(unit_settings, directory, fakes, token_for, topics):
     committer = fakes.Consumer(end_offset=10)
     svc, factory = servicer(unit_settings, directory, committer)
     ctx = fakes.Context(token_for("member", "FJI"))

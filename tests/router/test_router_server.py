@@ -32,9 +32,7 @@ def test_health_reports_serving(channel, service):
 def test_reflection_lists_the_services(channel):
     ch, _ = channel
     request = reflection_pb2.ServerReflectionRequest(list_services="")
-    response = next(
-        reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(iter([request]), timeout=5)
-    )
+    response = next(reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(iter([request]), timeout=5))
     names = {s.name for s in response.list_services_response.service}
     assert {"apihub.v1.HitDelivery", "apihub.v1.WatchlistAdmin", "grpc.health.v1.Health"} <= names
 
@@ -54,8 +52,6 @@ def test_ack_for_another_member_is_denied_over_the_wire(channel, token_for):
     stub = delivery_pb2_grpc.HitDeliveryStub(ch)
 
     with pytest.raises(grpc.RpcError) as err:
-        stub.Ack(
-            delivery_pb2.AckRequest(member="WSM", cursor=0), metadata=token_for("member", "FJI"), timeout=5
-        )
+        stub.Ack(delivery_pb2.AckRequest(member="WSM", cursor=0), metadata=token_for("member", "FJI"), timeout=5)
 
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -73,9 +73,7 @@ def test_normalize_sets_owner_default_scope_and_loaded_at():
 
 
 def test_normalize_keeps_an_explicit_private_scope():
-    stored = normalize_watchlist(
-        watchlist(scope=delivery_pb2.WATCHLIST_SCOPE_PRIVATE), "FJI", datetime.now(UTC)
-    )
+    stored = normalize_watchlist(watchlist(scope=delivery_pb2.WATCHLIST_SCOPE_PRIVATE), "FJI", datetime.now(UTC))
 
     assert stored.scope == delivery_pb2.WATCHLIST_SCOPE_PRIVATE
 
@@ -84,9 +82,7 @@ def test_normalize_keeps_an_explicit_private_scope():
 
 
 def admin(unit_settings, directory, producer):
-    return WatchlistAdminServicer(
-        unit_settings, directory, producer_factory=lambda: producer, ack_timeout_s=0.1
-    )
+    return WatchlistAdminServicer(unit_settings, directory, producer_factory=lambda: producer, ack_timeout_s=0.1)
 
 
 def test_load_stores_the_normalized_list_keyed_by_owner(unit_settings, directory, fakes, token_for):

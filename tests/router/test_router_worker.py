@@ -19,9 +19,7 @@ def worker_parts(unit_settings, directory, fakes):
     consumer = fakes.Consumer()
     consumer.calls = calls
     producer = fakes.Producer(calls)
-    worker = RouterWorker(
-        unit_settings, directory, consumer=consumer, producer=producer, ledger_reader=fakes.Table()
-    )
+    worker = RouterWorker(unit_settings, directory, consumer=consumer, producer=producer, ledger_reader=fakes.Table())
     worker.retry_backoff_s = 0
     return worker, consumer, producer, calls
 
@@ -39,9 +37,7 @@ def test_one_addressed_copy_per_recipient_keyed_by_hit_id(worker_parts, unit_set
     assert worker.route_batch({tp: [rec]}) is True
 
     by_topic = {
-        topic: (key, hit_pb2.Hit.FromString(value))
-        for topic, key, value in producer.sent
-        if topic != topics.deliveries
+        topic: (key, hit_pb2.Hit.FromString(value)) for topic, key, value in producer.sent if topic != topics.deliveries
     }
     assert set(by_topic) == {topics.outbox("AUS"), topics.outbox("FJI"), topics.outbox("TON")}
     [(key, value)] = [(k, v) for t, k, v in producer.sent if t == topics.deliveries]
@@ -75,9 +71,7 @@ def test_failed_send_commits_nothing_and_rewinds(unit_settings, directory, fakes
     consumer = fakes.Consumer()
     consumer.calls = calls
     producer = fakes.Producer(calls, fail_topics={topics.outbox("TON"): KafkaTimeoutError()})
-    worker = RouterWorker(
-        unit_settings, directory, consumer=consumer, producer=producer, ledger_reader=fakes.Table()
-    )
+    worker = RouterWorker(unit_settings, directory, consumer=consumer, producer=producer, ledger_reader=fakes.Table())
     worker.retry_backoff_s = 0
     tp, rec = fakes.record(topics.hits, 10, fakes.make_hit("h-1", ["NAN", "TBU"]).SerializeToString())
     _, rec2 = fakes.record(topics.hits, 11, fakes.make_hit("h-2", ["NAN"]).SerializeToString())
@@ -101,9 +95,7 @@ def test_unroutable_hit_is_counted_skipped_and_committed(worker_parts, unit_sett
     assert calls[-1][0] == "commit"
 
 
-def test_undecodable_record_is_counted_and_skipped_without_logging_content(
-    worker_parts, unit_settings, fakes, caplog
-):
+def test_undecodable_record_is_counted_and_skipped_without_logging_content(worker_parts, unit_settings, fakes, caplog):
     worker, _, producer, _ = worker_parts
     topics = Topics(unit_settings.topic_prefix)
     before = metric("apihub_router_bad_records_total")
@@ -159,5 +151,3 @@ def test_run_returns_after_stop_from_another_thread_and_close_is_idempotent(work
     worker.close()
     assert consumer.closed
     assert calls.count(("close",)) == 1
-
-
