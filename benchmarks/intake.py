@@ -44,6 +44,17 @@ def _manifests(count: int, passengers: int) -> list:
     return out
 
 
+def _as_new_versions(manifests: list, run: str) -> list:
+    """The same manifests under fresh message references: each run stores new versions, not duplicates."""
+    out = []
+    for m in manifests:
+        copy = type(m)()
+        copy.CopyFrom(m)
+        copy.message_ref = f"{run}-{m.message_ref}"
+        out.append(copy)
+    return out
+
+
 def baseline(settings: HubSettings, manifests: list) -> float:
     """Seconds to produce raw + canonical records for every manifest and have them all acknowledged."""
     topics = Topics(settings.topic_prefix)
@@ -119,12 +130,17 @@ def main() -> int:
             manifests = _manifests(args.manifests, args.passengers)
             travellers = sum(len(m.travellers) for m in manifests)
             print(f"{len(manifests)} manifests, {travellers} travellers; warming up...", flush=True)
-            unary(settings.ingest_listen, token, manifests[:20], args.concurrency)
+            unary(settings.ingest_listen, token, _as_new_versions(manifests[:20], "warmup"), args.concurrency)
             timings = {}
             for name, run in (
                 ("baseline_producer", lambda: baseline(settings, manifests)),
-                ("grpc_unary", lambda: unary(settings.ingest_listen, token, manifests, args.concurrency)),
-                ("grpc_stream", lambda: stream(settings.ingest_listen, token, manifests)),
+                (
+                    "grpc_unary",
+                    lambda: unary(
+                        settings.ingest_listen, token, _as_new_versions(manifests, "unary"), args.concurrency
+                    ),
+                ),
+                ("grpc_stream", lambda: stream(settings.ingest_listen, token, _as_new_versions(manifests, "stream"))),
             ):
                 print(f"  {name}...", end=" ", flush=True)
                 timings[name] = run()

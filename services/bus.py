@@ -16,6 +16,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.structs import TopicPartition
 
 from services.config import HubSettings
+from services.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -183,15 +184,13 @@ class TableReader:
     whatever was acknowledged on the table before the input was read has been applied.
     """
 
-    def __init__(self, settings: HubSettings, topic: str, apply, client_id: str, consumer=None):
+    def __init__(self, settings: HubSettings, topic: str, apply, client_id: str, consumer=None, poll_ms: int = 100):
         self._topic = topic
         self._apply = apply  # apply(key: bytes | None, value: bytes | None, record) -> None
-        self._poll_ms = 100
+        self._poll_ms = poll_ms
         self._consumer = consumer or make_consumer(settings, None, client_id)
         partitions = self._consumer.partitions_for_topic(topic)
         if not partitions:
-            from services.errors import ConfigError
-
             raise ConfigError(f"topic {topic} does not exist: create the hub's topics (apihub topics)")
         self._partitions = [TopicPartition(topic, p) for p in sorted(partitions)]
         self._consumer.assign(self._partitions)

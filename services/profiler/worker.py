@@ -16,15 +16,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
-from kafka.structs import TopicPartition
+from kafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from services import codec
-from services.bus import Topics, await_topic_metadata, make_consumer, make_producer
+from services.bus import TableReader, Topics, await_topic_metadata, make_consumer, make_producer
 from services.config import HubSettings
 from services.directory import Directory, load_directory
-from services.errors import BrokerUnavailableError, ConfigError
+from services.errors import BrokerUnavailableError
 from services.profiler.rules import HUB_RULES, Rule
 from services.profiler.scoring import clearances, score_batch
 from services.profiler.watchlist import WatchlistStore
@@ -117,20 +116,18 @@ class ProfilerWorker:
                 self._consumer = make_consumer(
                     settings, self._group, "apihub-profiler", max_poll_records=settings.profiler_max_batch
                 )
-            if self._watchlists is None:
-                # No group: every profiler process reads the whole compacted topic and converges on the lists.
-                self._watchlists = make_consumer(settings, None, "apihub-profiler-watchlists")
             if self._producer is None:
                 self._producer = make_producer(settings, "apihub-profiler")
             self._consumer.subscribe([self._topics.manifests])
-            partitions = self._watchlists.partitions_for_topic(self._topics.watchlists)
-            if not partitions:
-                raise ConfigError(
-                    f"topic {self._topics.watchlists} does not exist: create the hub's topics (apihub up)"
-                )
-            self._watchlist_partitions = [TopicPartition(self._topics.watchlists, p) for p in sorted(partitions)]
-            self._watchlists.assign(self._watchlist_partitions)
-            self._watchlists.seek_to_beginning(*self._watchlist_partitions)
+            # Every profiler process reads the whole compacted topic and converges on the same lists.
+            self._watchlists = TableReader(
+                settings,
+                self._topics.watchlists,
+                self._apply_watchlist,
+                "apihub-profiler-watchlists",
+                consumer=watchlist_consumer,
+                poll_ms=settings.profiler_poll_ms,
+            )
         except KafkaError as exc:
             self.close()
             raise BrokerUnavailableError(f"profiler could not reach Kafka at {settings.bootstrap}: {exc}") from exc
@@ -156,7 +153,7 @@ class ProfilerWorker:
         self._stopping.set()
         clients = (
             ("manifest consumer", self._consumer, lambda c: c.close(autocommit=False)),
-            ("watchlist consumer", self._watchlists, lambda c: c.close(autocommit=False)),
+            ("watchlist reader", self._watchlists, lambda c: c.close()),
             ("producer", self._producer, lambda c: c.close(timeout=FLUSH_TIMEOUT_S)),
         )
         for name, client, closer in clients:
@@ -242,24 +239,13 @@ class ProfilerWorker:
 
     def catch_up_watchlists(self, timeout_s: float = CATCH_UP_TIMEOUT_S) -> bool:
         """Apply watchlist records up to the topic's current end offsets; False if stop() interrupted it."""
-        end = self._watchlists.end_offsets(self._watchlist_partitions)
-        deadline = time.monotonic() + timeout_s
-        while any(self._watchlists.position(tp) < end[tp] for tp in self._watchlist_partitions):
-            if self._stopping.is_set():
-                return False
-            if time.monotonic() > deadline:
-                raise KafkaTimeoutError(f"watchlists did not catch up within {timeout_s:.0f}s")
-            polled = self._watchlists.poll(timeout_ms=self._settings.profiler_poll_ms)
-            for batch in polled.values():
-                for record in batch:
-                    self._apply_watchlist(record)
-        return True
+        return self._watchlists.catch_up(timeout_s, stopping=self._stopping)
 
     # -- steps ---------------------------------------------------------------------------------------------
 
-    def _apply_watchlist(self, record) -> None:
+    def _apply_watchlist(self, key: bytes | None, value: bytes | None, record) -> None:
         try:
-            owner = self.store.apply_record(record.key, record.value)
+            owner = self.store.apply_record(key, value)
         except Exception as exc:
             BAD_RECORDS.labels(stream="watchlists", stage="decode").inc()
             log.warning(
