@@ -163,6 +163,8 @@ class DemoTraffic:
         self._rng = random.Random(seed)
         self._start = start or datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=6)
         self._n = 0
+        # Passenger reference of the watchlisted person planted in the last manifest, if any.
+        self.planted: str | None = None
         self._listed = [e for entries in demo_watchlists().values() for e in entries]
 
     def next_manifest(self, passengers: int | None = None) -> manifest_pb2.Manifest:
@@ -202,7 +204,9 @@ class DemoTraffic:
                     f"{rng.randrange(36**6):06X}"[:6],
                 )
             )
+        self.planted = None
         if rng.random() < 0.35:
+            self.planted = f"{carrier}{number}-{count + 1:03d}"
             e = rng.choice(self._listed)
             listed = Person(e.surname, e.given_names, e.date_of_birth, e.sex, e.nationality, e.document_number)
             m.travellers.append(
@@ -228,6 +232,19 @@ class DemoTraffic:
                 )
             )
         return m
+
+
+def cancelled_reservation(manifest: manifest_pb2.Manifest, ref: str) -> manifest_pb2.Manifest:
+    """The next version of a manifest: a change (XR) taking the traveller with this reference off the flight."""
+    change = manifest_pb2.Manifest()
+    change.CopyFrom(manifest)
+    change.function = manifest_pb2.MESSAGE_FUNCTION_CHANGE
+    change.amendment = manifest_pb2.AMENDMENT_CANCELLED_RESERVATION
+    change.revision = manifest.revision + 1
+    change.sent_at.GetCurrentTime()
+    del change.travellers[:]
+    change.travellers.extend(t for t in manifest.travellers if t.passenger_ref == ref)
+    return change
 
 
 def _ts(dt: datetime) -> Timestamp:

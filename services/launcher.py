@@ -15,14 +15,16 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services import client
+from services.api_ingest.paxlst_writer import render_paxlst
 from services.auth import issue_token
 from services.bus import ensure_topics
 from services.codec import hit_to_json
 from services.config import DEMO_AUTH_SECRET, HubSettings
-from services.demo import DemoTraffic, demo_watchlists
+from services.demo import DemoTraffic, cancelled_reservation, demo_watchlists
 from services.devkafka import LocalKafka
 from services.directory import load_directory
 from services.errors import HubError
+from services.wire import intake_pb2, manifest_pb2
 
 SERVICES = ("ingest", "profiler", "router")
 
@@ -148,17 +150,31 @@ def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[st
     for member in directory.codes:
         threading.Thread(target=follow, args=(member,), daemon=True, name=f"follow-{member}").start()
 
+    # Carriers alternate between gRPC and PAXLST; now and then one cancels the reservation of a watchlisted
+    # passenger it reported earlier (an XR change), and the members that got the hit see it withdrawn.
     traffic = DemoTraffic()
     ingest_chan = client.channel(s.ingest_listen)
+    to_cancel: list[tuple[manifest_pb2.Manifest, str]] = []
     sent = 0
     while not stop.is_set():
-        m = traffic.next_manifest()
-        receipt = client.submit(ingest_chan, issue_token(secret, "carrier", m.carrier), [m])[0]
         sent += 1
-        status = "accepted" if receipt.status == 1 else "NOT accepted"
-        route = "-".join(p for leg in m.legs for p in (leg.origin,)) + f"-{m.legs[-1].destination}"
+        if to_cancel and sent % 4 == 0:
+            original, ref = to_cancel.pop(0)
+            m, what = cancelled_reservation(original, ref), f"cancels the reservation of {ref}"
+        else:
+            m = traffic.next_manifest()
+            what = "passenger list"
+            if traffic.planted:
+                to_cancel.append((m, traffic.planted))
+        token = issue_token(secret, "carrier", m.carrier)
+        if sent % 2:
+            receipt, via = client.submit(ingest_chan, token, [m])[0], "gRPC"
+        else:
+            receipt, via = client.submit_paxlst(ingest_chan, token, render_paxlst(m)).receipts[0], "PAXLST"
+        status = intake_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_").lower()
+        route = "-".join([leg.origin for leg in m.legs] + [m.legs[-1].destination])
         say(
-            f"[carrier {m.carrier}] manifest {m.carrier}{m.flight_number} {route}: {receipt.passengers} "
+            f"[carrier {m.carrier}] {via} {what} {m.carrier}{m.flight_number} {route}: {receipt.passengers} "
             f"passengers, {receipt.crew} crew -> {status} ({receipt.manifest_id})"
         )
         stop.wait(interval)
