@@ -51,6 +51,16 @@ class Topics:
         return f"{self.prefix}.intake-index.v1"
 
     @property
+    def dispositions(self) -> str:
+        """Members' outcomes for hits, keyed by hit id."""
+        return f"{self.prefix}.dispositions.v1"
+
+    @property
+    def audit(self) -> str:
+        """Append-only trail of deliveries, acknowledgements and dispositions, keyed by member."""
+        return f"{self.prefix}.audit.v1"
+
+    @property
     def hits(self) -> str:
         """Unrouted hits from the profiler, keyed by hit id."""
         return f"{self.prefix}.hits.v1"
@@ -84,6 +94,9 @@ def topic_specs(settings: HubSettings, members: list[str]) -> dict[str, dict]:
             "replication_factor": 1,
             "configs": {"cleanup.policy": "compact,delete", "retention.ms": str(retention_ms)},
         },
+        t.dispositions: {"num_partitions": 1, "replication_factor": 1, "configs": {"retention.ms": "-1"}},
+        # Oversight needs the whole trail: kept until an operator decides otherwise.
+        t.audit: {"num_partitions": 1, "replication_factor": 1, "configs": {"retention.ms": "-1"}},
         t.intake_index: {
             "num_partitions": settings.partitions,
             "replication_factor": 1,

@@ -337,6 +337,79 @@ def hits_follow(
         pass
 
 
+class Outcome(StrEnum):
+    true_match = "true_match"
+    false_positive = "false_positive"
+    denied_boarding = "denied_boarding"
+    refused_entry = "refused_entry"
+    secondary_positive = "secondary_positive"
+    secondary_negative = "secondary_negative"
+
+
+@hits_app.command("dispose")
+def hits_dispose(
+    hit_id: Annotated[str, typer.Argument(help="The hit's id (hit_id in `apihub hits follow --json`)")],
+    member: Annotated[str, typer.Option("--member", help="Member, ISO 3166-1 alpha-3")],
+    outcome: Annotated[Outcome, typer.Option(help="What the profiling unit found")],
+    note: Annotated[str, typer.Option(help="Remark for the member's own records (never logged)")] = "",
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Record the member's outcome for a hit it received (labels for precision statistics and training)."""
+    settings = _settings()
+    member = member.upper()
+    token = _need_token(token, f"--member {member}")
+    value = delivery_pb2.Outcome.Value(f"OUTCOME_{outcome.value.upper()}")
+    try:
+        reply = client.dispose(client.channel(server or settings.delivery_listen), token, member, hit_id, value, note)
+    except grpc.RpcError as exc:
+        _rpc_error(exc)
+    typer.echo(f"Recorded {outcome.value} for hit {reply.disposition.hit_id} ({member}).")
+
+
+@app.command()
+def audit(
+    member: Annotated[str | None, typer.Option("--member", help="Only this member's events")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event and line")] = False,
+) -> None:
+    """Read the audit trail back from Kafka: every delivery, acknowledgement and disposition (operators)."""
+    from services.bus import Topics, make_consumer
+
+    settings = _settings()
+    consumer = make_consumer(settings, None, "apihub-audit-reader")
+    consumer.subscribe([Topics(settings.topic_prefix).audit])
+    wanted = member.upper() if member else None
+    idle = 0
+    try:
+        while idle < 5:  # the trail is read to its current end, then the command exits
+            polled = consumer.poll(timeout_ms=200)
+            idle = 0 if polled else idle + 1
+            for batch in polled.values():
+                for record in batch:
+                    event = delivery_pb2.AuditEvent.FromString(record.value)
+                    if wanted and event.member != wanted:
+                        continue
+                    at = event.at.ToJsonString()
+                    if as_json:
+                        typer.echo(
+                            json.dumps(
+                                {
+                                    "at": at,
+                                    "event": event.event,
+                                    "member": event.member,
+                                    "hit_id": event.hit_id,
+                                    "cursor": event.cursor,
+                                    "detail": event.detail,
+                                }
+                            )
+                        )
+                    else:
+                        where = event.hit_id or f"cursor {event.cursor}"
+                        typer.echo(f"{at} {event.member} {event.event:12} {where} {event.detail}")
+    finally:
+        consumer.close()
+
+
 # -- development -----------------------------------------------------------------------------------------
 @dev_app.command("token")
 def dev_token(

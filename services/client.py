@@ -177,3 +177,11 @@ def _stream(call) -> Iterator[delivery_pb2.Delivery]:
     except grpc.RpcError as exc:
         if exc.code() != grpc.StatusCode.CANCELLED:
             raise
+
+
+def dispose(
+    chan: grpc.Channel, token: str, member: str, hit_id: str, outcome: int, note: str = "", timeout: float = 30.0
+) -> delivery_pb2.DisposeResponse:
+    stub = delivery_pb2_grpc.HitDeliveryStub(chan)
+    request = delivery_pb2.DisposeRequest(member=member, hit_id=hit_id, outcome=outcome, note=note)
+    return stub.Dispose(request, metadata=bearer(token), timeout=timeout)

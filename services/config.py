@@ -45,6 +45,9 @@ class HubSettings(BaseSettings):
     auth_secret: str = DEMO_AUTH_SECRET
     # Member directory (YAML); empty: the PIDC directory shipped with the hub.
     directory_file: Path | None = None
+    # Sharing policy (YAML): arrangements under which owners of entries and rules receive hits outside their
+    # jurisdiction; empty: the demo policy shipped with the hub.
+    sharing_file: Path | None = None
 
     # Profiler: most manifests scored in one batch, and how long a poll waits for a batch to fill.
     profiler_max_batch: int = 500

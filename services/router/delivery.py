@@ -23,10 +23,11 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge
 
 from services.auth import authenticate
-from services.bus import Topics, make_consumer, make_producer
+from services.bus import TableReader, Topics, make_consumer, make_producer
 from services.codec import hit_fingerprint
 from services.config import HubSettings
 from services.directory import Directory
+from services.router.ledger import DeliveryLedger
 from services.wire import delivery_pb2, delivery_pb2_grpc, hit_pb2, intake_pb2
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ DUPLICATES_SKIPPED = Counter(
 )
 OUTBOX_BAD_RECORDS = Counter("apihub_router_outbox_bad_records", "Outbox records that could not be decoded.")
 ACKS = Counter("apihub_router_acks", "Cursor acknowledgements committed.", ["member"])
+DISPOSITIONS = Counter("apihub_router_dispositions", "Members' outcomes recorded for hits.", ["member", "outcome"])
 WATCHLISTS_LOADED = Counter("apihub_router_watchlists_loaded", "Watchlists acknowledged by the broker.")
 
 # Subscribe streams each hold a server thread for their lifetime; this many at most, so Ack, LoadWatchlist
@@ -82,6 +84,21 @@ def authorize_member(context: grpc.ServicerContext, settings: HubSettings, direc
     return member
 
 
+OUTCOMES = {
+    value: name.removeprefix("OUTCOME_").lower()
+    for name, value in delivery_pb2.Outcome.items()
+    if value != delivery_pb2.OUTCOME_UNSPECIFIED
+}
+
+
+def audit_event(
+    event: str, member: str, hit_id: str = "", cursor: int = -1, detail: str = ""
+) -> delivery_pb2.AuditEvent:
+    record = delivery_pb2.AuditEvent(event=event, member=member, hit_id=hit_id, cursor=cursor, detail=detail)
+    record.at.GetCurrentTime()
+    return record
+
+
 def _broker_unavailable(context: grpc.ServicerContext, exc: Exception) -> None:
     context.abort(grpc.StatusCode.UNAVAILABLE, f"the hub's broker is unavailable ({type(exc).__name__}); retry")
 
@@ -110,12 +127,25 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         directory: Directory,
         *,
         consumer_factory: ConsumerFactory | None = None,
+        producer_factory: ProducerFactory | None = None,
+        ledger_factory=None,
         max_streams: int = MAX_STREAMS,
     ):
         self._settings = settings
         self._directory = directory
         self._topics = Topics(settings.topic_prefix)
         self._consumer_factory = consumer_factory or default_consumer_factory(settings)
+        # Audit events and dispositions: one producer, made on first use.
+        self._producer_factory = producer_factory or (
+            lambda: make_producer(settings, "apihub-delivery", bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
+        )
+        self._producer: KafkaProducer | None = None
+        # What was delivered to whom (the router's ledger, read from the deliveries topic) for Dispose.
+        self._ledger_factory = ledger_factory or (
+            lambda ledger: TableReader(settings, self._topics.deliveries, ledger.apply_record, "apihub-delivery-ledger")
+        )
+        self._ledger: tuple[DeliveryLedger, TableReader] | None = None
+        self._shared_lock = threading.Lock()
         self._streams = threading.BoundedSemaphore(max_streams)
         self._stopping = threading.Event()
         # kafka-python consumers are not thread-safe: one committer per member, used under its lock.
@@ -229,12 +259,70 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
                     # Acknowledgements only move forward; an old cursor (a late retry) changes nothing.
                     return delivery_pb2.AckResponse(next_cursor=acked)
                 next_cursor = request.cursor + 1
+                # The trail first: an acknowledgement the audit does not hold is not made.
+                self.record(context, audit_event("acknowledged", member, cursor=request.cursor))
                 committer.commit(offsets={tp: OffsetAndMetadata(next_cursor, "", -1)}, timeout_ms=timeout_ms)
         except KafkaError as exc:
             _broker_unavailable(context, exc)
         ACKS.labels(member=member).inc()
         log.info("member %s acknowledged up to cursor %d", member, request.cursor)
         return delivery_pb2.AckResponse(next_cursor=next_cursor)
+
+    # -- Dispose -------------------------------------------------------------------------------------------
+
+    def Dispose(
+        self, request: delivery_pb2.DisposeRequest, context: grpc.ServicerContext
+    ) -> delivery_pb2.DisposeResponse:
+        member = authorize_member(context, self._settings, self._directory, request.member)
+        if request.outcome not in OUTCOMES:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"outcome must be one of {', '.join(OUTCOMES.values())}")
+        if not request.hit_id:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hit_id is required")
+        try:
+            delivered = self._delivered_to(request.hit_id)
+        except KafkaError as exc:
+            _broker_unavailable(context, exc)
+        if member not in delivered:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no hit {request.hit_id} was delivered to {member}")
+        disposition = delivery_pb2.Disposition(
+            hit_id=request.hit_id, member=member, outcome=request.outcome, note=request.note
+        )
+        disposition.at.GetCurrentTime()
+        self.record(
+            context,
+            audit_event("disposed", member, hit_id=request.hit_id, detail=OUTCOMES[request.outcome]),
+            (self._topics.dispositions, request.hit_id, disposition),
+        )
+        DISPOSITIONS.labels(member=member, outcome=OUTCOMES[request.outcome]).inc()
+        log.info("member %s disposed hit %s as %s", member, request.hit_id, OUTCOMES[request.outcome])
+        return delivery_pb2.DisposeResponse(disposition=disposition)
+
+    def _delivered_to(self, hit_id: str) -> set[str]:
+        """Members the router sent this hit to (any version), as of now."""
+        with self._shared_lock:
+            if self._ledger is None:
+                ledger = DeliveryLedger()
+                self._ledger = (ledger, self._ledger_factory(ledger))
+            ledger, reader = self._ledger
+            reader.catch_up(timeout_s=KAFKA_TIMEOUT_S)
+            record = ledger.get(hit_id)
+        return set(record.fingerprints) if record is not None else set()
+
+    def record(self, context: grpc.ServicerContext, event: delivery_pb2.AuditEvent, *more) -> None:
+        """Write an audit event (and any other records) and wait for the broker; UNAVAILABLE otherwise."""
+        try:
+            with self._shared_lock:
+                if self._producer is None:
+                    self._producer = self._producer_factory()
+                producer = self._producer
+            futures = [producer.send(self._topics.audit, key=event.member.encode(), value=event.SerializeToString())]
+            futures += [
+                producer.send(topic, key=key.encode(), value=msg.SerializeToString()) for topic, key, msg in more
+            ]
+            for future in futures:
+                future.get(timeout=KAFKA_TIMEOUT_S)
+        except KafkaError as exc:
+            _broker_unavailable(context, exc)
 
     def _committer(self, member: str) -> tuple[KafkaConsumer, threading.Lock]:
         with self._committers_lock:
@@ -251,6 +339,13 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
 
     def close(self) -> None:
         self.stop()
+        with self._shared_lock:
+            producer, self._producer = self._producer, None
+            ledger, self._ledger = self._ledger, None
+        if producer is not None:
+            producer.close(timeout=5)
+        if ledger is not None:
+            ledger[1].close()
         with self._committers_lock:
             committers, self._committers = self._committers, {}
         for consumer, lock in committers.values():

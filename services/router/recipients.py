@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.directory import Directory
+from services.sharing import NO_SHARING, SharingPolicy
 from services.wire import hit_pb2
 
 
@@ -19,17 +20,11 @@ def jurisdiction_recipients(hit: hit_pb2.Hit, directory: Directory) -> set[str]:
     return directory.jurisdiction(itinerary(hit))
 
 
-def owner_recipients(hit: hit_pb2.Hit, directory: Directory, jurisdiction: set[str]) -> set[str]:
-    """Owners of the matched watchlist entries or rules that the sharing policy lets see this hit.
+def recipients(hit: hit_pb2.Hit, directory: Directory, policy: SharingPolicy = NO_SHARING) -> set[str]:
+    """Member codes (ISO alpha-3) that receive a copy of this hit; empty when nobody may.
 
-    Seam for the sharing-policy issue: ``hit.reasons[].owner`` names the owners, and the policy between
-    each owner and the members in ``jurisdiction`` decides. Until that policy exists nobody outside the
-    itinerary's jurisdiction receives a hit, which is the safe default for personal data.
+    The members with jurisdiction over the itinerary, plus the owners of matched entries or rules that the
+    sharing policy lets see it. Nobody else.
     """
-    return set()
-
-
-def recipients(hit: hit_pb2.Hit, directory: Directory) -> set[str]:
-    """Member codes (ISO alpha-3) that receive a copy of this hit; empty when nobody may."""
     jurisdiction = jurisdiction_recipients(hit, directory)
-    return jurisdiction | owner_recipients(hit, directory, jurisdiction)
+    return jurisdiction | policy.owner_recipients(hit, jurisdiction)

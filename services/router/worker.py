@@ -21,8 +21,10 @@ from prometheus_client import Counter, Histogram
 from services.bus import TableReader, Topics, await_topic_metadata, make_consumer, make_producer
 from services.config import HubSettings
 from services.directory import Directory
+from services.router.delivery import audit_event
 from services.router.ledger import DeliveryLedger
 from services.router.recipients import recipients
+from services.sharing import load_policy
 from services.wire import hit_pb2
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ class RouterWorker:
         self._consumer = consumer or make_consumer(settings, router_group(settings), "apihub-router")
         self._producer = producer or make_producer(settings, "apihub-router")
         self._consumer.subscribe([self._topics.hits])
+        self._policy = load_policy(settings.sharing_file, directory)
         self.ledger = DeliveryLedger()
         self._ledger_reader = ledger_reader or TableReader(
             settings, self._topics.deliveries, self.ledger.apply_record, "apihub-router-ledger"
@@ -142,7 +145,7 @@ class RouterWorker:
                     log.warning("undecodable hit record %s[%d]@%d skipped", tp.topic, tp.partition, record.offset)
 
         def members_of(hit: hit_pb2.Hit) -> set[str]:
-            members = recipients(hit, self._directory)
+            members = recipients(hit, self._directory, self._policy)
             if not members:
                 UNROUTABLE.inc()
                 log.info("hit %s (manifest %s) has no recipient; skipped", hit.hit_id, hit.manifest_id)
@@ -155,6 +158,17 @@ class RouterWorker:
                 self._topics.outbox(copy.recipient), key=copy.hit_id.encode(), value=copy.SerializeToString()
             )
             sends.append((copy.recipient, future))
+        for copy in plan.copies:  # the trail of every delivery, in the same flush as the delivery itself
+            state = "withdrawn" if copy.state == hit_pb2.HIT_STATE_WITHDRAWN else "active"
+            event = audit_event("enqueued", copy.recipient, hit_id=copy.hit_id, detail=state)
+            sends.append(
+                (
+                    "",
+                    self._producer.send(
+                        self._topics.audit, key=copy.recipient.encode(), value=event.SerializeToString()
+                    ),
+                )
+            )
         for hit_id, entry in plan.records.items():
             future = self._producer.send(self._topics.deliveries, key=hit_id.encode(), value=entry.SerializeToString())
             sends.append(("", future))

@@ -27,8 +27,28 @@ def topics(unit_settings):
     return Topics(unit_settings.topic_prefix)
 
 
+class AuditProducer:
+    """Acknowledges every audit or disposition record at once and keeps it."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, topic, key=None, value=None):
+        self.sent.append((topic, key, value))
+
+        class Done:
+            def get(self, timeout=None):
+                return None
+
+        return Done()
+
+    def close(self, timeout=None):
+        pass
+
+
 def servicer(unit_settings, directory, *consumers, **kwargs):
     factory = ConsumerFactory(*consumers)
+    kwargs.setdefault("producer_factory", AuditProducer)
     return HitDeliveryServicer(unit_settings, directory, consumer_factory=factory, **kwargs), factory
 
 
@@ -311,3 +331,69 @@ def test_close_closes_the_committers(unit_settings, directory, fakes, token_for)
     svc.close()
 
     assert committer.closed
+
+
+# -- audit and dispositions ----------------------------------------------------------------------------------
+
+
+def _ledger_with(hit_id: str, *members: str):
+    """A ledger factory whose deliveries topic says ``hit_id`` went to ``members``."""
+
+    class Table:
+        def __init__(self, ledger):
+            record = hit_pb2.DeliveryRecord(hit_id=hit_id, flight_key="FJ911/2026-12-01/NAN")
+            for member in members:
+                record.fingerprints[member] = "fp"
+            ledger.commit({hit_id: record})
+
+        def catch_up(self, timeout_s=30.0, stopping=None):
+            return True
+
+        def close(self):
+            pass
+
+    return Table
+
+
+def test_ack_is_written_to_the_audit_trail_before_the_cursor_moves(unit_settings, directory, fakes, token_for, topics):
+    committer = fakes.Consumer(end_offset=10)
+    producer = AuditProducer()
+    svc, _ = servicer(unit_settings, directory, committer, producer_factory=lambda: producer)
+    svc.Ack(delivery_pb2.AckRequest(member="FJI", cursor=4), fakes.Context(token_for("member", "FJI")))
+    [(topic, key, value)] = producer.sent
+    event = delivery_pb2.AuditEvent.FromString(value)
+    assert (topic, key, event.event, event.member, event.cursor) == (topics.audit, b"FJI", "acknowledged", "FJI", 4)
+    assert committer.committed_offset == 5
+
+
+def test_dispose_records_the_outcome_and_the_audit_event(unit_settings, directory, fakes, token_for, topics):
+    producer = AuditProducer()
+    svc, _ = servicer(
+        unit_settings, directory, producer_factory=lambda: producer, ledger_factory=_ledger_with("h-1", "FJI", "TON")
+    )
+    request = delivery_pb2.DisposeRequest(
+        member="FJI", hit_id="h-1", outcome=delivery_pb2.OUTCOME_FALSE_POSITIVE, note="cleared at the gate"
+    )
+    reply = svc.Dispose(request, fakes.Context(token_for("member", "FJI")))
+    assert reply.disposition.outcome == delivery_pb2.OUTCOME_FALSE_POSITIVE and reply.disposition.at.seconds
+    by_topic = {topic: value for topic, _, value in producer.sent}
+    assert delivery_pb2.Disposition.FromString(by_topic[topics.dispositions]).note == "cleared at the gate"
+    audit = delivery_pb2.AuditEvent.FromString(by_topic[topics.audit])
+    assert (audit.event, audit.hit_id, audit.detail) == ("disposed", "h-1", "false_positive")
+    assert "cleared" not in audit.detail  # the officer's note stays out of the trail
+
+
+def test_dispose_is_refused_for_hits_the_member_never_got_and_for_bad_outcomes(
+    unit_settings, directory, fakes, token_for
+):
+    svc, _ = servicer(unit_settings, directory, ledger_factory=_ledger_with("h-1", "TON"))
+    ctx = fakes.Context(token_for("member", "FJI"))
+    with pytest.raises(fakes.Aborted) as err:
+        svc.Dispose(delivery_pb2.DisposeRequest(member="FJI", hit_id="h-1", outcome=1), ctx)
+    assert err.value.code == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(fakes.Aborted) as err:
+        svc.Dispose(delivery_pb2.DisposeRequest(member="FJI", hit_id="h-1", outcome=0), ctx)
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(fakes.Aborted) as err:
+        svc.Dispose(delivery_pb2.DisposeRequest(member="TON", hit_id="h-1", outcome=1), ctx)
+    assert err.value.code == grpc.StatusCode.PERMISSION_DENIED

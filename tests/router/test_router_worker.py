@@ -37,7 +37,9 @@ def test_one_addressed_copy_per_recipient_keyed_by_hit_id(worker_parts, unit_set
     assert worker.route_batch({tp: [rec]}) is True
 
     by_topic = {
-        topic: (key, hit_pb2.Hit.FromString(value)) for topic, key, value in producer.sent if topic != topics.deliveries
+        topic: (key, hit_pb2.Hit.FromString(value))
+        for topic, key, value in producer.sent
+        if topic not in (topics.deliveries, topics.audit)
     }
     assert set(by_topic) == {topics.outbox("AUS"), topics.outbox("FJI"), topics.outbox("TON")}
     [(key, value)] = [(k, v) for t, k, v in producer.sent if t == topics.deliveries]
@@ -59,8 +61,8 @@ def test_outputs_flushed_before_inputs_committed(worker_parts, unit_settings, fa
     worker.route_batch({tp: [first, second]})
 
     kinds = [c[0] for c in calls if c[0] != "subscribe"]
-    # Two outbox copies and two delivery records, all flushed before the commit.
-    assert kinds == ["send"] * 4 + ["flush", "commit"]
+    # Two outbox copies, their two audit events and two delivery records, all flushed before the commit.
+    assert kinds == ["send"] * 6 + ["flush", "commit"]
     committed = calls[-1][1]
     assert committed[tp].offset == 5  # next record to read, not the last one read
 
@@ -105,7 +107,7 @@ def test_undecodable_record_is_counted_and_skipped_without_logging_content(worke
     assert worker.route_batch({tp: [bad, good]}) is True
 
     assert metric("apihub_router_bad_records_total") == before + 1
-    assert [topic for topic, _, _ in producer.sent] == [topics.outbox("FJI"), topics.deliveries]
+    assert [topic for topic, _, _ in producer.sent] == [topics.outbox("FJI"), topics.audit, topics.deliveries]
     assert f"{topics.hits}[2]@5" in caplog.text
     assert "SMITH" not in caplog.text and "P1234567" not in caplog.text
 

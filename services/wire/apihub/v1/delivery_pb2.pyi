@@ -13,11 +13,28 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTCOME_UNSPECIFIED: _ClassVar[Outcome]
+    OUTCOME_TRUE_MATCH: _ClassVar[Outcome]
+    OUTCOME_FALSE_POSITIVE: _ClassVar[Outcome]
+    OUTCOME_DENIED_BOARDING: _ClassVar[Outcome]
+    OUTCOME_REFUSED_ENTRY: _ClassVar[Outcome]
+    OUTCOME_SECONDARY_POSITIVE: _ClassVar[Outcome]
+    OUTCOME_SECONDARY_NEGATIVE: _ClassVar[Outcome]
+
 class WatchlistScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     WATCHLIST_SCOPE_UNSPECIFIED: _ClassVar[WatchlistScope]
     WATCHLIST_SCOPE_REGIONAL: _ClassVar[WatchlistScope]
     WATCHLIST_SCOPE_PRIVATE: _ClassVar[WatchlistScope]
+OUTCOME_UNSPECIFIED: Outcome
+OUTCOME_TRUE_MATCH: Outcome
+OUTCOME_FALSE_POSITIVE: Outcome
+OUTCOME_DENIED_BOARDING: Outcome
+OUTCOME_REFUSED_ENTRY: Outcome
+OUTCOME_SECONDARY_POSITIVE: Outcome
+OUTCOME_SECONDARY_NEGATIVE: Outcome
 WATCHLIST_SCOPE_UNSPECIFIED: WatchlistScope
 WATCHLIST_SCOPE_REGIONAL: WatchlistScope
 WATCHLIST_SCOPE_PRIVATE: WatchlistScope
@@ -53,6 +70,54 @@ class AckResponse(_message.Message):
     NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
     next_cursor: int
     def __init__(self, next_cursor: _Optional[int] = ...) -> None: ...
+
+class DisposeRequest(_message.Message):
+    __slots__ = ("member", "hit_id", "outcome", "note")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    HIT_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    hit_id: str
+    outcome: Outcome
+    note: str
+    def __init__(self, member: _Optional[str] = ..., hit_id: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class Disposition(_message.Message):
+    __slots__ = ("hit_id", "member", "outcome", "note", "at")
+    HIT_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    hit_id: str
+    member: str
+    outcome: Outcome
+    note: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, hit_id: _Optional[str] = ..., member: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., note: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DisposeResponse(_message.Message):
+    __slots__ = ("disposition",)
+    DISPOSITION_FIELD_NUMBER: _ClassVar[int]
+    disposition: Disposition
+    def __init__(self, disposition: _Optional[_Union[Disposition, _Mapping]] = ...) -> None: ...
+
+class AuditEvent(_message.Message):
+    __slots__ = ("event", "member", "hit_id", "cursor", "at", "detail")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    HIT_ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    event: str
+    member: str
+    hit_id: str
+    cursor: int
+    at: _timestamp_pb2.Timestamp
+    detail: str
+    def __init__(self, event: _Optional[str] = ..., member: _Optional[str] = ..., hit_id: _Optional[str] = ..., cursor: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class WatchlistEntry(_message.Message):
     __slots__ = ("entry_id", "surname", "given_names", "date_of_birth", "sex", "nationality", "document_number", "document_issuer", "category", "owner")

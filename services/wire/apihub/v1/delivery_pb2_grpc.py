@@ -44,6 +44,11 @@ class HitDeliveryStub:
                 request_serializer=apihub_dot_v1_dot_delivery__pb2.AckRequest.SerializeToString,
                 response_deserializer=apihub_dot_v1_dot_delivery__pb2.AckResponse.FromString,
                 _registered_method=True)
+        self.Dispose = channel.unary_unary(
+                '/apihub.v1.HitDelivery/Dispose',
+                request_serializer=apihub_dot_v1_dot_delivery__pb2.DisposeRequest.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_delivery__pb2.DisposeResponse.FromString,
+                _registered_method=True)
 
 
 class HitDeliveryServicer:
@@ -61,6 +66,13 @@ class HitDeliveryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Dispose(self, request, context):
+        """Record the member's outcome for a hit it received.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HitDeliveryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +85,11 @@ def add_HitDeliveryServicer_to_server(servicer, server):
                     servicer.Ack,
                     request_deserializer=apihub_dot_v1_dot_delivery__pb2.AckRequest.FromString,
                     response_serializer=apihub_dot_v1_dot_delivery__pb2.AckResponse.SerializeToString,
+            ),
+            'Dispose': grpc.unary_unary_rpc_method_handler(
+                    servicer.Dispose,
+                    request_deserializer=apihub_dot_v1_dot_delivery__pb2.DisposeRequest.FromString,
+                    response_serializer=apihub_dot_v1_dot_delivery__pb2.DisposeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +146,33 @@ class HitDelivery:
             '/apihub.v1.HitDelivery/Ack',
             apihub_dot_v1_dot_delivery__pb2.AckRequest.SerializeToString,
             apihub_dot_v1_dot_delivery__pb2.AckResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Dispose(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.HitDelivery/Dispose',
+            apihub_dot_v1_dot_delivery__pb2.DisposeRequest.SerializeToString,
+            apihub_dot_v1_dot_delivery__pb2.DisposeResponse.FromString,
             options,
             channel_credentials,
             insecure,
