@@ -56,6 +56,11 @@ class Topics:
         return f"{self.prefix}.dispositions.v1"
 
     @property
+    def dead_letters(self) -> str:
+        """Hits a member's webhook never accepted after every retry, with the member and the error as headers."""
+        return f"{self.prefix}.deadletter.v1"
+
+    @property
     def audit(self) -> str:
         """Append-only trail of deliveries, acknowledgements and dispositions, keyed by member."""
         return f"{self.prefix}.audit.v1"
@@ -80,6 +85,8 @@ def topic_specs(settings: HubSettings, members: list[str]) -> dict[str, dict]:
     big = {"max.message.bytes": str(settings.max_message_bytes + 1024 * 1024)}
     # Delivery records and duplicate keys must outlive the outboxes' unacknowledged hits.
     retention_ms = settings.outbox_retention_days * 24 * 3600 * 1000
+    # A member offline for a while must still find every unacknowledged hit when it returns.
+    outbox = {**big, "retention.ms": str(retention_ms)}
     specs: dict[str, dict] = {
         t.raw: {"num_partitions": settings.partitions, "replication_factor": 1, "configs": big},
         t.manifests: {"num_partitions": settings.partitions, "replication_factor": 1, "configs": big},
@@ -94,6 +101,7 @@ def topic_specs(settings: HubSettings, members: list[str]) -> dict[str, dict]:
             "replication_factor": 1,
             "configs": {"cleanup.policy": "compact,delete", "retention.ms": str(retention_ms)},
         },
+        t.dead_letters: {"num_partitions": 1, "replication_factor": 1, "configs": outbox},
         t.dispositions: {"num_partitions": 1, "replication_factor": 1, "configs": {"retention.ms": "-1"}},
         # Oversight needs the whole trail: kept until an operator decides otherwise.
         t.audit: {"num_partitions": 1, "replication_factor": 1, "configs": {"retention.ms": "-1"}},
@@ -103,8 +111,6 @@ def topic_specs(settings: HubSettings, members: list[str]) -> dict[str, dict]:
             "configs": {"cleanup.policy": "compact,delete", "retention.ms": str(retention_ms)},
         },
     }
-    # A member offline for a while must still find every unacknowledged hit when it returns.
-    outbox = {**big, "retention.ms": str(retention_ms)}
     for member in members:
         specs[t.outbox(member)] = {"num_partitions": 1, "replication_factor": 1, "configs": outbox}
     return specs

@@ -14,11 +14,21 @@ from services.geo import countries_of_route, is_country
 
 
 @dataclass(frozen=True)
+class Webhook:
+    """Push delivery: the hub POSTs each hit to ``url``, signed with the secret held in ``secret_env``."""
+
+    url: str
+    # Name of the environment variable holding the signing secret: secrets never sit in the directory file.
+    secret_env: str
+
+
+@dataclass(frozen=True)
 class Member:
     code: str
     name: str
     contact_point: str
     countries: frozenset[str]
+    webhook: Webhook | None = None
 
 
 @dataclass(frozen=True)
@@ -53,8 +63,15 @@ def parse_directory(text: str, source: str) -> Directory:
             raise ConfigError(f"{where}: unknown country codes {bad}")
         if code in members:
             raise ConfigError(f"{where}: duplicate member")
+        webhook = None
+        if raw.get("webhook"):
+            hook = raw["webhook"]
+            url, secret_env = str(hook.get("url", "")), str(hook.get("secret_env", ""))
+            if not url.startswith(("https://", "http://")) or not secret_env:
+                raise ConfigError(f"{where}: webhook needs an http(s) url and secret_env (an environment variable)")
+            webhook = Webhook(url, secret_env)
         members[code] = Member(
-            code, str(raw.get("name", code)), str(raw.get("contact_point", "")), frozenset(countries)
+            code, str(raw.get("name", code)), str(raw.get("contact_point", "")), frozenset(countries), webhook
         )
     if not members:
         raise ConfigError(f"{source}: no members")

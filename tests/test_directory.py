@@ -36,3 +36,14 @@ def test_directory_errors_name_the_member():
         parse_directory("members:\n  - {code: FJI}\n  - {code: XXQ}\n", "test.yaml")
     with pytest.raises(ConfigError, match="unknown country"):
         parse_directory("members:\n  - {code: FJI, countries: [FJI, ZZZ]}\n", "test.yaml")
+
+
+def test_webhook_channel_needs_a_url_and_a_secret_variable():
+    directory = parse_directory(
+        "members:\n  - {code: FJI, webhook: {url: 'https://fiji.example/hits', secret_env: FJI_HOOK_SECRET}}\n", "t"
+    )
+    assert directory.members["FJI"].webhook.secret_env == "FJI_HOOK_SECRET"
+    with pytest.raises(ConfigError, match="webhook"):
+        parse_directory("members:\n  - {code: FJI, webhook: {url: 'ftp://x', secret_env: S}}\n", "t")
+    with pytest.raises(ConfigError, match="webhook"):
+        parse_directory("members:\n  - {code: FJI, webhook: {url: 'https://x'}}\n", "t")

@@ -14,6 +14,7 @@ from services.bus import ensure_topics
 from services.config import HubSettings
 from services.directory import Directory, load_directory
 from services.router.delivery import HitDeliveryServicer, WatchlistAdminServicer
+from services.router.webhook import WebhookDispatcher
 from services.router.worker import RouterWorker
 from services.serving import add_standard_services, bind, new_grpc_server, start_metrics, wait_for_signal
 from services.wire import delivery_pb2, delivery_pb2_grpc
@@ -67,14 +68,24 @@ def run_router(settings: HubSettings) -> None:
     worker = RouterWorker(settings, directory)
     thread = threading.Thread(target=worker.run, name="router-worker", daemon=True)
     thread.start()
+    # Push channels: one dispatcher thread per member with a webhook in the directory.
+    hooks = [WebhookDispatcher(settings, m) for m in directory.members.values() if m.webhook]
+    hook_threads = [threading.Thread(target=h.run, name=f"webhook-{i}", daemon=True) for i, h in enumerate(hooks)]
+    for t in hook_threads:
+        t.start()
     log.info("member delivery server on port %d (metrics %s)", server.port, metrics)
 
     def shutdown() -> None:
         log.info("router stopping")
         worker.stop()
+        for hook in hooks:
+            hook.stop()
         server.stop()
         thread.join(timeout=30)
         worker.close()
+        for hook, t in zip(hooks, hook_threads, strict=True):
+            t.join(timeout=15)
+            hook.close()
         log.info("router stopped")
 
     wait_for_signal(shutdown, watch=thread)
