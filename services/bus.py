@@ -41,6 +41,11 @@ class Topics:
         return f"{self.prefix}.watchlists.v1"
 
     @property
+    def rules(self) -> str:
+        """Compacted: one member's rule file (YAML) per owner; the latest replaces the previous one."""
+        return f"{self.prefix}.rules.v1"
+
+    @property
     def deliveries(self) -> str:
         """Compacted: the router's DeliveryRecord per hit id (who got which version of it)."""
         return f"{self.prefix}.deliveries.v1"
@@ -96,6 +101,7 @@ def topic_specs(settings: HubSettings, members: list[str]) -> dict[str, dict]:
             "replication_factor": 1,
             "configs": {**big, "cleanup.policy": "compact"},
         },
+        t.rules: {"num_partitions": 1, "replication_factor": 1, "configs": {**big, "cleanup.policy": "compact"}},
         t.deliveries: {
             "num_partitions": settings.partitions,
             "replication_factor": 1,

@@ -185,3 +185,8 @@ def dispose(
     stub = delivery_pb2_grpc.HitDeliveryStub(chan)
     request = delivery_pb2.DisposeRequest(member=member, hit_id=hit_id, outcome=outcome, note=note)
     return stub.Dispose(request, metadata=bearer(token), timeout=timeout)
+
+
+def load_rules(chan: grpc.Channel, token: str, owner: str, yaml_text: str, timeout: float = 30.0):
+    stub = delivery_pb2_grpc.RulesAdminStub(chan)
+    return stub.LoadRules(delivery_pb2.RuleFile(owner=owner, yaml=yaml_text), metadata=bearer(token), timeout=timeout)

@@ -52,6 +52,10 @@ class HubSettings(BaseSettings):
     # Profiler: most manifests scored in one batch, and how long a poll waits for a batch to fill.
     profiler_max_batch: int = 500
     profiler_poll_ms: int = 100
+    # Rule breaker: a rule flagging more than this share of one flight (of at least min travellers) is
+    # suspended for the batch and reported, instead of flooding members with hits.
+    breaker_max_share: float = 0.30
+    breaker_min_travellers: int = 20
     # Router: how often an idle Subscribe stream sends a heartbeat (seconds).
     heartbeat_seconds: float = 1.0
 

@@ -20,7 +20,7 @@ from google.protobuf.message import DecodeError
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 from kafka.structs import OffsetAndMetadata, TopicPartition
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from services.auth import authenticate
 from services.bus import TableReader, Topics, make_consumer, make_producer
@@ -39,6 +39,12 @@ DUPLICATES_SKIPPED = Counter(
 )
 OUTBOX_BAD_RECORDS = Counter("apihub_router_outbox_bad_records", "Outbox records that could not be decoded.")
 ACKS = Counter("apihub_router_acks", "Cursor acknowledgements committed.", ["member"])
+OUTBOX_LAG = Gauge("apihub_router_outbox_lag", "Hits in a member's outbox it has not acknowledged yet", ["member"])
+DELIVERY_LATENCY = Histogram(
+    "apihub_router_delivery_latency_seconds",
+    "From the manifest's receipt at intake to the hit's delivery on a member's Subscribe stream",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)
 DISPOSITIONS = Counter("apihub_router_dispositions", "Members' outcomes recorded for hits.", ["member", "outcome"])
 WATCHLISTS_LOADED = Counter("apihub_router_watchlists_loaded", "Watchlists acknowledged by the broker.")
 
@@ -97,6 +103,22 @@ def audit_event(
     record = delivery_pb2.AuditEvent(event=event, member=member, hit_id=hit_id, cursor=cursor, detail=detail)
     record.at.GetCurrentTime()
     return record
+
+
+def store_record(context, get_producer, topic: str, key: str, value: bytes, what: str, timeout_s: float) -> None:
+    """Produce one record and wait for the broker's ack; abort the call with a clear status otherwise."""
+    try:
+        get_producer().send(topic, key=key.encode(), value=value).get(timeout=timeout_s)
+    except MessageSizeTooLargeError:
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{what} too large for one record")
+    except KafkaTimeoutError:
+        context.abort(
+            grpc.StatusCode.UNAVAILABLE,
+            f"the broker did not acknowledge the {what} in time; nothing is promised, retry",
+        )
+    except KafkaError as exc:
+        code = grpc.StatusCode.UNAVAILABLE if exc.retriable else grpc.StatusCode.INTERNAL
+        context.abort(code, f"the broker did not store the {what} ({type(exc).__name__})")
 
 
 def _broker_unavailable(context: grpc.ServicerContext, exc: Exception) -> None:
@@ -229,6 +251,9 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
                         continue
                     yield delivery_pb2.Delivery(cursor=record.offset, hit=hit)
                     DELIVERIES_SENT.labels(member=member).inc()
+                    if hit.manifest_received_at.seconds:
+                        received = hit.manifest_received_at.seconds + hit.manifest_received_at.nanos / 1e9
+                        DELIVERY_LATENCY.observe(max(time.time() - received, 0.0))
                     last_sent = time.monotonic()
             if time.monotonic() - last_sent >= heartbeat:
                 yield delivery_pb2.Delivery(heartbeat=True)
@@ -265,6 +290,7 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         except KafkaError as exc:
             _broker_unavailable(context, exc)
         ACKS.labels(member=member).inc()
+        OUTBOX_LAG.labels(member=member).set(max(end - next_cursor, 0))
         log.info("member %s acknowledged up to cursor %d", member, request.cursor)
         return delivery_pb2.AckResponse(next_cursor=next_cursor)
 
@@ -441,21 +467,15 @@ class WatchlistAdminServicer(delivery_pb2_grpc.WatchlistAdminServicer):
             log.info("watchlist of %s rejected: %d violations", owner, len(violations))
             return delivery_pb2.LoadWatchlistResponse(entries=0, errors=violations)
         stored = normalize_watchlist(request, owner, datetime.now(UTC))
-        try:
-            future = self._get_producer().send(
-                self._topics.watchlists, key=owner.encode(), value=stored.SerializeToString()
-            )
-            future.get(timeout=self._ack_timeout_s)
-        except MessageSizeTooLargeError:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "watchlist too large for one record")
-        except KafkaTimeoutError:
-            context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                "the broker did not acknowledge the watchlist in time; nothing is promised, retry",
-            )
-        except KafkaError as exc:
-            code = grpc.StatusCode.UNAVAILABLE if exc.retriable else grpc.StatusCode.INTERNAL
-            context.abort(code, f"the broker did not store the watchlist ({type(exc).__name__})")
+        store_record(
+            context,
+            self._get_producer,
+            self._topics.watchlists,
+            owner,
+            stored.SerializeToString(),
+            "watchlist",
+            self._ack_timeout_s,
+        )
         WATCHLISTS_LOADED.inc()
         log.info(
             "watchlist of %s stored: %d entries, scope %s",
@@ -470,3 +490,36 @@ class WatchlistAdminServicer(delivery_pb2_grpc.WatchlistAdminServicer):
             producer, self._producer = self._producer, None
         if producer is not None:
             producer.close(timeout=KAFKA_TIMEOUT_S)
+
+
+class RulesAdminServicer(delivery_pb2_grpc.RulesAdminServicer):
+    """Members load their own targeting rules; every profiler applies them from the rules topic."""
+
+    def __init__(self, settings: HubSettings, directory: Directory, watchlists: WatchlistAdminServicer):
+        self._settings = settings
+        self._directory = directory
+        self._topics = Topics(settings.topic_prefix)
+        # One producer per process for members' configuration: the watchlist servicer's.
+        self._producer = watchlists._get_producer
+        self._ack_timeout_s = watchlists._ack_timeout_s
+
+    def LoadRules(
+        self, request: delivery_pb2.RuleFile, context: grpc.ServicerContext
+    ) -> delivery_pb2.LoadRulesResponse:
+        from services.profiler.ruleset import RulesetError, parse_ruleset
+
+        owner = authorize_member(context, self._settings, self._directory, request.owner)
+        try:
+            ruleset = parse_ruleset(request.yaml, f"rules of {owner}", owner)
+        except RulesetError as exc:
+            log.info("rules of %s rejected: %d problems", owner, len(exc.problems))
+            errors = [
+                intake_pb2.FieldViolation(field=f"line {p.line}", code="invalid_rule", description=str(p))
+                for p in exc.problems
+            ]
+            return delivery_pb2.LoadRulesResponse(errors=errors)
+        store_record(
+            context, self._producer, self._topics.rules, owner, request.yaml.encode(), "rule file", self._ack_timeout_s
+        )
+        log.info("rules of %s stored: %d enabled, digest %s", owner, len(ruleset.rules), ruleset.digest)
+        return delivery_pb2.LoadRulesResponse(rules=len(ruleset.rules), digest=ruleset.digest)

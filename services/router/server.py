@@ -13,7 +13,7 @@ import threading
 from services.bus import ensure_topics
 from services.config import HubSettings
 from services.directory import Directory, load_directory
-from services.router.delivery import HitDeliveryServicer, WatchlistAdminServicer
+from services.router.delivery import HitDeliveryServicer, RulesAdminServicer, WatchlistAdminServicer
 from services.router.webhook import WebhookDispatcher
 from services.router.worker import RouterWorker
 from services.serving import add_standard_services, bind, new_grpc_server, start_metrics, wait_for_signal
@@ -25,6 +25,7 @@ SHUTDOWN_GRACE_S = 5.0
 SERVICE_NAMES = [
     delivery_pb2.DESCRIPTOR.services_by_name["HitDelivery"].full_name,
     delivery_pb2.DESCRIPTOR.services_by_name["WatchlistAdmin"].full_name,
+    delivery_pb2.DESCRIPTOR.services_by_name["RulesAdmin"].full_name,
 ]
 
 
@@ -34,9 +35,11 @@ class DeliveryServer:
     def __init__(self, settings: HubSettings, directory: Directory, listen: str | None = None):
         self.delivery = HitDeliveryServicer(settings, directory)
         self.admin = WatchlistAdminServicer(settings, directory)
+        self.rules = RulesAdminServicer(settings, directory, self.admin)
         self.server = new_grpc_server(settings)
         delivery_pb2_grpc.add_HitDeliveryServicer_to_server(self.delivery, self.server)
         delivery_pb2_grpc.add_WatchlistAdminServicer_to_server(self.admin, self.server)
+        delivery_pb2_grpc.add_RulesAdminServicer_to_server(self.rules, self.server)
         self.health = add_standard_services(self.server, SERVICE_NAMES)
         self.port = bind(self.server, listen or settings.delivery_listen)
         self._stopped = False

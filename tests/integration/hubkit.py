@@ -71,6 +71,7 @@ def flight(route: list[str], carrier="FJ", number="911", passengers=5, seed=21) 
     del m.travellers[:]
     m.travellers.extend(keep)
     m.carrier, m.flight_number = carrier, number
+    m.message_ref = f"{carrier}{number}-{'-'.join(route)}"  # each test flight is its own message, not a resend
     departure = m.legs[0].scheduled_departure
     del m.legs[:]
     for origin, destination in zip(route, route[1:], strict=False):

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import grpc
 import pytest
@@ -13,6 +14,7 @@ from hubkit import flight, plant
 
 from services import client
 from services.demo import demo_watchlists
+from services.directory import load_directory
 from services.wire import manifest_pb2
 
 pytestmark = pytest.mark.integration
@@ -142,3 +144,49 @@ def test_cli_submit_and_follow_through_the_real_hub(hub, tmp_path):
     assert hit["manifest_id"] == receipt["manifest_id"] and hit["recipient"] == "TON"
     assert hit["flight"]["origin"] == "NAN" and hit["flight"]["destination"] == "TBU"
     assert hit["reasons"][0]["source"] == "watchlist" and hit["reasons"][0]["id"] == entry.entry_id
+
+
+def test_replayed_hits_and_a_router_restart_deliver_nothing_twice_and_lose_nothing(hub):
+    from services.bus import Topics, make_consumer, make_producer
+    from services.router.worker import RouterWorker
+
+    entries = demo_watchlists()["TON"]
+    hub.load("TON", list(entries[:3]))
+    first = flight(["NAN", "TBU"], number="211")
+    plant(first, entries[0], "FJ211-P1")
+    hub.submit(first)
+    [delivered] = hub.hits("TON", want=1, idle=20)
+
+    # The router stops; hits raised meanwhile wait in Kafka.
+    router = hub.workers[1]
+    router.stop()
+    hub.threads[1].join(20)
+    router.close()
+    second = flight(["NAN", "TBU"], number="213")
+    plant(second, entries[1], "FJ213-P1")
+    hub.submit(second)
+
+    # A profiler replay re-sends every hit record it produced (a crash between flush and commit).
+    topics = Topics(hub.settings.topic_prefix)
+    reader = make_consumer(hub.settings, None, "replay-reader")
+    reader.subscribe([topics.hits])
+    records = []
+    for _ in range(100):
+        records += [r for batch in reader.poll(timeout_ms=200).values() for r in batch]
+        if sum(1 for r in records if b"FJ213-P1" in r.value) and sum(1 for r in records if b"FJ211-P1" in r.value):
+            break
+    reader.close()
+    producer = make_producer(hub.settings, "replayer")
+    for r in records:
+        producer.send(topics.hits, key=r.key, value=r.value)
+    producer.flush(timeout=30)
+    producer.close()
+
+    restarted = RouterWorker(hub.settings, load_directory())
+    hub.workers[1] = restarted
+    hub.threads[1] = threading.Thread(target=restarted.run, daemon=True)
+    hub.threads[1].start()
+    after = hub.hits("TON", want=1, idle=30)
+    assert [h.traveller.passenger_ref for h in after] == ["FJ213-P1"]
+    assert hub.hits("TON", idle=3) == []  # the replayed FJ211 and FJ213 records were not delivered again
+    assert delivered.traveller.passenger_ref == "FJ211-P1"

@@ -95,7 +95,10 @@ def test_changed_data_updates_the_hit_and_a_correction_withdraws_it(hub, listed)
     assert sorted(r.id for r in update.reasons) == sorted([hit.reasons[0].id, "HUB-DOC-EXPIRED"])
 
     corrected = _traveller(original, "OL761-P9")
-    corrected.date_of_birth.year -= 1  # the carrier corrects the birth date: no longer the listed person
+    # The carrier corrects the record: another person altogether, who matches no watchlist entry.
+    corrected.surname, corrected.given_names = "Kwaimani", "Ruth"
+    corrected.date_of_birth.year -= 17
+    corrected.documents[0].number = "S7654321"
     change = _version(
         original, manifest_pb2.MESSAGE_FUNCTION_CHANGE, 3, [corrected], manifest_pb2.AMENDMENT_CHANGED_DATA
     )

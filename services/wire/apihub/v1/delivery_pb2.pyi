@@ -162,3 +162,21 @@ class LoadWatchlistResponse(_message.Message):
     entries: int
     errors: _containers.RepeatedCompositeFieldContainer[_intake_pb2.FieldViolation]
     def __init__(self, entries: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[_intake_pb2.FieldViolation, _Mapping]]] = ...) -> None: ...
+
+class RuleFile(_message.Message):
+    __slots__ = ("owner", "yaml")
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    YAML_FIELD_NUMBER: _ClassVar[int]
+    owner: str
+    yaml: str
+    def __init__(self, owner: _Optional[str] = ..., yaml: _Optional[str] = ...) -> None: ...
+
+class LoadRulesResponse(_message.Message):
+    __slots__ = ("rules", "errors", "digest")
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    rules: int
+    errors: _containers.RepeatedCompositeFieldContainer[_intake_pb2.FieldViolation]
+    digest: str
+    def __init__(self, rules: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[_intake_pb2.FieldViolation, _Mapping]]] = ..., digest: _Optional[str] = ...) -> None: ...

@@ -254,3 +254,75 @@ class WatchlistAdmin:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class RulesAdminStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.LoadRules = channel.unary_unary(
+                '/apihub.v1.RulesAdmin/LoadRules',
+                request_serializer=apihub_dot_v1_dot_delivery__pb2.RuleFile.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_delivery__pb2.LoadRulesResponse.FromString,
+                _registered_method=True)
+
+
+class RulesAdminServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def LoadRules(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RulesAdminServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'LoadRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadRules,
+                    request_deserializer=apihub_dot_v1_dot_delivery__pb2.RuleFile.FromString,
+                    response_serializer=apihub_dot_v1_dot_delivery__pb2.LoadRulesResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'apihub.v1.RulesAdmin', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('apihub.v1.RulesAdmin', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class RulesAdmin:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def LoadRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.RulesAdmin/LoadRules',
+            apihub_dot_v1_dot_delivery__pb2.RuleFile.SerializeToString,
+            apihub_dot_v1_dot_delivery__pb2.LoadRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
