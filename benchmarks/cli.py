@@ -1,0 +1,52 @@
+"""`apihub bench`: the benchmark suite in one command (typer).
+
+Wire it into the hub's CLI with ``app.command("bench")(bench)``; standalone: ``python -m benchmarks.cli --quick``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+# The suite (matplotlib, polars, the pipeline) loads only when a benchmark runs: `apihub` itself stays quick.
+RESULTS = Path(__file__).resolve().parent / "results"
+
+console = Console()
+
+
+def _parse(assume: list[str]) -> dict[str, float]:
+    out = {}
+    for item in assume:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--assume needs key=value, got {item!r}")
+        out[key.strip()] = float(value)
+    return out
+
+
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="A few minutes (the default)")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Longer runs, more load steps, bigger ships")] = False,
+    assume: Annotated[
+        list[str] | None,
+        typer.Option("--assume", help="Override a cost-model assumption, e.g. price_per_vcpu_hour=0.06 (repeatable)"),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for results/<timestamp>/")] = RESULTS,
+) -> None:
+    """Benchmark the hub on a local broker (throughput, latency, scale-out, baselines) and answer the
+    regional-hub cost question; writes report.md, PNG plots and results.json under benchmarks/results/."""
+    if quick and full:
+        raise typer.BadParameter("choose --quick or --full")
+    from benchmarks.suite import run
+
+    run("full" if full else "quick", _parse(assume or []), out, say=lambda s: console.print(s, highlight=False))
+
+
+app = typer.Typer(add_completion=False)
+app.command()(bench)
+
+if __name__ == "__main__":
+    app()
