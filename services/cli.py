@@ -14,11 +14,13 @@ import typer
 from google.protobuf import json_format
 from pydantic import ValidationError
 
+from benchmarks.cli import bench
 from services import client
 from services.auth import issue_token
 from services.codec import hit_to_json, manifest_from_json
 from services.config import HubSettings
 from services.errors import HubError
+from services.profiler.rules_cli import rules_app
 from services.wire import delivery_pb2, intake_pb2, manifest_pb2
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -30,6 +32,11 @@ app.add_typer(dev_app, name="dev")
 app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(hits_app, name="hits")
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(rules_app, name="rules")
+
+
+# `apihub bench`: the benchmark suite's own command (options and help live with the suite).
+app.command("bench")(bench)
 
 ServerOpt = Annotated[str | None, typer.Option("--server", help="host:port of the hub (default from settings)")]
 TokenOpt = Annotated[
@@ -335,6 +342,98 @@ def hits_follow(
         _rpc_error(exc)
     except KeyboardInterrupt:
         pass
+
+
+@app.command()
+def screen(
+    manifests: Annotated[
+        list[Path], typer.Argument(help="Manifest files: PAXLST or JSON", exists=True, dir_okay=False)
+    ],
+    watchlist: Annotated[
+        list[Path], typer.Option("--watchlist", help="Watchlist CSV (owner from its owner column); repeatable")
+    ] = (),
+    rules: Annotated[list[Path], typer.Option("--rules", help="A member's rule file (YAML); repeatable")] = (),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON hit per line and recipient")] = False,
+) -> None:
+    """Screen manifest files offline with the profiler's own scoring code: no Kafka, no services.
+
+    Hits are printed once per recipient member (jurisdiction plus the sharing policy), in the format of
+    `apihub hits follow --json`; travellers that raise no hit print nothing.
+    """
+    from datetime import UTC, datetime
+
+    from services.directory import load_directory
+    from services.profiler.rules import Breaker
+    from services.profiler.rules_cli import read_manifest_files
+    from services.profiler.ruleset import RulesetError, RuleStore, load_ruleset
+    from services.profiler.scoring import score_batch
+    from services.profiler.watchlist import WatchlistStore
+    from services.router.recipients import recipients
+    from services.sharing import load_policy
+
+    settings = _settings()
+    directory = load_directory(settings.directory_file)
+    store = WatchlistStore()
+    for path in watchlist:
+        by_owner: dict[str, list] = {}
+        try:
+            for entry in client.read_watchlist_csv(path.read_text(encoding="utf-8-sig"), None):
+                by_owner.setdefault(entry.owner, []).append(entry)
+        except client.WatchlistFileError as exc:
+            _fail(f"{path}: {exc}")
+        for owner, entries in by_owner.items():
+            store.apply(
+                delivery_pb2.Watchlist(owner=owner, scope=delivery_pb2.WATCHLIST_SCOPE_REGIONAL, entries=entries)
+            )
+    rule_store = RuleStore()
+    for path in rules:
+        try:
+            rule_store.apply(load_ruleset(path, None))
+        except RulesetError as exc:
+            _fail(str(exc), 1)
+    found, problems = read_manifest_files(list(manifests))
+    for problem in problems:
+        typer.echo(f"apihub: {problem}", err=True)
+    policy = load_policy(settings.sharing_file, directory)
+    breaker = Breaker(settings.breaker_max_share, settings.breaker_min_travellers)
+    hits = score_batch([m for m, _ in found], store, directory, datetime.now(UTC), rule_store.rules, breaker)
+    for hit in hits:
+        for member in sorted(recipients(hit, directory, policy)):
+            hit.recipient = member
+            h = hit_to_json(hit)
+            if as_json:
+                typer.echo(json.dumps(h))
+            else:
+                why = ", ".join(f"{r['source']} {r['id']} {r['score']:.2f}" for r in h["reasons"])
+                f = h["flight"]
+                typer.echo(
+                    f"{member} {h['hit_id']} {f['carrier']}{f['number']} {h['passenger']['ref']} "
+                    f"score={h['score']:.2f} ({why})"
+                )
+    if problems:
+        raise typer.Exit(1)
+
+
+@rules_app.command("load")
+def rules_load(
+    file: Annotated[Path, typer.Argument(help="The member's rule file (YAML)", exists=True, dir_okay=False)],
+    member: Annotated[str, typer.Option("--member", help="Owner member, ISO 3166-1 alpha-3")],
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Replace a member's targeting rules in the running hub: every profiler applies them, no restart."""
+    settings = _settings()
+    member = member.upper()
+    token = _need_token(token, f"--member {member}")
+    try:
+        reply = client.load_rules(client.channel(server or settings.delivery_listen), token, member, file.read_text())
+    except grpc.RpcError as exc:
+        _rpc_error(exc)
+    if reply.errors:
+        for v in reply.errors:
+            typer.echo(f"  {file}: {v.description}", err=True)
+        _fail(f"rules not loaded: {len(reply.errors)} problems", 1)
+    typer.echo(f"Loaded {reply.rules} enabled rules for {member} (digest {reply.digest}).")
 
 
 class Outcome(StrEnum):

@@ -80,7 +80,9 @@ class WatchlistFileError(ValueError):
     """A watchlist CSV problem, naming the line and column."""
 
 
-def read_watchlist_csv(text: str, owner: str) -> list[delivery_pb2.WatchlistEntry]:
+def read_watchlist_csv(text: str, owner: str | None) -> list[delivery_pb2.WatchlistEntry]:
+    """Entries of a watchlist CSV. With ``owner`` every row must be that member's (or leave owner empty);
+    without, each row names its owner (offline screening of several members' lists)."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in WATCHLIST_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
@@ -97,7 +99,9 @@ def read_watchlist_csv(text: str, owner: str) -> list[delivery_pb2.WatchlistEntr
         if sex not in _SEX:
             raise WatchlistFileError(f"line {line}, sex: must be M, F, X or empty")
         entry_owner = row["owner"].upper() or owner
-        if entry_owner != owner:
+        if owner is None and not entry_owner:
+            raise WatchlistFileError(f"line {line}, owner: required (the member whose entry this is)")
+        if owner is not None and entry_owner != owner:
             raise WatchlistFileError(f"line {line}, owner: '{row['owner']}' differs from --member {owner}")
         entries.append(
             delivery_pb2.WatchlistEntry(

@@ -1,16 +1,38 @@
 """Targeting rules as data: each rule is a documented criterion compiled to a polars expression over the
-traveller frame (services.profiler.frames), and a whole batch is evaluated in one with_columns.
+traveller frame (services.profiler.frames, with add_features for member rules), and a whole batch is evaluated
+in one with_columns.
 
-The hub ships the starter rules below; member-written rules (YAML) will compile to the same Rule shape.
+The hub ships HUB_RULES below; member-written rules are YAML files compiled by services.profiler.ruleset into
+the same Rule shape. A member's rule applies only to flights in that member's jurisdiction (the frame's
+JURISDICTION column), and only to flights departing within its validity dates. A breaker suspends, for one
+batch, a rule that suddenly flags a large share of one flight, so a mistaken rule cannot flood members.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import polars as pl
+from prometheus_client import Counter
+
+from services.profiler.frames import FEATURE_SCHEMA, add_features
+from services.wire import manifest_pb2
+
+log = logging.getLogger(__name__)
+
+# Column of the batch frame listing the members with jurisdiction over each traveller's flight (see
+# with_jurisdiction); member rules read it, hub-wide rules do not need it.
+JURISDICTION = "jurisdiction"
+
+BREAKER_TRIPS = Counter(
+    "apihub_profiler_rule_breaker_trips",
+    "Rules suspended for a batch because they flagged too large a share of one flight",
+    ["owner", "rule_id"],
+)
 
 
 @dataclass(frozen=True)
@@ -27,17 +49,35 @@ class Rule:
     explanation: str
     # Boolean over traveller-frame columns; null (missing data) counts as not flagged.
     expression: pl.Expr
+    # The rule applies to flights departing (local date at the origin) on or after valid_from and on or
+    # before valid_to; None leaves that side open. Judged on the departure date, not the clock, so a
+    # backtest of last month's manifests gives the answer the live profiler gave.
+    valid_from: date | None = None
+    valid_to: date | None = None
 
     def __post_init__(self) -> None:
         if not self.id:
             raise ValueError("a rule needs an id")
         if not (0.0 < self.score <= 1.0) or math.isnan(self.score):
             raise ValueError(f"rule {self.id}: score must be in (0, 1], got {self.score}")
+        if self.valid_from and self.valid_to and self.valid_from > self.valid_to:
+            raise ValueError(f"rule {self.id}: valid_from {self.valid_from} is after valid_to {self.valid_to}")
 
     @property
     def column(self) -> str:
-        """Name of the boolean column this rule adds to the batch frame."""
-        return f"rule:{self.id}"
+        """Name of the boolean column this rule adds to the batch frame (owners may reuse each other's ids)."""
+        return f"rule:{self.id}" if not self.owner else f"rule:{self.owner}:{self.id}"
+
+    def applies(self) -> pl.Expr:
+        """The rule's condition restricted to its validity dates and its owner's jurisdiction; never null."""
+        condition = self.expression
+        if self.valid_from is not None:
+            condition = condition & (pl.col("departure_date") >= self.valid_from)
+        if self.valid_to is not None:
+            condition = condition & (pl.col("departure_date") <= self.valid_to)
+        if self.owner:
+            condition = condition & pl.col(JURISDICTION).list.contains(pl.lit(self.owner))
+        return condition.fill_null(False)
 
 
 DOCUMENT_EXPIRED = Rule(
@@ -56,19 +96,141 @@ DOCUMENT_EXPIRED = Rule(
 HUB_RULES: tuple[Rule, ...] = (DOCUMENT_EXPIRED,)
 
 
+def _check_unique(rules: Sequence[Rule]) -> None:
+    columns = [rule.column for rule in rules]
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"duplicate rule ids in {[(r.owner, r.id) for r in rules]}")
+
+
+def with_jurisdiction(frame: pl.DataFrame, jurisdiction: Mapping[int, Collection[str]]) -> pl.DataFrame:
+    """The frame with a JURISDICTION column: the members with jurisdiction over each row's manifest (column m).
+
+    jurisdiction maps a manifest index to Directory.jurisdiction(route_of(manifest)); a manifest missing
+    from it gets an empty list, so no member rule applies to it.
+    """
+    ms = sorted(jurisdiction)
+    flights = pl.DataFrame(
+        {"m": ms, JURISDICTION: [sorted(o.upper() for o in jurisdiction[m]) for m in ms]},
+        schema={"m": pl.Int64(), JURISDICTION: pl.List(pl.String())},
+    )
+    return (
+        frame.drop(JURISDICTION, strict=False)
+        .join(flights, on="m", how="left", maintain_order="left")
+        .with_columns(pl.col(JURISDICTION).fill_null(pl.lit([], dtype=pl.List(pl.String()))))
+    )
+
+
 def evaluate_rules(frame: pl.DataFrame, rules: Sequence[Rule] = HUB_RULES) -> pl.DataFrame:
     """The frame with one boolean column per rule (Rule.column), all evaluated in a single with_columns."""
-    ids = [rule.id for rule in rules]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"duplicate rule ids in {ids}")
+    _check_unique(rules)
     if not rules:
         return frame
-    return frame.with_columns(rule.expression.fill_null(False).alias(rule.column) for rule in rules)
+    if JURISDICTION not in frame.columns and any(rule.owner for rule in rules):
+        # Never evaluate a member's rule without its jurisdiction: it would flag flights of other members.
+        raise ValueError("member rules need the jurisdiction column: use with_jurisdiction or prepare_frame")
+    return frame.with_columns(rule.applies().alias(rule.column) for rule in rules)
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """When a rule is suspended: it flags more than max_share of one flight's travellers, on a flight of
+    at least min_travellers (small flights are left alone: 2 of 5 is not a flood)."""
+
+    max_share: float = 0.30
+    min_travellers: int = 20
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.max_share <= 1.0:
+            raise ValueError(f"breaker max_share must be in (0, 1], got {self.max_share}")
+        if self.min_travellers < 1:
+            raise ValueError(f"breaker min_travellers must be at least 1, got {self.min_travellers}")
+
+
+DEFAULT_BREAKER = Breaker()
+
+
+@dataclass(frozen=True)
+class BreakerTrip:
+    """One rule that tripped the breaker on one flight of a batch: ids and counts only."""
+
+    owner: str
+    rule_id: str
+    m: int  # manifest index in the batch
+    flagged: int
+    travellers: int
+
+
+def apply_breaker(
+    evaluated: pl.DataFrame, rules: Sequence[Rule], breaker: Breaker | None = DEFAULT_BREAKER
+) -> tuple[pl.DataFrame, list[BreakerTrip]]:
+    """Switch off, for the whole batch, every rule that flagged too large a share of any one flight.
+
+    A rule that suddenly hits a third of a flight is far more likely mistaken (a typo, a changed carrier
+    format) than right, and its hits elsewhere in the same batch are suspect too.
+    """
+    if breaker is None or not rules or evaluated.is_empty():
+        return evaluated, []
+    columns = [rule.column for rule in rules]
+    # One row per flight: a handful of rows, so the loop below is over flights x rules, not travellers.
+    counts = evaluated.group_by("m").agg(pl.len().alias("_n"), *(pl.col(c).sum() for c in columns))
+    counts = counts.filter(pl.col("_n") >= breaker.min_travellers).sort("m")
+    trips = []
+    for row in counts.iter_rows(named=True):
+        for rule in rules:
+            if row[rule.column] > breaker.max_share * row["_n"]:
+                trips.append(BreakerTrip(rule.owner, rule.id, row["m"], row[rule.column], row["_n"]))
+    tripped = {(t.owner, t.rule_id) for t in trips}
+    suspended = [r.column for r in rules if (r.owner, r.id) in tripped]
+    if suspended:
+        evaluated = evaluated.with_columns(pl.lit(False).alias(c) for c in suspended)
+    return evaluated, trips
+
+
+def report_trips(trips: Sequence[BreakerTrip], manifest_ids: Mapping[int, str] | None = None) -> None:
+    """Log and count breaker trips: rule ids, manifest ids and counts, never the people flagged."""
+    for trip in trips:
+        BREAKER_TRIPS.labels(owner=trip.owner, rule_id=trip.rule_id).inc()
+        log.warning(
+            "rule breaker: rule %s (owner %s) suspended for this batch: it flagged %d of %d travellers of manifest %s",
+            trip.rule_id,
+            trip.owner or "hub",
+            trip.flagged,
+            trip.travellers,
+            (manifest_ids or {}).get(trip.m, f"#{trip.m}"),
+        )
+
+
+def prepare_frame(
+    frame: pl.DataFrame,
+    manifests: Sequence[manifest_pb2.Manifest],
+    rules: Sequence[Rule],
+    jurisdiction: Mapping[int, Collection[str]],
+) -> pl.DataFrame:
+    """The batch frame with what these rules read: derived features (once per batch, and only when some rule
+    reads one) and the jurisdiction column (only when a member rule is among them)."""
+    read = {name for rule in rules for name in rule.expression.meta.root_names()}
+    if read & FEATURE_SCHEMA.keys():
+        frame = add_features(frame, list(manifests))
+    if any(rule.owner for rule in rules):
+        frame = with_jurisdiction(frame, jurisdiction)
+    return frame
+
+
+def match_rules(
+    frame: pl.DataFrame, rules: Sequence[Rule] = HUB_RULES, breaker: Breaker | None = DEFAULT_BREAKER
+) -> tuple[pl.DataFrame, list[BreakerTrip]]:
+    """(m, t, one boolean column per rule) for the travellers still flagged after the breaker, and the trips.
+
+    Pure: the caller reports the trips (report_trips). The frame must carry the columns the rules read
+    (frames.add_features, and with_jurisdiction when member rules are among them).
+    """
+    if not rules:
+        return frame.select("m", "t").clear(), []
+    columns = [rule.column for rule in rules]
+    evaluated, trips = apply_breaker(evaluate_rules(frame, rules).select("m", "t", *columns), rules, breaker)
+    return evaluated.filter(pl.any_horizontal(columns)), trips
 
 
 def flagged(frame: pl.DataFrame, rules: Sequence[Rule] = HUB_RULES) -> pl.DataFrame:
-    """(m, t, one boolean column per rule) for the travellers that at least one rule flags."""
-    if not rules:
-        return frame.select("m", "t").clear()
-    columns = [rule.column for rule in rules]
-    return evaluate_rules(frame, rules).select("m", "t", *columns).filter(pl.any_horizontal(columns))
+    """(m, t, one boolean column per rule) for the travellers that at least one rule flags (no breaker)."""
+    return match_rules(frame, rules, breaker=None)[0]

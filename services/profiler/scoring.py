@@ -18,8 +18,8 @@ from datetime import datetime
 from services import codec
 from services.directory import Directory
 from services.profiler.frames import manifests_to_frame
-from services.profiler.rules import HUB_RULES, Rule, flagged
-from services.profiler.watchlist import WatchlistStore
+from services.profiler.rules import DEFAULT_BREAKER, HUB_RULES, Breaker, Rule, match_rules, prepare_frame, report_trips
+from services.profiler.watchlist import WatchlistStore, document_numbers
 from services.wire import hit_pb2, manifest_pb2
 
 
@@ -38,11 +38,12 @@ def removes_travellers(manifest: manifest_pb2.Manifest) -> bool:
     )
 
 
-def watchlist_explanation(entry_id: str, owner: str, category: str, scope: str) -> str:
-    # Only the entry's coordinates: the matched values themselves (names, date of birth) are personal data.
+def watchlist_explanation(entry_id: str, owner: str, category: str, scope: str, evidence: str) -> str:
+    # The entry's coordinates and how each part compared (matching.py): never the matched values themselves
+    # (names, date of birth, document number), which are personal data.
     return (
-        f"exact match on surname, given names and date of birth with {owner} watchlist entry {entry_id} "
-        f"(category: {category or 'unspecified'}, scope: {scope})"
+        f"match with {owner} watchlist entry {entry_id} (category: {category or 'unspecified'}, scope: {scope}): "
+        f"{evidence}"
     )
 
 
@@ -52,6 +53,7 @@ def score_batch(
     directory: Directory,
     now: datetime,
     rules: Sequence[Rule] = HUB_RULES,
+    breaker: Breaker | None = DEFAULT_BREAKER,
 ) -> list[hit_pb2.Hit]:
     """One Hit per traveller that at least one watchlist entry or rule flags, with all its reasons.
 
@@ -65,18 +67,26 @@ def score_batch(
 
     reasons: dict[tuple[int, int], list[hit_pb2.Reason]] = {}
     jurisdiction = {m: directory.jurisdiction(codec.route_of(manifest)) for m, manifest in enumerate(batch)}
-    for row in store.exact_matches(frame, jurisdiction).iter_rows(named=True):
+    # Watchlists: fuzzy screening through the store's index; documents travel beside the frame's name keys.
+    screened = frame.with_columns(documents=document_numbers(batch))
+    for row in store.matches(screened, jurisdiction).iter_rows(named=True):
         reasons.setdefault((row["m"], row["t"]), []).append(
             hit_pb2.Reason(
                 source=hit_pb2.REASON_SOURCE_WATCHLIST,
                 id=row["entry_id"],
-                score=1.0,
-                explanation=watchlist_explanation(row["entry_id"], row["owner"], row["category"], row["scope"]),
+                score=row["score"],
+                explanation=watchlist_explanation(
+                    row["entry_id"], row["owner"], row["category"], row["scope"], row["explanation"]
+                ),
                 owner=row["owner"],
                 category=row["category"],
             )
         )
-    for row in flagged(frame, rules).iter_rows(named=True):
+    # Rules: the hub's and every member's, one with_columns over the batch; a member rule only on flights in
+    # its owner's jurisdiction; a rule flagging too much of one flight is suspended for the batch (breaker).
+    matched, trips = match_rules(prepare_frame(frame, batch, rules, jurisdiction), rules, breaker)
+    report_trips(trips, {t.m: batch[t.m].manifest_id or codec.manifest_id(batch[t.m]) for t in trips})
+    for row in matched.iter_rows(named=True):
         for rule in rules:
             if row[rule.column]:
                 reasons.setdefault((row["m"], row["t"]), []).append(

@@ -24,7 +24,8 @@ from services.bus import TableReader, Topics, await_topic_metadata, make_consume
 from services.config import HubSettings
 from services.directory import Directory, load_directory
 from services.errors import BrokerUnavailableError
-from services.profiler.rules import HUB_RULES, Rule
+from services.profiler.rules import HUB_RULES, Breaker, Rule
+from services.profiler.ruleset import RulesetError, RuleStore
 from services.profiler.scoring import clearances, score_batch
 from services.profiler.watchlist import WatchlistStore
 from services.wire import hit_pb2, manifest_pb2
@@ -97,11 +98,14 @@ class ProfilerWorker:
         clock: Callable[[], datetime] = _utcnow,
         manifest_consumer: KafkaConsumer | None = None,
         watchlist_consumer: KafkaConsumer | None = None,
+        rules_consumer: KafkaConsumer | None = None,
         producer: KafkaProducer | None = None,
     ) -> None:
         self._settings = settings
         self._directory = directory
-        self._rules = tuple(rules)
+        # Hub-wide rules, plus each member's rules as loaded on the rules topic.
+        self.rules = RuleStore(tuple(rules))
+        self._breaker = Breaker(settings.breaker_max_share, settings.breaker_min_travellers)
         self._clock = clock
         self._topics = Topics(settings.topic_prefix)
         self._group = f"{settings.topic_prefix}.profiler"
@@ -126,6 +130,14 @@ class ProfilerWorker:
                 self._apply_watchlist,
                 "apihub-profiler-watchlists",
                 consumer=watchlist_consumer,
+                poll_ms=settings.profiler_poll_ms,
+            )
+            self._rule_files = TableReader(
+                settings,
+                self._topics.rules,
+                self._apply_rules,
+                "apihub-profiler-rules",
+                consumer=rules_consumer,
                 poll_ms=settings.profiler_poll_ms,
             )
         except KafkaError as exc:
@@ -154,6 +166,7 @@ class ProfilerWorker:
         clients = (
             ("manifest consumer", self._consumer, lambda c: c.close(autocommit=False)),
             ("watchlist reader", self._watchlists, lambda c: c.close()),
+            ("rules reader", getattr(self, "_rule_files", None), lambda c: c.close()),
             ("producer", self._producer, lambda c: c.close(timeout=FLUSH_TIMEOUT_S)),
         )
         for name, client, closer in clients:
@@ -238,8 +251,30 @@ class ProfilerWorker:
         return hits
 
     def catch_up_watchlists(self, timeout_s: float = CATCH_UP_TIMEOUT_S) -> bool:
-        """Apply watchlist records up to the topic's current end offsets; False if stop() interrupted it."""
-        return self._watchlists.catch_up(timeout_s, stopping=self._stopping)
+        """Apply watchlist and rule records up to the topics' current end offsets; False if stop() interrupted it."""
+        return self._watchlists.catch_up(timeout_s, stopping=self._stopping) and self._rule_files.catch_up(
+            timeout_s, stopping=self._stopping
+        )
+
+    def _apply_rules(self, key: bytes | None, value: bytes | None, record) -> None:
+        owner = (key or b"").decode(errors="replace")
+        try:
+            self.rules.apply_record(key, value)
+        except (RulesetError, ValueError) as exc:
+            # The owner's previous rules stay in force; intake of rule files validates, so this is rare.
+            BAD_RECORDS.labels(stream="rules", stage="decode").inc()
+            problems = len(getattr(exc, "problems", ())) or 1
+            log.warning(
+                "rules of %s at offset %d refused (%d problems); previous rules kept", owner, record.offset, problems
+            )
+            return
+        found = self.rules.ruleset(owner)
+        log.info(
+            "rules of %s applied: %d enabled (digest %s)",
+            owner,
+            self.rules.count(owner),
+            found.digest if found else "-",
+        )
 
     # -- steps ---------------------------------------------------------------------------------------------
 
@@ -289,14 +324,16 @@ class ProfilerWorker:
         now = self._clock()
         manifests = [manifest for _, manifest in decoded]
         try:
-            hits = score_batch(manifests, self.store, self._directory, now, self._rules)
+            hits = score_batch(manifests, self.store, self._directory, now, self.rules.rules, self._breaker)
         except Exception as exc:
             # Isolate the manifest that breaks scoring instead of retrying the whole batch forever.
             log.error("batch scoring failed (%s); scoring %d manifests one by one", type(exc).__name__, len(decoded))
             hits, manifests = [], []
             for record, manifest in decoded:
                 try:
-                    hits.extend(score_batch([manifest], self.store, self._directory, now, self._rules))
+                    hits.extend(
+                        score_batch([manifest], self.store, self._directory, now, self.rules.rules, self._breaker)
+                    )
                     manifests.append(manifest)
                 except Exception as one_exc:
                     BAD_RECORDS.labels(stream="manifests", stage="score").inc()

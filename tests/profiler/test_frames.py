@@ -32,7 +32,7 @@ def _traveller(surname="Tupou", given="Sione", dob=(1980, 7, 14), expiries=()):
 @pytest.mark.parametrize(
     ("raw", "key"),
     [
-        ("Müller", "MULLER"),
+        ("Müller", "MUELLER"),  # ICAO 9303 part 3: Ü is written UE
         ("Jean-Pierre", "JEAN PIERRE"),
         ("  jean \t  pierre\n", "JEAN PIERRE"),
         ("O'Neil", "ONEIL"),  # as the MRZ writes it
@@ -68,7 +68,8 @@ def test_traveller_and_watchlist_keys_agree_with_normalise_name():
     assert entries["surname_key"].to_list() == expected
     assert entries["given_key"].to_list() == expected
     # The variants that must collapse to one key do.
-    assert expected[0] == expected[1] == "MULLER"
+    # ICAO 9303 writes Ü as UE; the matcher's transliteration fold, not the key, equates MUELLER and MULLER.
+    assert (expected[0], expected[1]) == ("MUELLER", "MULLER")
     assert expected[2] == expected[3] == "JEAN PIERRE"
     assert expected[7] == "FIFITA"
 

@@ -52,10 +52,10 @@ class FakeManifestConsumer:
 
 
 class FakeWatchlistConsumer:
-    """A single-partition topic log with a read position."""
+    """A single-partition topic log with a read position (the watchlists topic unless told otherwise)."""
 
-    def __init__(self):
-        self.tp = TopicPartition(TOPICS.watchlists, 0)
+    def __init__(self, topic=TOPICS.watchlists):
+        self.tp = TopicPartition(topic, 0)
         self.log = []
         self.pos = None
         self.closed_with = None
@@ -64,7 +64,7 @@ class FakeWatchlistConsumer:
         self.log.append(Record(self.tp.topic, 0, len(self.log), key, value))
 
     def partitions_for_topic(self, topic):
-        return {0} if topic == TOPICS.watchlists else set()
+        return {0} if topic == self.tp.topic else set()
 
     def assign(self, partitions):
         assert partitions == [self.tp]
@@ -120,6 +120,7 @@ def fakes():
         "events": events,
         "consumer": FakeManifestConsumer(events),
         "watchlists": FakeWatchlistConsumer(),
+        "rules": FakeWatchlistConsumer(TOPICS.rules),
         "producer": FakeProducer(events),
     }
 
@@ -131,6 +132,7 @@ def _worker(fakes):
         clock=lambda: NOW,
         manifest_consumer=fakes["consumer"],
         watchlist_consumer=fakes["watchlists"],
+        rules_consumer=fakes["rules"],
         producer=fakes["producer"],
     )
 

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.profiler.frames import manifests_to_frame
-from services.profiler.watchlist import MATCH_SCHEMA, WatchlistStore
+from services.profiler.watchlist import EXACT_SCHEMA, MATCH_SCHEMA, MATCH_THRESHOLD, WatchlistStore, document_numbers
 from services.wire import delivery_pb2, manifest_pb2
 
 REGIONAL = delivery_pb2.WATCHLIST_SCOPE_REGIONAL
@@ -15,19 +15,28 @@ def _date(ymd):
 
 
 def _travellers(*people):
-    """A one-manifest traveller frame; people are (surname, given names, (y, m, d))."""
+    """A one-manifest traveller frame; people are (surname, given names, (y, m, d)[, document number])."""
     manifest = manifest_pb2.Manifest(carrier="FJ", flight_number="911", manifest_id="m-1")
     manifest.legs.add(origin="NAN", destination="TBU").scheduled_departure.FromDatetime(
         datetime(2026, 3, 1, 7, tzinfo=UTC)
     )
-    for surname, given, dob in people:
-        manifest.travellers.add(surname=surname, given_names=given, date_of_birth=_date(dob))
-    return manifests_to_frame([manifest])
+    for surname, given, dob, *document in people:
+        traveller = manifest.travellers.add(surname=surname, given_names=given, date_of_birth=_date(dob))
+        for number in document:
+            traveller.documents.add(number=number)
+    return manifests_to_frame([manifest]).with_columns(documents=document_numbers([manifest]))
 
 
-def _entry(entry_id, surname="Müller", given="Jean-Pierre", dob=(1980, 7, 14), category="people_smuggling"):
+def _entry(
+    entry_id, surname="Müller", given="Jean-Pierre", dob=(1980, 7, 14), category="people_smuggling", document=""
+):
     return delivery_pb2.WatchlistEntry(
-        entry_id=entry_id, surname=surname, given_names=given, date_of_birth=_date(dob), category=category
+        entry_id=entry_id,
+        surname=surname,
+        given_names=given,
+        date_of_birth=_date(dob),
+        category=category,
+        document_number=document,
     )
 
 
@@ -39,56 +48,91 @@ def _store(*lists):
 
 
 def _matched_ids(store, travellers, jurisdiction=None):
-    return store.exact_matches(travellers, jurisdiction)["entry_id"].to_list()
+    return store.matches(travellers, jurisdiction)["entry_id"].to_list()
 
 
-def test_exact_match_on_normalised_names_and_full_date_of_birth():
+def test_match_rows_carry_the_entry_the_score_and_an_explanation():
     store = _store(("FJI", REGIONAL, [_entry("WL-0007")]))
-    travellers = _travellers(("Tupou", "Sione", (1975, 1, 1)), ("MULLER", "JEAN PIERRE", (1980, 7, 14)))
-    matches = store.exact_matches(travellers, {0: {"FJI", "TON"}})
+    travellers = _travellers(("Tupou", "Sione", (1975, 1, 1)), ("MUELLER", "JEAN PIERRE", (1980, 7, 14)))
+    matches = store.matches(travellers, {0: {"FJI", "TON"}})
     assert matches.schema.names() == list(MATCH_SCHEMA)
-    assert matches.rows(named=True) == [
-        {
-            "m": 0,
-            "t": 1,
-            "entry_id": "WL-0007",
-            "owner": "FJI",
-            "scope": "regional",
-            "category": "people_smuggling",
-        }
-    ]
+    [row] = matches.rows(named=True)
+    assert {k: row[k] for k in EXACT_SCHEMA} == {
+        "m": 0,
+        "t": 1,
+        "entry_id": "WL-0007",
+        "owner": "FJI",
+        "scope": "regional",
+        "category": "people_smuggling",
+    }
+    assert row["score"] == 1.0
+    assert row["explanation"] == (
+        "surname exact, given names exact; date of birth exact; document number not on both sides; score 1.00"
+    )
 
 
 @pytest.mark.parametrize(
     "traveller",
     [
-        ("Muller", "Jean-Pierre", (1980, 7, 15)),  # date of birth one day off
-        ("Muller", "Jean-Pierre", (1981, 7, 14)),  # year off
-        ("Muller", "Jean", (1980, 7, 14)),  # given names differ
-        ("Mueller", "Jean-Pierre", (1980, 7, 14)),  # transliteration: not exact
+        ("Muller", "Jean-Pierre", (1980, 7, 14)),  # diacritic dropped instead of the ICAO UE
+        ("Mueller", "Jean-Pierre", (1981, 7, 14)),  # year off
+        ("Mueller", "Jean-Pierre", (1980, 14, 7)),  # day and month swapped
+        ("Mueller", "Jean", (1980, 7, 14)),  # middle name missing
+        ("Jean Pierre", "Mueller", (1980, 7, 14)),  # fields swapped
+        ("Mueller", "J P", (1980, 7, 14)),  # initials
+        ("Meuller", "Jeanpierre", (1980, 7, 14)),  # typo and compound
+        ("Mueller", "Jean-Pierre", (1980, 0, 0)),  # year only
+        ("Smith", "John", (1955, 2, 3), "TPOO12345"),  # another name, the listed document read with O for 0
     ],
 )
-def test_near_misses_do_not_match(traveller):
-    store = _store(("FJI", REGIONAL, [_entry("WL-0007")]))
+def test_variants_of_the_listed_person_match(traveller):
+    store = _store(("FJI", REGIONAL, [_entry("WL-0007", document="TP0012345")]))
+    assert _matched_ids(store, _travellers(traveller)) == ["WL-0007"]
+
+
+@pytest.mark.parametrize(
+    "traveller",
+    [
+        ("Mueller", "Jean-Pierre", (1962, 3, 1), "X1234567"),  # same name, another person
+        ("Mueller", "Paul", (1980, 7, 14)),  # same surname and birthday, another given name
+        ("Tupou", "Sione", (1980, 7, 14)),
+    ],
+)
+def test_other_people_do_not_match(traveller):
+    store = _store(("FJI", REGIONAL, [_entry("WL-0007", document="TP0012345")]))
     assert _matched_ids(store, _travellers(traveller)) == []
 
 
-def test_partial_date_of_birth_on_the_entry_does_not_match_a_full_date():
-    store = _store(("FJI", REGIONAL, [_entry("WL-Y", dob=(1980, 0, 0)), _entry("WL-YM", dob=(1980, 7, 0))]))
-    assert _matched_ids(store, _travellers(("Muller", "Jean-Pierre", (1980, 7, 14)))) == []
-    # The same partial date on both sides is equal and present: it matches.
-    assert _matched_ids(store, _travellers(("Muller", "Jean-Pierre", (1980, 0, 0)))) == ["WL-Y"]
+def test_threshold_is_a_parameter():
+    store = _store(("FJI", REGIONAL, [_entry("WL-0007")]))
+    travellers = _travellers(("Mueller", "Jean", (1980, 7, 14)))
+    [score] = store.matches(travellers, threshold=0.0)["score"].to_list()
+    assert MATCH_THRESHOLD <= score < 1.0
+    assert store.matches(travellers, threshold=score + 0.01).is_empty()
 
 
-def test_entry_without_a_date_of_birth_never_matches():
-    store = _store(("FJI", REGIONAL, [_entry("WL-NODOB", dob=(0, 0, 0))]))
-    assert _matched_ids(store, _travellers(("Muller", "Jean-Pierre", (1980, 7, 14)))) == []
-    assert _matched_ids(store, _travellers(("Muller", "Jean-Pierre", (0, 0, 0)))) == []
+def test_index_is_rebuilt_after_a_change():
+    store = _store(("FJI", REGIONAL, [_entry("WL-0007")]))
+    travellers = _travellers(("Fifita", "Ana", (1980, 7, 14)))
+    first = store.index
+    assert store.index is first  # built once per change
+    assert _matched_ids(store, travellers) == []
+    store.apply(delivery_pb2.Watchlist(owner="TON", entries=[_entry("TON-1", surname="Fifita", given="Ana")]))
+    assert store.index is not first
+    assert _matched_ids(store, travellers) == ["TON-1"]
 
 
-def test_entry_without_given_names_never_matches():
-    store = _store(("FJI", REGIONAL, [_entry("WL-MONO", given="")]))
-    assert _matched_ids(store, _travellers(("Muller", "", (1980, 7, 14)))) == []
+def test_exact_matches_stay_available_as_the_baseline():
+    store = _store(("FJI", REGIONAL, [_entry("WL-0007"), _entry("WL-Y", dob=(1980, 0, 0))]))
+    travellers = _travellers(("MUELLER", "JEAN PIERRE", (1980, 7, 14)), ("Muller", "Jean-Pierre", (1980, 7, 14)))
+    exact = store.exact_matches(travellers, {0: {"FJI"}})
+    assert exact.schema.names() == list(EXACT_SCHEMA)
+    assert exact.select("t", "entry_id").rows() == [(0, "WL-0007")]
+
+
+def test_entry_without_given_names_matches_on_surname_and_date_of_birth():
+    store = _store(("FJI", REGIONAL, [_entry("WL-MONO", surname="Navunisaravi", given="")]))
+    assert _matched_ids(store, _travellers(("Navunisaravi", "", (1980, 7, 14)))) == ["WL-MONO"]
 
 
 def test_regional_entry_matches_on_any_flight():
@@ -112,8 +156,8 @@ def test_new_list_replaces_the_owners_previous_list_only():
     store.apply(delivery_pb2.Watchlist(owner="FJI", entries=[_entry("FJI-NEW", surname="Fifita", given="Ana")]))
     assert store.count("FJI") == 1
     assert sorted(store.entries["entry_id"].to_list()) == ["FJI-NEW", "TON-1"]
-    travellers = _travellers(("Muller", "Jean-Pierre", (1980, 7, 14)), ("Fifita", "Ana", (1980, 7, 14)))
-    assert store.exact_matches(travellers).select("t", "entry_id").rows() == [(0, "TON-1"), (1, "FJI-NEW")]
+    travellers = _travellers(("Mueller", "Jean-Pierre", (1980, 7, 14)), ("Fifita", "Ana", (1980, 7, 14)))
+    assert store.matches(travellers).select("t", "entry_id").rows() == [(0, "TON-1"), (1, "FJI-NEW")]
 
 
 def test_empty_list_or_tombstone_clears_the_owner():
@@ -147,6 +191,8 @@ def test_list_without_owner_is_rejected():
 
 def test_no_entries_or_no_travellers_give_an_empty_match_frame():
     travellers = _travellers(("Muller", "Jean-Pierre", (1980, 7, 14)))
-    assert WatchlistStore().exact_matches(travellers).schema.names() == list(MATCH_SCHEMA)
+    assert WatchlistStore().matches(travellers).schema.names() == list(MATCH_SCHEMA)
     store = _store(("FJI", REGIONAL, [_entry("WL-0007")]))
-    assert store.exact_matches(travellers.clear()).is_empty()
+    assert store.matches(travellers.clear()).schema.names() == list(MATCH_SCHEMA)
+    assert store.matches(travellers.clear()).is_empty()
+    assert store.matches(travellers.drop("documents"))["entry_id"].to_list() == ["WL-0007"]

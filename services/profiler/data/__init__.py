@@ -1,0 +1,1 @@
+"""Data files shipped with the profiler: the starter rule templates."""
