@@ -190,3 +190,21 @@ def test_replayed_hits_and_a_router_restart_deliver_nothing_twice_and_lose_nothi
     assert [h.traveller.passenger_ref for h in after] == ["FJ213-P1"]
     assert hub.hits("TON", idle=3) == []  # the replayed FJ211 and FJ213 records were not delivered again
     assert delivered.traveller.passenger_ref == "FJ211-P1"
+
+
+def test_a_watchlist_replaced_while_running_takes_effect_without_a_restart(hub):
+    first, second = demo_watchlists()["WSM"][2:4]
+    hub.load("WSM", [first])
+    before = flight(["APW", "NAN"], carrier="OL", number="771")
+    plant(before, first, "OL771-P1")
+    plant(before, second, "OL771-P2")
+    hub.submit(before)
+    assert [h.traveller.passenger_ref for h in hub.hits("WSM", want=1, idle=20)] == ["OL771-P1"]
+
+    hub.load("WSM", [second])  # the new list replaces the old one: first is off it, second on it
+    after = flight(["APW", "NAN"], carrier="OL", number="773")
+    plant(after, first, "OL773-P1")
+    plant(after, second, "OL773-P2")
+    hub.submit(after)
+    assert [h.traveller.passenger_ref for h in hub.hits("WSM", want=1, idle=20)] == ["OL773-P2"]
+    assert hub.hits("WSM", idle=2) == []
