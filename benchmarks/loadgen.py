@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from services.demo import _person, _traveller, _ts, cancelled_reservation, demo_watchlists
+from services.demo import _ts, add_crew, add_passengers, add_planted, cancelled_reservation, demo_watchlists
 from services.wire import manifest_pb2
 
 # Aircraft on Pacific routes and their typical seat counts (manufacturers' typical two-class layouts).
@@ -183,53 +183,13 @@ class PacificTraffic:
 
     def _people(self, m: manifest_pb2.Manifest, passengers: int, crew: int, departure: datetime, ref: str) -> None:
         rng = self._rng
-        for i in range(passengers):
-            p = _person(rng)
-            expiry_year = departure.year + rng.randint(1, 9)
-            if rng.random() < 0.005:
-                expiry_year = departure.year - 1  # an expired passport: the hub's starter rule flags it
-            m.travellers.append(
-                _traveller(
-                    p,
-                    manifest_pb2.TRAVELLER_ROLE_PASSENGER,
-                    f"{ref}-{i + 1:05d}",
-                    manifest_pb2.PartialDate(year=expiry_year, month=rng.randint(1, 12), day=rng.randint(1, 28)),
-                    f"{rng.randint(1, 60)}{rng.choice('ABCDEFGHJK')}",
-                    f"{rng.randrange(36**6):06X}"[:6],
-                )
-            )
+        add_passengers(m, rng, passengers, departure, ref, digits=5, seat_rows=60, seat_letters="ABCDEFGHJK")
         if rng.random() < self.mix.planted_share:
-            e = rng.choice(self._listed)
             planted_ref = f"{ref}-{passengers + 1:05d}"
-            t = m.travellers.add(
-                role=manifest_pb2.TRAVELLER_ROLE_PASSENGER,
-                surname=e.surname,
-                given_names=e.given_names,
-                sex=e.sex,
-                date_of_birth=e.date_of_birth,
-                nationality=e.nationality,
-                residence=e.nationality,
-                passenger_ref=planted_ref,
-            )
-            t.documents.add(
-                type=manifest_pb2.DOCUMENT_TYPE_PASSPORT,
-                number=e.document_number,
-                issuing_state=e.nationality,
-                expiry=manifest_pb2.PartialDate(year=departure.year + 3, month=6, day=1),
-            )
+            add_planted(m, rng.choice(self._listed), planted_ref, departure)
             self._sent.append((m, planted_ref))
             del self._sent[:-50]  # amend only recent manifests; bounded memory
-        for j in range(crew):
-            m.travellers.append(
-                _traveller(
-                    _person(rng),
-                    manifest_pb2.TRAVELLER_ROLE_CREW,
-                    f"{ref}-C{j + 1:04d}",
-                    manifest_pb2.PartialDate(year=departure.year + 4, month=1, day=1),
-                    "",
-                    "",
-                )
-            )
+        add_crew(m, rng, crew, departure, ref, digits=4)
 
 
 def travellers_of(manifests: list[manifest_pb2.Manifest]) -> int:

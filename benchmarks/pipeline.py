@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -32,7 +31,7 @@ from services.bus import Topics, ensure_topics, make_consumer, make_producer
 from services.codec import flight_key, manifest_id
 from services.config import HubSettings
 from services.demo import demo_watchlists
-from services.devkafka import LocalKafka, free_port
+from services.devkafka import LocalKafka, free_port, terminate
 from services.directory import load_directory
 from services.launcher import wait_healthy
 from services.wire import delivery_pb2, manifest_pb2
@@ -190,13 +189,7 @@ class Lab:
         return self.spawn(args, settings, f"{settings.topic_prefix}-passthrough")
 
     def stop(self, proc: subprocess.Popen, timeout: float = 20) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc, timeout)
 
     def close(self) -> None:
         for proc in self.procs:

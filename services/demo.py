@@ -189,49 +189,75 @@ class DemoTraffic:
             leg.scheduled_arrival.CopyFrom(_ts(t))
             t += timedelta(hours=1)
         count = passengers or rng.randint(20, 60)
-        for i in range(count):
-            p = _person(rng)
-            expiry_year = departure.year + rng.randint(1, 9)
-            if rng.random() < 0.005:
-                expiry_year = departure.year - 1  # an expired passport: the hub's starter rule flags it
-            m.travellers.append(
-                _traveller(
-                    p,
-                    manifest_pb2.TRAVELLER_ROLE_PASSENGER,
-                    f"{carrier}{number}-{i + 1:03d}",
-                    manifest_pb2.PartialDate(year=expiry_year, month=rng.randint(1, 12), day=rng.randint(1, 28)),
-                    f"{rng.randint(1, 40)}{rng.choice('ABCDEF')}",
-                    f"{rng.randrange(36**6):06X}"[:6],
-                )
-            )
+        add_passengers(m, rng, count, departure, f"{carrier}{number}")
         self.planted = None
         if rng.random() < 0.35:
             self.planted = f"{carrier}{number}-{count + 1:03d}"
-            e = rng.choice(self._listed)
-            listed = Person(e.surname, e.given_names, e.date_of_birth, e.sex, e.nationality, e.document_number)
-            m.travellers.append(
-                _traveller(
-                    listed,
-                    manifest_pb2.TRAVELLER_ROLE_PASSENGER,
-                    f"{carrier}{number}-{count + 1:03d}",
-                    manifest_pb2.PartialDate(year=departure.year + 3, month=6, day=1),
-                    "12C",
-                    "Q7ZK2M",
-                )
-            )
-        for j in range(rng.randint(2, 6)):
-            crew = _person(rng)
-            m.travellers.append(
-                _traveller(
-                    crew,
-                    manifest_pb2.TRAVELLER_ROLE_CREW,
-                    f"{carrier}{number}-C{j + 1:02d}",
-                    manifest_pb2.PartialDate(year=departure.year + 4, month=1, day=1),
-                    "",
-                    "",
-                )
-            )
+            add_planted(m, rng.choice(self._listed), self.planted, departure)
+        add_crew(m, rng, rng.randint(2, 6), departure, f"{carrier}{number}")
         return m
+
+
+def add_passengers(
+    m: manifest_pb2.Manifest,
+    rng: random.Random,
+    count: int,
+    departure: datetime,
+    ref: str,
+    *,
+    digits: int = 3,
+    seat_rows: int = 40,
+    seat_letters: str = "ABCDEF",
+) -> None:
+    """Append ``count`` made-up passengers; about one in 200 carries an expired passport."""
+    for i in range(count):
+        p = _person(rng)
+        expiry_year = departure.year + rng.randint(1, 9)
+        if rng.random() < 0.005:
+            expiry_year = departure.year - 1  # an expired passport: the hub's starter rule flags it
+        m.travellers.append(
+            _traveller(
+                p,
+                manifest_pb2.TRAVELLER_ROLE_PASSENGER,
+                f"{ref}-{i + 1:0{digits}d}",
+                manifest_pb2.PartialDate(year=expiry_year, month=rng.randint(1, 12), day=rng.randint(1, 28)),
+                f"{rng.randint(1, seat_rows)}{rng.choice(seat_letters)}",
+                f"{rng.randrange(36**6):06X}"[:6],
+            )
+        )
+
+
+def add_planted(m: manifest_pb2.Manifest, entry: delivery_pb2.WatchlistEntry, ref: str, departure: datetime) -> None:
+    """Append the person of a watchlist entry as a passenger, exactly as listed."""
+    listed = Person(
+        entry.surname, entry.given_names, entry.date_of_birth, entry.sex, entry.nationality, entry.document_number
+    )
+    m.travellers.append(
+        _traveller(
+            listed,
+            manifest_pb2.TRAVELLER_ROLE_PASSENGER,
+            ref,
+            manifest_pb2.PartialDate(year=departure.year + 3, month=6, day=1),
+            "12C",
+            "Q7ZK2M",
+        )
+    )
+
+
+def add_crew(
+    m: manifest_pb2.Manifest, rng: random.Random, count: int, departure: datetime, ref: str, *, digits: int = 2
+) -> None:
+    for j in range(count):
+        m.travellers.append(
+            _traveller(
+                _person(rng),
+                manifest_pb2.TRAVELLER_ROLE_CREW,
+                f"{ref}-C{j + 1:0{digits}d}",
+                manifest_pb2.PartialDate(year=departure.year + 4, month=1, day=1),
+                "",
+                "",
+            )
+        )
 
 
 def cancelled_reservation(manifest: manifest_pb2.Manifest, ref: str) -> manifest_pb2.Manifest:
