@@ -20,6 +20,7 @@ from services.auth import issue_token
 from services.codec import hit_to_json, manifest_from_json
 from services.config import HubSettings
 from services.errors import HubError
+from services.profiler.model_cli import model_app
 from services.profiler.rules_cli import rules_app
 from services.wire import delivery_pb2, intake_pb2, manifest_pb2
 
@@ -33,6 +34,7 @@ app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(hits_app, name="hits")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(rules_app, name="rules")
+app.add_typer(model_app, name="model")
 
 
 # `apihub bench`: the benchmark suite's own command (options and help live with the suite).

@@ -56,6 +56,11 @@ class HubSettings(BaseSettings):
     # suspended for the batch and reported, instead of flooding members with hits.
     breaker_max_share: float = 0.30
     breaker_min_travellers: int = 20
+    # Risk model artefact (a directory written by `apihub model train`); empty: no model, rules and lists only.
+    model_path: Path | None = None
+    # Per-member review thresholds for the model's probability (JSON, e.g. {"FJI": 0.25}); the lowest among the
+    # members with jurisdiction over a flight applies; members not listed use the model's default.
+    model_thresholds: dict[str, float] = {}
     # Router: how often an idle Subscribe stream sends a heartbeat (seconds).
     heartbeat_seconds: float = 1.0
 

@@ -6,26 +6,62 @@ an update of the same hit. Travellers that a version removes (XR cancelled reser
 party, a cancelled flight) or that no longer match after a correction are listed in one clearance record
 per manifest, which the router turns into withdrawals for the members that got the hit.
 
+The risk model (optional, services.profiler.model) only ranks travellers for human review and never acts
+alone: a probability at or above the review threshold adds a MODEL reason (category "review", id = model
+version, score = probability, explanation = top feature contributions). The threshold of a flight is the
+LOWEST among the members with jurisdiction over it (model.manifest_thresholds); filtering model reasons
+per recipient against each member's own threshold is the router's future work. A hit whose only reason is
+the model scores at most MODEL_ONLY_CAP (see there); when other reasons exist, the model reason is kept as
+evidence but does not raise the hit's score (hit_score).
+
 Pure: no Kafka, no clock (the caller passes now), no logging of the people scored.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from services import codec
 from services.directory import Directory
-from services.profiler.frames import manifests_to_frame
+from services.profiler.frames import FEATURE_SCHEMA, add_features, manifests_to_frame
 from services.profiler.rules import DEFAULT_BREAKER, HUB_RULES, Breaker, Rule, match_rules, prepare_frame, report_trips
 from services.profiler.watchlist import WatchlistStore, document_numbers
 from services.wire import hit_pb2, manifest_pb2
+
+if TYPE_CHECKING:  # the model pulls in scikit-learn: imported only when a model is given
+    from services.profiler.model import ModelArtifact
+
+# Highest score of a hit raised by the model alone: a ranking for human review that never outranks a hit with
+# a watchlist or rule reason. Watchlist matches score at least watchlist.MATCH_THRESHOLD (0.85), the hub's rule
+# 0.5 and the starter templates 0.1-0.3; a member rule scored below this cap can still sort under a model-only
+# hit, which is why the model's reasons carry category "review" for queues to sort on.
+MODEL_ONLY_CAP = 0.1
+MODEL_CATEGORY = "review"
 
 
 def combined_score(scores: Sequence[float]) -> float:
     """1 - prod(1 - s): independent reasons reinforce each other; one certain reason makes the hit certain."""
     return 1.0 - math.prod(1.0 - s for s in scores)
+
+
+def hit_score(reasons: Sequence[hit_pb2.Reason]) -> float:
+    """combined_score of the watchlist and rule reasons; the model's only when it is the sole reason, capped
+    at MODEL_ONLY_CAP. The model ranks for review: it neither raises a hit others raised nor acts alone."""
+    others = [r.score for r in reasons if r.source != hit_pb2.REASON_SOURCE_MODEL]
+    if others:
+        return combined_score(others)
+    return min(MODEL_ONLY_CAP, max((r.score for r in reasons), default=0.0))
+
+
+def model_explanation(version: str, probability: float, threshold: float, contributions: str) -> str:
+    # Feature contributions in plain words only (model.ModelArtifact.explain): no value of the traveller.
+    return (
+        f"risk model {version} ranks this traveller for human review (probability {probability:.2f}, "
+        f"review threshold {threshold:.2f}); top contributions: {contributions}"
+    )
 
 
 _REMOVING = (manifest_pb2.AMENDMENT_CANCELLED_RESERVATION, manifest_pb2.AMENDMENT_REDUCTION_IN_PARTY)
@@ -54,8 +90,13 @@ def score_batch(
     now: datetime,
     rules: Sequence[Rule] = HUB_RULES,
     breaker: Breaker | None = DEFAULT_BREAKER,
+    model: ModelArtifact | None = None,
+    thresholds: Mapping[str, float] | None = None,
 ) -> list[hit_pb2.Hit]:
     """One Hit per traveller that at least one watchlist entry or rule flags, with all its reasons.
+
+    With a model, travellers whose probability reaches the review threshold of their flight also get a MODEL
+    reason; `thresholds` maps member code -> threshold (members not named: model.DEFAULT_THRESHOLD).
 
     Versions that remove travellers are not screened (see clearances()). Hits come out in manifest order,
     then traveller order; recipient is left empty for the router.
@@ -84,7 +125,8 @@ def score_batch(
         )
     # Rules: the hub's and every member's, one with_columns over the batch; a member rule only on flights in
     # its owner's jurisdiction; a rule flagging too much of one flight is suspended for the batch (breaker).
-    matched, trips = match_rules(prepare_frame(frame, batch, rules, jurisdiction), rules, breaker)
+    prepared = prepare_frame(frame, batch, rules, jurisdiction)
+    matched, trips = match_rules(prepared, rules, breaker)
     report_trips(trips, {t.m: batch[t.m].manifest_id or codec.manifest_id(batch[t.m]) for t in trips})
     for row in matched.iter_rows(named=True):
         for rule in rules:
@@ -99,6 +141,25 @@ def score_batch(
                         category=rule.category,
                     )
                 )
+    # Model: one predict_proba over the batch's derived features (reused when the rules already derived
+    # them), explanations only for the travellers that reach their flight's review threshold.
+    if model is not None:
+        from services.profiler.model import manifest_thresholds, review_candidates
+
+        features = prepared if FEATURE_SCHEMA.keys() <= set(prepared.columns) else add_features(frame, batch)
+        limits = manifest_thresholds(jurisdiction, thresholds)
+        for row in review_candidates(model, features, limits).iter_rows(named=True):
+            reasons.setdefault((row["m"], row["t"]), []).append(
+                hit_pb2.Reason(
+                    source=hit_pb2.REASON_SOURCE_MODEL,
+                    id=model.version,
+                    score=row["probability"],
+                    explanation=model_explanation(
+                        model.version, row["probability"], row["threshold"], row["explanation"]
+                    ),
+                    category=MODEL_CATEGORY,
+                )
+            )
 
     hits: list[hit_pb2.Hit] = []
     flights: dict[int, hit_pb2.FlightRef] = {}
@@ -113,7 +174,7 @@ def score_batch(
             manifest_id=mid,
             flight=flights[m],
             traveller=traveller,
-            score=combined_score([r.score for r in found]),
+            score=hit_score(found),
             reasons=found,
             state=hit_pb2.HIT_STATE_ACTIVE,
         )

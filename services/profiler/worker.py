@@ -106,6 +106,13 @@ class ProfilerWorker:
         # Hub-wide rules, plus each member's rules as loaded on the rules topic.
         self.rules = RuleStore(tuple(rules))
         self._breaker = Breaker(settings.breaker_max_share, settings.breaker_min_travellers)
+        # The risk model, if one is configured; refuses (and so stops the worker) an artefact that does not fit.
+        # Imported only then: scikit-learn is a heavy import for a profiler that runs without a model.
+        self._model = None
+        if settings.model_path:
+            from services.profiler.model import load_model
+
+            self._model = load_model(settings.model_path)
         self._clock = clock
         self._topics = Topics(settings.topic_prefix)
         self._group = f"{settings.topic_prefix}.profiler"
@@ -324,7 +331,16 @@ class ProfilerWorker:
         now = self._clock()
         manifests = [manifest for _, manifest in decoded]
         try:
-            hits = score_batch(manifests, self.store, self._directory, now, self.rules.rules, self._breaker)
+            hits = score_batch(
+                manifests,
+                self.store,
+                self._directory,
+                now,
+                self.rules.rules,
+                self._breaker,
+                model=self._model,
+                thresholds=self._settings.model_thresholds,
+            )
         except Exception as exc:
             # Isolate the manifest that breaks scoring instead of retrying the whole batch forever.
             log.error("batch scoring failed (%s); scoring %d manifests one by one", type(exc).__name__, len(decoded))
@@ -332,7 +348,16 @@ class ProfilerWorker:
             for record, manifest in decoded:
                 try:
                     hits.extend(
-                        score_batch([manifest], self.store, self._directory, now, self.rules.rules, self._breaker)
+                        score_batch(
+                            [manifest],
+                            self.store,
+                            self._directory,
+                            now,
+                            self.rules.rules,
+                            self._breaker,
+                            model=self._model,
+                            thresholds=self._settings.model_thresholds,
+                        )
                     )
                     manifests.append(manifest)
                 except Exception as one_exc:

@@ -239,10 +239,10 @@ def test_a_manifest_that_breaks_scoring_is_skipped_and_the_rest_scored(fakes, mo
 
     real = worker_module.score_batch
 
-    def fragile(manifests, *args):
+    def fragile(manifests, *args, **kwargs):
         if any(m.manifest_id == "m-poison" for m in manifests):
             raise RuntimeError("bug")
-        return real(manifests, *args)
+        return real(manifests, *args, **kwargs)
 
     monkeypatch.setattr(worker_module, "score_batch", fragile)
     fakes["watchlists"].append(b"FJI", _watchlist())
