@@ -7,14 +7,12 @@ Maven into the same per-user cache as the broker jars (keyed by the pom's hash),
 
 from __future__ import annotations
 
-import hashlib
 import re
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
 
-from services.devkafka import cache_dir, ensure_jars
+from services.devkafka import ensure_jars, resolve_classpath
 
 POM = Path(__file__).resolve().parent / "kafka-tools-pom.xml"
 _LOGGING = ["-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-Dorg.slf4j.simpleLogger.logFile=System.err"]
@@ -37,27 +35,7 @@ def tools_classpath(progress=print) -> Path:
     broker_libs = ensure_jars(progress)
     if _has_class(broker_libs, PRODUCER_CLASS):
         return broker_libs
-    pom = POM.read_text()
-    libs = cache_dir() / f"kafka-tools-{hashlib.sha256(pom.encode()).hexdigest()[:12]}" / "libs"
-    if (libs / ".complete").exists():
-        return libs
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise RuntimeError("Maven ('mvn') is not on PATH: it fetches kafka-tools for the raw-Kafka baseline")
-    progress("Fetching org.apache.kafka:kafka-tools from Maven Central (once per machine)...")
-    work = libs.parent
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "pom.xml").write_text(pom)
-    partial = work / "libs.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    cmd = [mvn, "-B", "-q", "-f", str(work / "pom.xml"), "package", f"-Dlibs.dir={partial}"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        raise RuntimeError(f"Maven could not fetch kafka-tools:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-    shutil.rmtree(libs, ignore_errors=True)
-    partial.rename(libs)
-    (libs / ".complete").write_text("ok\n")
-    return libs
+    return resolve_classpath(POM.read_text(), "kafka-tools", "org.apache.kafka:kafka-tools", progress)
 
 
 def _java(libs: Path, main: str, *args: str, timeout: float) -> str:

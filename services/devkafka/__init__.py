@@ -46,27 +46,31 @@ def cache_dir() -> Path:
 
 def ensure_jars(progress=print) -> Path:
     """Directory holding the broker's runtime classpath; resolves it with Maven the first time."""
-    pom = _pom_text()
-    libs = cache_dir() / f"kafka-{hashlib.sha256(pom.encode()).hexdigest()[:12]}" / "libs"
+    if not shutil.which("java"):
+        raise LocalKafkaError("Java ('java') is not on PATH: the Kafka broker needs a Java 17+ runtime")
+    return resolve_classpath(_pom_text(), "kafka", "the Apache Kafka broker jars", progress)
+
+
+def resolve_classpath(pom: str, name: str, what: str, progress=print) -> Path:
+    """Resolve a pom's runtime dependencies from Maven Central into the per-user cache (once per pom content)."""
+    libs = cache_dir() / f"{name}-{hashlib.sha256(pom.encode()).hexdigest()[:12]}" / "libs"
     if (libs / ".complete").exists():
         return libs
     mvn = shutil.which("mvn")
     if not mvn:
-        raise LocalKafkaError("Maven ('mvn') is not on PATH: it fetches the Kafka broker jars from Maven Central")
-    if not shutil.which("java"):
-        raise LocalKafkaError("Java ('java') is not on PATH: the Kafka broker needs a Java 17+ runtime")
-    progress("Fetching Apache Kafka broker jars from Maven Central (once per machine)...")
+        raise LocalKafkaError(f"Maven ('mvn') is not on PATH: it fetches {what} from Maven Central")
+    progress(f"Fetching {what} from Maven Central (once per machine)...")
     work = libs.parent
     work.mkdir(parents=True, exist_ok=True)
     (work / "pom.xml").write_text(pom)
-    tmp_libs = work / "libs.partial"
-    shutil.rmtree(tmp_libs, ignore_errors=True)
-    cmd = [mvn, "-B", "-q", "-f", str(work / "pom.xml"), "package", f"-Dlibs.dir={tmp_libs}"]
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    partial = work / "libs.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    cmd = [mvn, "-B", "-q", "-f", str(work / "pom.xml"), "package", f"-Dlibs.dir={partial}"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
-        raise LocalKafkaError(f"Maven could not fetch the Kafka jars:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        raise LocalKafkaError(f"Maven could not fetch {what}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     shutil.rmtree(libs, ignore_errors=True)
-    tmp_libs.rename(libs)
+    partial.rename(libs)
     (libs / ".complete").write_text("ok\n")
     return libs
 
