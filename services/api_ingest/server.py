@@ -8,7 +8,7 @@ import grpc
 
 from services.api_ingest.index import IntakeIndex
 from services.api_ingest.servicer import ManifestIntakeServicer
-from services.bus import make_producer
+from services.bus import Topics, make_producer
 from services.config import HubSettings
 from services.serving import add_standard_services, bind, new_grpc_server, start_metrics, wait_for_signal
 from services.wire import intake_pb2, intake_pb2_grpc
@@ -23,6 +23,10 @@ class IngestServer:
 
     def __init__(self, settings: HubSettings, listen: str | None = None):
         self.producer = make_producer(settings, client_id="apihub-ingest")
+        # Output topics' metadata now: the first carrier's receipt should not wait for it.
+        topics = Topics(settings.topic_prefix)
+        for topic in (topics.raw, topics.manifests, topics.intake_index):
+            self.producer.partitions_for(topic)
         # Every key of every manifest already stored: read in full before the first submission is answered.
         self.index = IntakeIndex(settings).start()
         self.server: grpc.Server = new_grpc_server(settings)

@@ -202,6 +202,10 @@ class ProfilerWorker:
         )
         if not await_topic_metadata(self._consumer, self._topics.manifests, self._stopping, RETRY_BACKOFF_S):
             return
+        try:  # the output topic's metadata now, not as a round trip on the first hit
+            self._producer.partitions_for(self._topics.hits)
+        except KafkaError as exc:
+            log.warning("profiler warm-up incomplete (%s)", type(exc).__name__)
         try:
             # Load the lists at start-up, so logs and gauges show them before the first manifest arrives.
             self.catch_up_watchlists()

@@ -99,6 +99,7 @@ class RouterWorker:
         log.info("router worker consuming %s as group %s", self._topics.hits, router_group(self._settings))
         try:
             await_topic_metadata(self._consumer, self._topics.hits, self._stopping, self.retry_backoff_s)
+            self._warm_up()
             while not self._stopping.is_set():
                 try:
                     batch = self._consumer.poll(timeout_ms=POLL_MS)
@@ -111,6 +112,17 @@ class RouterWorker:
         finally:
             self._idle.set()
             log.info("router worker stopped")
+
+    def _warm_up(self) -> None:
+        """Fetch the output topics' metadata and the ledger now, not on the first hit: a cold first delivery
+        otherwise waits a metadata round trip per outbox (hundreds of milliseconds)."""
+        outputs = [self._topics.deliveries, self._topics.audit, *map(self._topics.outbox, self._directory.codes)]
+        try:
+            for topic in outputs:
+                self._producer.partitions_for(topic)
+            self._ledger_reader.catch_up(stopping=self._stopping)
+        except KafkaError as exc:  # not fatal: the first batch fetches what it needs
+            log.warning("router warm-up incomplete (%s)", type(exc).__name__)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -101,6 +101,9 @@ class FakeProducer:
         self.sent = []
         self.closed = False
 
+    def partitions_for(self, topic):
+        return {0}
+
     def send(self, topic, key=None, value=None):
         self.events.append("send")
         self.sent.append((topic, key, value))

@@ -136,6 +136,10 @@ class FakeProducer:
         self.sent: list[tuple[str, bytes | None, bytes]] = []
         self.fail_topics = fail_topics or {}
 
+    def partitions_for(self, topic):
+        self.calls.append(("metadata", topic))
+        return {0}
+
     def send(self, topic, key=None, value=None):
         self.sent.append((topic, key, value))
         self.calls.append(("send", topic))
