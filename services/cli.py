@@ -511,6 +511,38 @@ def audit(
         consumer.close()
 
 
+@app.command()
+def dispositions(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per reason and line")] = False,
+) -> None:
+    """Precision of each rule, watchlist entry and model version, from members' dispositions (operators)."""
+    from services.bus import Topics, make_consumer
+    from services.router.dispositions import precision_by_reason
+
+    settings = _settings()
+    consumer = make_consumer(settings, None, "apihub-dispositions-reader")
+    consumer.subscribe([Topics(settings.topic_prefix).dispositions])
+    found, idle = [], 0
+    try:
+        while idle < 5:  # read to the topic's current end
+            polled = consumer.poll(timeout_ms=200)
+            idle = 0 if polled else idle + 1
+            found += [delivery_pb2.Disposition.FromString(r.value) for batch in polled.values() for r in batch]
+    finally:
+        consumer.close()
+    for row in precision_by_reason(found):
+        precision = row.precision
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {"reason": row.reason, "confirmed": row.confirmed, "refuted": row.refuted, "precision": precision}
+                )
+            )
+        else:
+            shown = f"{precision:.2f}" if precision is not None else "-"
+            typer.echo(f"{row.reason:50} confirmed {row.confirmed:5} refuted {row.refuted:5} precision {shown}")
+
+
 # -- development -----------------------------------------------------------------------------------------
 @dev_app.command("token")
 def dev_token(

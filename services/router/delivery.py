@@ -305,13 +305,17 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         if not request.hit_id:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hit_id is required")
         try:
-            delivered = self._delivered_to(request.hit_id)
+            record = self._delivered(request.hit_id)
         except KafkaError as exc:
             _broker_unavailable(context, exc)
-        if member not in delivered:
+        if record is None or member not in record.fingerprints:
             context.abort(grpc.StatusCode.NOT_FOUND, f"no hit {request.hit_id} was delivered to {member}")
         disposition = delivery_pb2.Disposition(
-            hit_id=request.hit_id, member=member, outcome=request.outcome, note=request.note
+            hit_id=request.hit_id,
+            member=member,
+            outcome=request.outcome,
+            note=request.note,
+            reason_keys=record.reason_keys,
         )
         disposition.at.GetCurrentTime()
         self.record(
@@ -323,16 +327,15 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         log.info("member %s disposed hit %s as %s", member, request.hit_id, OUTCOMES[request.outcome])
         return delivery_pb2.DisposeResponse(disposition=disposition)
 
-    def _delivered_to(self, hit_id: str) -> set[str]:
-        """Members the router sent this hit to (any version), as of now."""
+    def _delivered(self, hit_id: str) -> hit_pb2.DeliveryRecord | None:
+        """What the router recorded of this hit's deliveries (members, reasons), as of now."""
         with self._shared_lock:
             if self._ledger is None:
                 ledger = DeliveryLedger()
                 self._ledger = (ledger, self._ledger_factory(ledger))
             ledger, reader = self._ledger
             reader.catch_up(timeout_s=KAFKA_TIMEOUT_S)
-            record = ledger.get(hit_id)
-        return set(record.fingerprints) if record is not None else set()
+            return ledger.get(hit_id)
 
     def record(self, context: grpc.ServicerContext, event: delivery_pb2.AuditEvent, *more) -> None:
         """Write an audit event (and any other records) and wait for the broker; UNAVAILABLE otherwise."""

@@ -29,6 +29,18 @@ class Plan:
     records: dict[str, hit_pb2.DeliveryRecord] = field(default_factory=dict)
 
 
+_SOURCES = {
+    hit_pb2.REASON_SOURCE_RULE: "rule",
+    hit_pb2.REASON_SOURCE_WATCHLIST: "watchlist",
+    hit_pb2.REASON_SOURCE_MODEL: "model",
+}
+
+
+def reason_keys(hit: hit_pb2.Hit) -> list[str]:
+    """'source:owner:id' of each reason: what a disposition is credited to."""
+    return sorted({f"{_SOURCES.get(r.source, 'unspecified')}:{r.owner}:{r.id}" for r in hit.reasons})
+
+
 class DeliveryLedger:
     def __init__(self) -> None:
         self._records: dict[str, hit_pb2.DeliveryRecord] = {}
@@ -83,6 +95,8 @@ class DeliveryLedger:
         else:
             entry.hit_id, entry.flight_key = hit.hit_id, flight_key_of(hit.flight)
         entry.passenger_ref = hit.traveller.passenger_ref
+        del entry.reason_keys[:]
+        entry.reason_keys.extend(reason_keys(hit))
         fingerprint = hit_fingerprint(hit)
         changed = entry.withdrawn
         entry.withdrawn = False

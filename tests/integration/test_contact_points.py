@@ -61,3 +61,14 @@ def test_owner_gets_hits_only_under_an_arrangement_and_dispositions_are_audited(
     assert ("enqueued", fiji.hit_id) in kinds and ("disposed", fiji.hit_id) in kinds
     assert any(kind == "acknowledged" for kind, _ in kinds)
     assert not any(entry.surname.lower() in line.lower() for line in out.stdout.splitlines())
+
+    stats = subprocess.run(
+        [sys.executable, "-m", "services.cli", "dispositions", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert stats.returncode == 0, stats.stderr
+    [row] = [json.loads(line) for line in stats.stdout.splitlines()]
+    assert row == {"reason": f"watchlist:AUS:{entry.entry_id}", "confirmed": 0, "refuted": 1, "precision": 0.0}

@@ -36,6 +36,7 @@ def _run(ledger, hits, members=("FJI", "TON")):
 def test_a_hit_goes_once_to_each_member_and_a_replay_goes_nowhere():
     ledger = DeliveryLedger()
     assert _run(ledger, [_hit()]) == [("FJI", "h-1", 1), ("TON", "h-1", 1)]
+    assert list(ledger.get("h-1").reason_keys) == ["watchlist::WL-1"]  # what dispositions are credited to
     assert _run(ledger, [_hit()]) == []
     # Same content from a later manifest version is not news either.
     later = _hit()

@@ -84,18 +84,20 @@ class DisposeRequest(_message.Message):
     def __init__(self, member: _Optional[str] = ..., hit_id: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Disposition(_message.Message):
-    __slots__ = ("hit_id", "member", "outcome", "note", "at")
+    __slots__ = ("hit_id", "member", "outcome", "note", "at", "reason_keys")
     HIT_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    REASON_KEYS_FIELD_NUMBER: _ClassVar[int]
     hit_id: str
     member: str
     outcome: Outcome
     note: str
     at: _timestamp_pb2.Timestamp
-    def __init__(self, hit_id: _Optional[str] = ..., member: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., note: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    reason_keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, hit_id: _Optional[str] = ..., member: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., note: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason_keys: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DisposeResponse(_message.Message):
     __slots__ = ("disposition",)

@@ -92,7 +92,7 @@ class Hit(_message.Message):
     def __init__(self, hit_id: _Optional[str] = ..., recipient: _Optional[str] = ..., manifest_id: _Optional[str] = ..., flight: _Optional[_Union[FlightRef, _Mapping]] = ..., traveller: _Optional[_Union[_manifest_pb2.Traveller, _Mapping]] = ..., score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[HitState, str]] = ..., manifest_received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdrawn_hit_ids: _Optional[_Iterable[str]] = ..., whole_flight: _Optional[bool] = ...) -> None: ...
 
 class DeliveryRecord(_message.Message):
-    __slots__ = ("hit_id", "flight_key", "fingerprints", "withdrawn", "passenger_ref")
+    __slots__ = ("hit_id", "flight_key", "fingerprints", "withdrawn", "passenger_ref", "reason_keys")
     class FingerprintsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -105,9 +105,11 @@ class DeliveryRecord(_message.Message):
     FINGERPRINTS_FIELD_NUMBER: _ClassVar[int]
     WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
     PASSENGER_REF_FIELD_NUMBER: _ClassVar[int]
+    REASON_KEYS_FIELD_NUMBER: _ClassVar[int]
     hit_id: str
     flight_key: str
     fingerprints: _containers.ScalarMap[str, str]
     withdrawn: bool
     passenger_ref: str
-    def __init__(self, hit_id: _Optional[str] = ..., flight_key: _Optional[str] = ..., fingerprints: _Optional[_Mapping[str, str]] = ..., withdrawn: _Optional[bool] = ..., passenger_ref: _Optional[str] = ...) -> None: ...
+    reason_keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, hit_id: _Optional[str] = ..., flight_key: _Optional[str] = ..., fingerprints: _Optional[_Mapping[str, str]] = ..., withdrawn: _Optional[bool] = ..., passenger_ref: _Optional[str] = ..., reason_keys: _Optional[_Iterable[str]] = ...) -> None: ...
