@@ -34,27 +34,29 @@ def _sign(secret: str, subject: str) -> str:
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
-def issue_token(secret: str, kind: str, code: str) -> str:
+def issue_token(secret: str, kind: str, code: str, serial: int = 0) -> str:
+    """A signed credential; ``serial`` > 0 issues a further credential for the same principal (rotation:
+    the directory's token_sha256 list says which serials are valid)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
-    subject = f"{kind}.{code.upper()}"
+    subject = f"{kind}.{code.upper()}" + (f".{serial}" if serial else "")
     return f"{_PREFIX}.{subject}.{_sign(secret, subject)}"
 
 
 def verify_token(secret: str, token: str) -> Principal:
     parts = token.strip().split(".")
-    if len(parts) != 4 or parts[0] != _PREFIX or parts[1] not in KINDS or not parts[2]:
+    serial_ok = len(parts) == 4 or (len(parts) == 5 and parts[3].isdigit())
+    if not serial_ok or parts[0] != _PREFIX or parts[1] not in KINDS or not parts[2]:
         raise AuthError("malformed token")
-    subject = f"{parts[1]}.{parts[2]}"
-    if not hmac.compare_digest(_sign(secret, subject), parts[3]):
+    subject = ".".join(parts[1:-1])
+    if not hmac.compare_digest(_sign(secret, subject), parts[-1]):
         raise AuthError("token signature does not verify")
     return Principal(parts[1], parts[2])
 
 
 def authenticate(context: grpc.ServicerContext, secret: str, kind: str) -> Principal:
     """The caller's principal, or abort the RPC (UNAUTHENTICATED / PERMISSION_DENIED)."""
-    header = dict(context.invocation_metadata()).get("authorization", "")
-    token = header[7:] if header.lower().startswith("bearer ") else ""
+    token = presented_token(context)
     if not token:
         context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing 'authorization: Bearer <token>' metadata")
     try:
@@ -67,6 +69,16 @@ def authenticate(context: grpc.ServicerContext, secret: str, kind: str) -> Princ
             f"a {principal.kind} token cannot call this; it needs a {kind} token",
         )
     return principal
+
+
+def token_digest(token: str) -> str:
+    """What the member directory stores of a credential (never the token itself): its SHA-256, hex."""
+    return hashlib.sha256(token.strip().encode()).hexdigest()
+
+
+def presented_token(context: grpc.ServicerContext) -> str:
+    header = dict(context.invocation_metadata()).get("authorization", "")
+    return header[7:] if header.lower().startswith("bearer ") else ""
 
 
 def bearer(token: str) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from benchmarks.cli import bench
 from services import client
-from services.auth import issue_token
+from services.auth import issue_token, token_digest
 from services.codec import hit_to_json, manifest_from_json
 from services.config import HubSettings
 from services.errors import HubError
@@ -548,6 +548,10 @@ def dispositions(
 def dev_token(
     carrier: Annotated[str | None, typer.Option("--carrier", help="IATA carrier code, e.g. FJ")] = None,
     member: Annotated[str | None, typer.Option("--member", help="Member ISO alpha-3 code, e.g. FJI")] = None,
+    serial: Annotated[int, typer.Option(help="Credential number, for rotation (0: the first)")] = 0,
+    digest: Annotated[
+        bool, typer.Option("--digest", help="Print the token's SHA-256 for the directory's token_sha256 list")
+    ] = False,
 ) -> None:
     """Print the credential of a carrier or member under the configured secret (the demo's by default)."""
     if bool(carrier) == bool(member):
@@ -556,14 +560,16 @@ def dev_token(
     if carrier:
         if not (2 <= len(carrier) <= 3 and carrier.isalnum()):
             _fail("--carrier must be a 2-character IATA (or 3-character ICAO) code")
-        typer.echo(issue_token(secret, "carrier", carrier))
+        token = issue_token(secret, "carrier", carrier, serial)
+        typer.echo(token_digest(token) if digest else token)
     else:
         from services.directory import load_directory
 
         directory = load_directory(_settings().directory_file)
         if member.upper() not in directory:
             _fail(f"--member {member}: not in the member directory ({', '.join(directory.codes)})")
-        typer.echo(issue_token(secret, "member", member))
+        token = issue_token(secret, "member", member, serial)
+        typer.echo(token_digest(token) if digest else token)
 
 
 @dev_app.command("protos")

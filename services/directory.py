@@ -29,6 +29,9 @@ class Member:
     contact_point: str
     countries: frozenset[str]
     webhook: Webhook | None = None
+    # SHA-256 digests of the member's valid credentials (`apihub dev token --member X --digest`). Empty: any
+    # token signed by the hub's secret for this member is valid; listed: only those, so one can be revoked.
+    token_sha256: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,11 @@ def parse_directory(text: str, source: str) -> Directory:
             if not url.startswith(("https://", "http://")) or not secret_env:
                 raise ConfigError(f"{where}: webhook needs an http(s) url and secret_env (an environment variable)")
             webhook = Webhook(url, secret_env)
+        digests = frozenset(str(d).lower() for d in raw.get("token_sha256") or [])
+        if any(len(d) != 64 or any(c not in "0123456789abcdef" for c in d) for d in digests):
+            raise ConfigError(f"{where}: token_sha256 entries must be SHA-256 hex digests")
         members[code] = Member(
-            code, str(raw.get("name", code)), str(raw.get("contact_point", "")), frozenset(countries), webhook
+            code, str(raw.get("name", code)), str(raw.get("contact_point", "")), frozenset(countries), webhook, digests
         )
     if not members:
         raise ConfigError(f"{source}: no members")

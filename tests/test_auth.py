@@ -27,3 +27,11 @@ def test_token_with_altered_subject_is_refused():
 def test_malformed_tokens_are_refused(token):
     with pytest.raises(AuthError):
         verify_token("s3cret", token)
+
+
+def test_serial_credentials_are_distinct_and_verify_for_the_same_principal():
+    first, second = issue_token("s3cret", "member", "FJI"), issue_token("s3cret", "member", "FJI", serial=2)
+    assert first != second
+    assert verify_token("s3cret", second).code == "FJI"
+    with pytest.raises(AuthError):
+        verify_token("s3cret", second.replace(".2.", ".3."))

@@ -22,7 +22,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.auth import authenticate
+from services.auth import authenticate, presented_token, token_digest
 from services.bus import TableReader, Topics, make_consumer, make_producer
 from services.codec import hit_fingerprint
 from services.config import HubSettings
@@ -87,6 +87,9 @@ def authorize_member(context: grpc.ServicerContext, settings: HubSettings, direc
         )
     if member not in directory:
         context.abort(grpc.StatusCode.NOT_FOUND, f"'{member}' is not a member of this hub")
+    allowed = directory.members[member].token_sha256
+    if allowed and token_digest(presented_token(context)) not in allowed:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, f"this credential of {member} is revoked or unknown")
     return member
 
 

@@ -397,3 +397,17 @@ def test_dispose_is_refused_for_hits_the_member_never_got_and_for_bad_outcomes(
     with pytest.raises(fakes.Aborted) as err:
         svc.Dispose(delivery_pb2.DisposeRequest(member="TON", hit_id="h-1", outcome=1), ctx)
     assert err.value.code == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_revoked_member_credential_is_refused_and_a_listed_one_accepted(unit_settings, fakes):
+    from services.auth import issue_token, token_digest
+    from services.directory import parse_directory
+    from services.router.delivery import authorize_member
+
+    current = issue_token(unit_settings.auth_secret, "member", "FJI", serial=2)
+    revoked = issue_token(unit_settings.auth_secret, "member", "FJI")
+    directory = parse_directory(f"members:\n  - {{code: FJI, token_sha256: [{token_digest(current)}]}}\n", "t")
+    assert authorize_member(fakes.Context([("authorization", f"Bearer {current}")]), unit_settings, directory, "FJI")
+    with pytest.raises(fakes.Aborted) as err:
+        authorize_member(fakes.Context([("authorization", f"Bearer {revoked}")]), unit_settings, directory, "FJI")
+    assert err.value.code == grpc.StatusCode.UNAUTHENTICATED and "revoked" in err.value.details
