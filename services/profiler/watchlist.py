@@ -259,9 +259,21 @@ def _allowed(pairs: pl.DataFrame, jurisdiction: Mapping[int, Collection[str]] | 
 
 def document_numbers(manifests: Sequence[manifest_pb2.Manifest]) -> pl.Series:
     """Every traveller's document numbers as sent, one list per traveller in manifests_to_frame order."""
-    # One pass over the protobuf travellers is unavoidable from Python; it only copies the numbers.
-    numbers = [[d.number for d in t.documents if d.number] for m in manifests for t in m.travellers]
-    return pl.Series("documents", numbers, dtype=pl.List(pl.String))
+    # One pass over the protobuf travellers is unavoidable from Python; it only copies the numbers, flat:
+    # building a list-typed Series from Python lists costs polars one Series per traveller (4x slower).
+    rows, numbers, count = [], [], 0
+    for m in manifests:
+        for t in m.travellers:
+            for d in t.documents:
+                if d.number:
+                    rows.append(count)
+                    numbers.append(d.number)
+            count += 1
+    flat = pl.DataFrame({"row": rows, "documents": numbers}, schema={"row": pl.Int64, "documents": pl.String})
+    lists = flat.group_by("row").agg(pl.col("documents"))
+    every = pl.DataFrame({"row": pl.int_range(count, eager=True, dtype=pl.Int64)})
+    joined = every.join(lists, on="row", how="left", maintain_order="left")
+    return joined["documents"].fill_null(pl.lit([], dtype=pl.List(pl.String))).alias("documents")
 
 
 # -- the blocking index -------------------------------------------------------------------------------------
