@@ -248,3 +248,19 @@ class TableReader:
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
+
+
+def read_to_end(settings: HubSettings, topic: str, client_id: str, idle_polls: int = 5):
+    """Every record of a topic, from the beginning to its current end (no group, nothing committed): for
+    operators' read-back commands. The end is where ``idle_polls`` polls in a row return nothing."""
+    consumer = make_consumer(settings, None, client_id)
+    consumer.subscribe([topic])
+    idle = 0
+    try:
+        while idle < idle_polls:
+            polled = consumer.poll(timeout_ms=200)
+            idle = 0 if polled else idle + 1
+            for batch in polled.values():
+                yield from batch
+    finally:
+        consumer.close()

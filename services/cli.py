@@ -66,6 +66,12 @@ def _need_token(token: str | None, hint: str) -> str:
     return token
 
 
+def _as_member(member: str, token: str | None) -> tuple[HubSettings, str, str]:
+    """Settings, the member code and its token, for a command a member runs."""
+    member = member.upper()
+    return _settings(), member, _need_token(token, f"--member {member}")
+
+
 def _rpc_error(exc: grpc.RpcError) -> None:
     _fail(f"{exc.code().name}: {exc.details()}", 3 if exc.code() == grpc.StatusCode.UNAVAILABLE else 2)
 
@@ -284,9 +290,7 @@ def watchlist_load(
     token: TokenOpt = None,
 ) -> None:
     """Replace a member's watchlist with the entries of a CSV file."""
-    settings = _settings()
-    member = member.upper()
-    token = _need_token(token, f"--member {member}")
+    settings, member, token = _as_member(member, token)
     try:
         entries = client.read_watchlist_csv(file.read_text(encoding="utf-8-sig"), member)
     except client.WatchlistFileError as exc:
@@ -317,9 +321,7 @@ def hits_follow(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit and line")] = False,
 ) -> None:
     """Stream a member's hits, acknowledging each once printed."""
-    settings = _settings()
-    member = member.upper()
-    token = _need_token(token, f"--member {member}")
+    settings, member, token = _as_member(member, token)
 
     def show(delivery: delivery_pb2.Delivery) -> None:
         h = hit_to_json(delivery.hit, delivery.cursor)
@@ -424,9 +426,7 @@ def rules_load(
     token: TokenOpt = None,
 ) -> None:
     """Replace a member's targeting rules in the running hub: every profiler applies them, no restart."""
-    settings = _settings()
-    member = member.upper()
-    token = _need_token(token, f"--member {member}")
+    settings, member, token = _as_member(member, token)
     try:
         reply = client.load_rules(client.channel(server or settings.delivery_listen), token, member, file.read_text())
     except grpc.RpcError as exc:
@@ -457,9 +457,7 @@ def hits_dispose(
     token: TokenOpt = None,
 ) -> None:
     """Record the member's outcome for a hit it received (labels for precision statistics and training)."""
-    settings = _settings()
-    member = member.upper()
-    token = _need_token(token, f"--member {member}")
+    settings, member, token = _as_member(member, token)
     value = delivery_pb2.Outcome.Value(f"OUTCOME_{outcome.value.upper()}")
     try:
         reply = client.dispose(client.channel(server or settings.delivery_listen), token, member, hit_id, value, note)
@@ -474,41 +472,22 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event and line")] = False,
 ) -> None:
     """Read the audit trail back from Kafka: every delivery, acknowledgement and disposition (operators)."""
-    from services.bus import Topics, make_consumer
+    from services.bus import Topics, read_to_end
 
     settings = _settings()
-    consumer = make_consumer(settings, None, "apihub-audit-reader")
-    consumer.subscribe([Topics(settings.topic_prefix).audit])
     wanted = member.upper() if member else None
-    idle = 0
-    try:
-        while idle < 5:  # the trail is read to its current end, then the command exits
-            polled = consumer.poll(timeout_ms=200)
-            idle = 0 if polled else idle + 1
-            for batch in polled.values():
-                for record in batch:
-                    event = delivery_pb2.AuditEvent.FromString(record.value)
-                    if wanted and event.member != wanted:
-                        continue
-                    at = event.at.ToJsonString()
-                    if as_json:
-                        typer.echo(
-                            json.dumps(
-                                {
-                                    "at": at,
-                                    "event": event.event,
-                                    "member": event.member,
-                                    "hit_id": event.hit_id,
-                                    "cursor": event.cursor,
-                                    "detail": event.detail,
-                                }
-                            )
-                        )
-                    else:
-                        where = event.hit_id or f"cursor {event.cursor}"
-                        typer.echo(f"{at} {event.member} {event.event:12} {where} {event.detail}")
-    finally:
-        consumer.close()
+    # The trail is read to its current end, then the command exits.
+    for record in read_to_end(settings, Topics(settings.topic_prefix).audit, "apihub-audit-reader"):
+        event = delivery_pb2.AuditEvent.FromString(record.value)
+        if wanted and event.member != wanted:
+            continue
+        at = event.at.ToJsonString()
+        if as_json:
+            fields = ("event", "member", "hit_id", "cursor", "detail")
+            typer.echo(json.dumps({"at": at, **{name: getattr(event, name) for name in fields}}))
+        else:
+            where = event.hit_id or f"cursor {event.cursor}"
+            typer.echo(f"{at} {event.member} {event.event:12} {where} {event.detail}")
 
 
 @app.command()
@@ -516,20 +495,12 @@ def dispositions(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per reason and line")] = False,
 ) -> None:
     """Precision of each rule, watchlist entry and model version, from members' dispositions (operators)."""
-    from services.bus import Topics, make_consumer
+    from services.bus import Topics, read_to_end
     from services.router.dispositions import precision_by_reason
 
     settings = _settings()
-    consumer = make_consumer(settings, None, "apihub-dispositions-reader")
-    consumer.subscribe([Topics(settings.topic_prefix).dispositions])
-    found, idle = [], 0
-    try:
-        while idle < 5:  # read to the topic's current end
-            polled = consumer.poll(timeout_ms=200)
-            idle = 0 if polled else idle + 1
-            found += [delivery_pb2.Disposition.FromString(r.value) for batch in polled.values() for r in batch]
-    finally:
-        consumer.close()
+    records = read_to_end(settings, Topics(settings.topic_prefix).dispositions, "apihub-dispositions-reader")
+    found = [delivery_pb2.Disposition.FromString(r.value) for r in records]
     for row in precision_by_reason(found):
         precision = row.precision
         if as_json:

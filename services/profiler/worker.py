@@ -335,34 +335,14 @@ class ProfilerWorker:
         now = self._clock()
         manifests = [manifest for _, manifest in decoded]
         try:
-            hits = score_batch(
-                manifests,
-                self.store,
-                self._directory,
-                now,
-                self.rules.rules,
-                self._breaker,
-                model=self._model,
-                thresholds=self._settings.model_thresholds,
-            )
+            hits = self._score_manifests(manifests, now)
         except Exception as exc:
             # Isolate the manifest that breaks scoring instead of retrying the whole batch forever.
             log.error("batch scoring failed (%s); scoring %d manifests one by one", type(exc).__name__, len(decoded))
             hits, manifests = [], []
             for record, manifest in decoded:
                 try:
-                    hits.extend(
-                        score_batch(
-                            [manifest],
-                            self.store,
-                            self._directory,
-                            now,
-                            self.rules.rules,
-                            self._breaker,
-                            model=self._model,
-                            thresholds=self._settings.model_thresholds,
-                        )
-                    )
+                    hits.extend(self._score_manifests([manifest], now))
                     manifests.append(manifest)
                 except Exception as one_exc:
                     BAD_RECORDS.labels(stream="manifests", stage="score").inc()
@@ -389,6 +369,19 @@ class ProfilerWorker:
             if mid in cleared:
                 out.append((key, cleared.pop(mid)))
         return out
+
+    def _score_manifests(self, manifests: list[manifest_pb2.Manifest], now: datetime) -> list[hit_pb2.Hit]:
+        """score_batch with this worker's lists, rules, breaker and model."""
+        return score_batch(
+            manifests,
+            self.store,
+            self._directory,
+            now,
+            self.rules.rules,
+            self._breaker,
+            model=self._model,
+            thresholds=self._settings.model_thresholds,
+        )
 
     def _rewind(self, polled: dict) -> None:
         """Seek back to the first record of each polled partition, so the batch is consumed again."""
