@@ -170,8 +170,10 @@ def make_consumer(settings: HubSettings, group_id: str | None, client_id: str, *
         client_id=client_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        # Latency matters more than fetch efficiency at Pacific volumes.
-        fetch_max_wait_ms=50,
+        # The broker answers a fetch as soon as one byte is there (fetch.min.bytes=1), so a long wait costs
+        # no latency; it only bounds idle polling. 50 ms here made every idle outbox stream 20 fetches/s and
+        # the router half a core at no load (and p99 receipt-to-delivery 193 -> 155 ms at 1,000 travellers/s).
+        fetch_max_wait_ms=500,
         max_partition_fetch_bytes=settings.max_message_bytes + 1024 * 1024,
         bootstrap_timeout_ms=10_000,
         reconnect_backoff_max_ms=2_000,

@@ -9,6 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Only for the local demo and tests. A deployment sets APIHUB_AUTH_SECRET; `apihub up` warns when it does not.
 DEMO_AUTH_SECRET = "pacific-apihub-local-demo-secret-not-for-production"
+# The risk model's review threshold for members that set none in model_thresholds.
+DEFAULT_MODEL_THRESHOLD = 0.30
 
 
 class HubSettings(BaseSettings):
@@ -58,8 +60,9 @@ class HubSettings(BaseSettings):
     breaker_min_travellers: int = 20
     # Risk model artefact (a directory written by `apihub model train`); empty: no model, rules and lists only.
     model_path: Path | None = None
-    # Per-member review thresholds for the model's probability (JSON, e.g. {"FJI": 0.25}); the lowest among the
-    # members with jurisdiction over a flight applies; members not listed use the model's default.
+    # Per-member review thresholds for the model's probability (JSON, e.g. {"FJI": 0.25}); members not listed
+    # use DEFAULT_MODEL_THRESHOLD. The profiler raises a model reason at the lowest threshold among the members
+    # with jurisdiction over the flight; the router hands each member only the reasons that reach its own.
     model_thresholds: dict[str, float] = {}
     # Router: how often an idle Subscribe stream sends a heartbeat (seconds).
     heartbeat_seconds: float = 1.0

@@ -74,12 +74,18 @@ class DeliveryLedger:
             self._records[hit_id] = entry
             self._by_flight.setdefault(entry.flight_key, set()).add(hit_id)
 
-    def plan(self, hits: list[hit_pb2.Hit], recipients) -> Plan:
-        """Copies to send for a batch of hits and clearances; ``recipients(hit)`` gives a hit's members."""
+    def plan(self, hits: list[hit_pb2.Hit], recipients, tailor=None) -> Plan:
+        """Copies to send for a batch of hits and clearances.
+
+        ``recipients(hit)`` gives a hit's members; ``tailor(hit, member)`` (optional) gives the version of the
+        hit that member may see, or None when nothing in it is for that member (e.g. a model reason under
+        the member's own review threshold). A member that got an earlier version and is no longer entitled to
+        this one is sent a withdrawal.
+        """
         plan = Plan()
         for hit in hits:
             if hit.hit_id and hit.state != hit_pb2.HIT_STATE_WITHDRAWN:
-                self._plan_hit(hit, recipients(hit), plan)
+                self._plan_hit(hit, recipients(hit), tailor or _addressed, plan)
             else:
                 self._plan_clearance(hit, plan)
         return plan
@@ -87,7 +93,7 @@ class DeliveryLedger:
     def _current(self, hit_id: str, plan: Plan) -> hit_pb2.DeliveryRecord | None:
         return plan.records.get(hit_id) or self._records.get(hit_id)
 
-    def _plan_hit(self, hit: hit_pb2.Hit, members: set[str], plan: Plan) -> None:
+    def _plan_hit(self, hit: hit_pb2.Hit, members: set[str], tailor, plan: Plan) -> None:
         known = self._current(hit.hit_id, plan)
         entry = hit_pb2.DeliveryRecord()
         if known is not None:
@@ -97,19 +103,27 @@ class DeliveryLedger:
         entry.passenger_ref = hit.traveller.passenger_ref
         del entry.reason_keys[:]
         entry.reason_keys.extend(reason_keys(hit))
-        fingerprint = hit_fingerprint(hit)
-        changed = entry.withdrawn
-        entry.withdrawn = False
+        delivered = set()
         for member in sorted(members):
+            copy = tailor(hit, member)
+            if copy is None:
+                continue
+            delivered.add(member)
+            fingerprint = hit_fingerprint(copy)
             if entry.fingerprints.get(member) == fingerprint:
                 continue  # this member already has exactly this version
-            copy = hit_pb2.Hit()
-            copy.CopyFrom(hit)
             copy.recipient = member
             plan.copies.append(copy)
             entry.fingerprints[member] = fingerprint
-            changed = True
-        if changed:
+        # Members that hold an earlier version but are not entitled to this one (a shared entry no longer
+        # matches after a correction, a model reason fell under their threshold) are told it is withdrawn.
+        for member in sorted(set(entry.fingerprints) - delivered):
+            if entry.fingerprints[member] != WITHDRAWN:
+                plan.copies.append(_withdrawal(hit.hit_id, member, entry.passenger_ref, hit))
+                entry.fingerprints[member] = WITHDRAWN
+        # Withdrawn as a whole when nobody holds it any more (it may be raised again later).
+        entry.withdrawn = not delivered and bool(entry.fingerprints)
+        if entry.fingerprints if known is None else entry != known:
             plan.records[hit.hit_id] = entry
 
     def _plan_clearance(self, clearance: hit_pb2.Hit, plan: Plan) -> None:
@@ -128,17 +142,30 @@ class DeliveryLedger:
             entry.CopyFrom(known)
             entry.withdrawn = True
             for member in sorted(entry.fingerprints):
-                withdrawal = hit_pb2.Hit(
-                    hit_id=hit_id,
-                    recipient=member,
-                    manifest_id=clearance.manifest_id,
-                    flight=clearance.flight,
-                    traveller=manifest_pb2.Traveller(passenger_ref=entry.passenger_ref),
-                    state=hit_pb2.HIT_STATE_WITHDRAWN,
-                )
-                withdrawal.raised_at.GetCurrentTime()
-                if clearance.HasField("manifest_received_at"):
-                    withdrawal.manifest_received_at.CopyFrom(clearance.manifest_received_at)
-                plan.copies.append(withdrawal)
-                entry.fingerprints[member] = WITHDRAWN
+                if entry.fingerprints[member] != WITHDRAWN:
+                    plan.copies.append(_withdrawal(hit_id, member, entry.passenger_ref, clearance))
+                    entry.fingerprints[member] = WITHDRAWN
             plan.records[hit_id] = entry
+
+
+def _addressed(hit: hit_pb2.Hit, member: str) -> hit_pb2.Hit:
+    """The default tailoring: every member entitled to a hit sees all of it."""
+    copy = hit_pb2.Hit()
+    copy.CopyFrom(hit)
+    return copy
+
+
+def _withdrawal(hit_id: str, member: str, passenger_ref: str, cause: hit_pb2.Hit) -> hit_pb2.Hit:
+    """A withdrawal of ``hit_id`` for one member: the flight and passenger reference only, no reasons."""
+    withdrawal = hit_pb2.Hit(
+        hit_id=hit_id,
+        recipient=member,
+        manifest_id=cause.manifest_id,
+        flight=cause.flight,
+        traveller=manifest_pb2.Traveller(passenger_ref=passenger_ref),
+        state=hit_pb2.HIT_STATE_WITHDRAWN,
+    )
+    withdrawal.raised_at.GetCurrentTime()
+    if cause.HasField("manifest_received_at"):
+        withdrawal.manifest_received_at.CopyFrom(cause.manifest_received_at)
+    return withdrawal

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
+from services.config import DEFAULT_MODEL_THRESHOLD
 from services.directory import Directory
 from services.sharing import NO_SHARING, SharingPolicy
 from services.wire import hit_pb2
@@ -28,3 +31,30 @@ def recipients(hit: hit_pb2.Hit, directory: Directory, policy: SharingPolicy = N
     """
     jurisdiction = jurisdiction_recipients(hit, directory)
     return jurisdiction | policy.owner_recipients(hit, jurisdiction)
+
+
+Tailor = Callable[[hit_pb2.Hit, str], "hit_pb2.Hit | None"]
+
+
+def review_threshold_tailor(thresholds: Mapping[str, float], default: float = DEFAULT_MODEL_THRESHOLD) -> Tailor:
+    """Each member's copy of a hit holds the model's reason only when its probability reaches that member's
+    own review threshold; a hit the model alone raised reaches only the members whose threshold it reaches.
+
+    The profiler raises the model reason at the lowest threshold among the members with jurisdiction, so
+    the strictest member would otherwise see travellers it chose not to review. The hit's score needs no
+    recomputing: the model never raises a hit that has other reasons, and its one reason is kept or dropped.
+    """
+
+    def tailor(hit: hit_pb2.Hit, member: str) -> hit_pb2.Hit | None:
+        limit = thresholds.get(member, default)
+        kept = [r for r in hit.reasons if r.source != hit_pb2.REASON_SOURCE_MODEL or r.score >= limit]
+        if not kept:
+            return None
+        copy = hit_pb2.Hit()
+        copy.CopyFrom(hit)
+        if len(kept) < len(hit.reasons):
+            del copy.reasons[:]
+            copy.reasons.extend(kept)
+        return copy
+
+    return tailor

@@ -23,7 +23,7 @@ from services.config import HubSettings
 from services.directory import Directory
 from services.router.delivery import audit_event
 from services.router.ledger import DeliveryLedger
-from services.router.recipients import recipients
+from services.router.recipients import recipients, review_threshold_tailor
 from services.sharing import load_policy
 from services.wire import hit_pb2
 
@@ -87,6 +87,7 @@ class RouterWorker:
         self._producer = producer or make_producer(settings, "apihub-router")
         self._consumer.subscribe([self._topics.hits])
         self._policy = load_policy(settings.sharing_file, directory)
+        self._tailor = review_threshold_tailor(settings.model_thresholds)
         self.ledger = DeliveryLedger()
         self._ledger_reader = ledger_reader or TableReader(
             settings, self._topics.deliveries, self.ledger.apply_record, "apihub-router-ledger"
@@ -163,7 +164,7 @@ class RouterWorker:
                 log.info("hit %s (manifest %s) has no recipient; skipped", hit.hit_id, hit.manifest_id)
             return members
 
-        plan = self.ledger.plan(hits, members_of)
+        plan = self.ledger.plan(hits, members_of, self._tailor)
         sends = []  # (member or "", future)
         for copy in plan.copies:
             future = self._producer.send(

@@ -96,3 +96,42 @@ def test_the_ledger_is_rebuilt_from_its_topic_records():
     assert _run(rebuilt, [_hit()], members=("FJI",)) == []
     rebuilt.apply_record(b"h-1", None)  # tombstone
     assert rebuilt.get("h-1") is None
+
+
+def test_a_member_no_longer_entitled_to_a_hit_is_sent_a_withdrawal():
+    # The owner of a shared entry got the hit; a correction means the entry no longer matches, a rule still does.
+    ledger = DeliveryLedger()
+    assert _run(ledger, [_hit()], members=("FJI", "AUS")) == [("AUS", "h-1", 1), ("FJI", "h-1", 1)]
+    corrected = _hit(reasons=("HUB-DOC-EXPIRED",))
+    assert _run(ledger, [corrected], members=("FJI",)) == [("FJI", "h-1", 1), ("AUS", "h-1", 2)]
+    assert not ledger.get("h-1").withdrawn  # Fiji still holds it
+    assert _run(ledger, [corrected], members=("FJI",)) == []  # the withdrawal is not repeated
+    # Cancelling the traveller now withdraws it from Fiji only: Australia was already told.
+    assert _run(ledger, [_clearance("h-1")]) == [("FJI", "h-1", 2)]
+
+
+def test_tailored_copies_differ_per_member_and_none_means_not_for_that_member():
+    ledger = DeliveryLedger()
+
+    def only_fiji_sees_reason_b(hit, member):
+        copy = hit_pb2.Hit()
+        copy.CopyFrom(hit)
+        if member != "FJI":
+            kept = [r for r in hit.reasons if r.id != "B"]
+            if not kept:
+                return None
+            del copy.reasons[:]
+            copy.reasons.extend(kept)
+        return copy
+
+    def run(hit):
+        plan = ledger.plan([hit], _members(("FJI", "TON")), only_fiji_sees_reason_b)
+        ledger.commit(plan.records)
+        return [(c.recipient, c.state, [r.id for r in c.reasons]) for c in plan.copies]
+
+    assert run(_hit(reasons=("B",))) == [("FJI", 1, ["B"])]
+    assert run(_hit(reasons=("A", "B"))) == [("FJI", 1, ["A", "B"]), ("TON", 1, ["A"])]
+    # Only Fiji's version changed when B goes: Tonga's copy is the same as before and is not resent.
+    assert run(_hit(reasons=("A",))) == [("FJI", 1, ["A"])]
+    assert run(_hit(reasons=("B",))) == [("FJI", 1, ["B"]), ("TON", 2, [])]
+    assert not ledger.get("h-1").withdrawn

@@ -1,4 +1,4 @@
-from services.router.recipients import recipients
+from services.router.recipients import recipients, review_threshold_tailor
 from services.wire import hit_pb2
 
 
@@ -47,3 +47,23 @@ def test_watchlist_owner_outside_the_route_does_not_receive_yet(directory, fakes
     hit.reasons.add(source=hit_pb2.REASON_SOURCE_WATCHLIST, id="e1", owner="WSM")
 
     assert "WSM" not in recipients(hit, directory)
+
+
+def _reviewed_hit(*reasons):
+    hit = hit_pb2.Hit(hit_id="h-1", score=0.9)
+    for source, score in reasons:
+        hit.reasons.add(source=source, id=f"r{score}", score=score)
+    return hit
+
+
+def test_model_reasons_reach_each_member_only_at_its_own_threshold():
+    tailor = review_threshold_tailor({"FJI": 0.2, "WSM": 0.6}, default=0.4)
+    model_only = _reviewed_hit((hit_pb2.REASON_SOURCE_MODEL, 0.5))
+    assert tailor(model_only, "FJI").reasons[0].score == 0.5
+    assert tailor(model_only, "TON") is not None  # default threshold 0.4
+    assert tailor(model_only, "WSM") is None  # 0.5 is under Samoa's 0.6: not for Samoa at all
+    both = _reviewed_hit((hit_pb2.REASON_SOURCE_WATCHLIST, 0.9), (hit_pb2.REASON_SOURCE_MODEL, 0.5))
+    samoa = tailor(both, "WSM")
+    assert [r.source for r in samoa.reasons] == [hit_pb2.REASON_SOURCE_WATCHLIST]
+    assert samoa.score == both.score and len(both.reasons) == 2  # the original is untouched
+    assert len(tailor(both, "FJI").reasons) == 2
