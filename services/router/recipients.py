@@ -48,8 +48,8 @@ def review_threshold_tailor(thresholds: Mapping[str, float], default: float = DE
     def tailor(hit: hit_pb2.Hit, member: str) -> hit_pb2.Hit | None:
         limit = thresholds.get(member, default)
         kept = [r for r in hit.reasons if r.source != hit_pb2.REASON_SOURCE_MODEL or r.score >= limit]
-        if not kept:
-            return None
+        if not kept and hit.reasons:
+            return None  # raised by the model alone, under this member's threshold
         copy = hit_pb2.Hit()
         copy.CopyFrom(hit)
         if len(kept) < len(hit.reasons):
