@@ -83,6 +83,10 @@ class Topics:
         """Consumer group whose committed offset on the outbox is the member's acknowledged cursor."""
         return f"{self.prefix}.member.{member.upper()}"
 
+    def webhook_group(self, member: str) -> str:
+        """Consumer group of the member's webhook dispatcher: its committed offset is what the member answered."""
+        return f"{self.prefix}.webhook.{member.upper()}"
+
 
 def topic_specs(settings: HubSettings, members: list[str]) -> dict[str, dict]:
     """Every topic the hub uses, with explicit partition counts and configs."""

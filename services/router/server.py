@@ -14,6 +14,7 @@ from services.bus import ensure_topics
 from services.config import HubSettings
 from services.directory import Directory, load_directory
 from services.router.delivery import HitDeliveryServicer, RulesAdminServicer, WatchlistAdminServicer
+from services.router.lag import OutboxLagMonitor
 from services.router.webhook import WebhookDispatcher
 from services.router.worker import RouterWorker
 from services.serving import add_standard_services, bind, new_grpc_server, start_metrics, wait_for_signal
@@ -76,6 +77,9 @@ def run_router(settings: HubSettings) -> None:
     hook_threads = [threading.Thread(target=h.run, name=f"webhook-{i}", daemon=True) for i, h in enumerate(hooks)]
     for t in hook_threads:
         t.start()
+    # Outbox lag of every member from the broker, so one that stopped acknowledging shows in the metrics.
+    lag = OutboxLagMonitor(settings, directory)
+    threading.Thread(target=lag.run, name="outbox-lag", daemon=True).start()
     log.info("member delivery server on port %d (metrics %s)", server.port, metrics)
 
     def shutdown() -> None:
@@ -83,12 +87,14 @@ def run_router(settings: HubSettings) -> None:
         worker.stop()
         for hook in hooks:
             hook.stop()
+        lag.stop()
         server.stop()
         thread.join(timeout=30)
         worker.close()
         for hook, t in zip(hooks, hook_threads, strict=True):
             t.join(timeout=15)
             hook.close()
+        lag.close()
         log.info("router stopped")
 
     wait_for_signal(shutdown, watch=thread)

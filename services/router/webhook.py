@@ -94,7 +94,7 @@ class WebhookDispatcher:
             raise ValueError(f"webhook of {member.code}: environment variable {member.webhook.secret_env} is not set")
         self._topics = Topics(settings.topic_prefix)
         self._tp = TopicPartition(self._topics.outbox(member.code), 0)
-        self._consumer = make_consumer(settings, f"{settings.topic_prefix}.webhook.{member.code}", "apihub-webhook")
+        self._consumer = make_consumer(settings, self._topics.webhook_group(member.code), "apihub-webhook")
         self._consumer.assign([self._tp])
         self._producer = make_producer(settings, "apihub-webhook-dlq")
         self._stopping = threading.Event()
