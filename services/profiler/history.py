@@ -56,6 +56,11 @@ HISTORY_SCHEMA: dict[str, pl.DataType] = {
     "pattern": pl.String(),
 }
 
+# The feature columns of HISTORY_SCHEMA: what the model reads, here and in disposition labels (labels.py).
+FEATURE_COLUMNS: dict[str, pl.DataType] = {
+    name: dtype for name, dtype in HISTORY_SCHEMA.items() if name not in ("of_interest", "pattern")
+}
+
 # (name, probability that a traveller matching it is of interest), in order of precedence.
 PATTERNS: tuple[tuple[str, float], ...] = (
     ("LASTMIN_CASH_ONEWAY", 0.55),

@@ -1,7 +1,11 @@
-"""`apihub model`: train the risk model on the synthetic history, show an artefact, explain manifests.
+"""`apihub model`: train the risk model, export members' dispositions as labels, show an artefact, explain
+manifests.
 
-Offline: no broker and no hub needed. Training writes a new versioned artefact directory; the profiler
-loads the one named by settings.model_path (services.profiler.model.load_configured).
+Training runs offline on the synthetic history, optionally with disposition labels from a file (`--labels`,
+written by `apihub model labels`); only `train --dispositions` and `labels` read the hub's broker (settings
+from the APIHUB_* environment). Training writes a new versioned artefact directory; the profiler loads the
+one named by settings.model_path (services.profiler.model.load_configured). Output carries counts and ids,
+never names or document numbers.
 """
 
 from __future__ import annotations
@@ -12,9 +16,61 @@ from typing import Annotated
 
 import typer
 
-model_app = typer.Typer(help="The risk model (review ranking only): train, show, explain.", no_args_is_help=True)
+model_app = typer.Typer(
+    help="The risk model (review ranking only): train, labels from dispositions, show, explain.", no_args_is_help=True
+)
 
 DEFAULT_OUT = Path(".apihub/models")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"apihub: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings():
+    """HubSettings from the APIHUB_* environment, as the other commands read them."""
+    from pydantic import ValidationError
+
+    from services.config import HubSettings
+
+    try:
+        return HubSettings()
+    except ValidationError as exc:
+        problems = "; ".join(f"APIHUB_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        _fail(f"bad settings: {problems}")
+
+
+def _read_from_hub():
+    """Labels from the configured hub's dispositions, hits and manifests topics (exit 2 or 3 on failure)."""
+    from kafka.errors import KafkaError
+
+    from services.errors import HubError
+    from services.profiler.labels import read_labels
+
+    settings = _settings()
+    try:
+        return read_labels(settings), settings
+    except HubError as exc:
+        _fail(str(exc))
+    except KafkaError as exc:
+        _fail(f"could not read the hub's topics at {settings.bootstrap}: {exc}", 3)
+
+
+def _print_report(report) -> None:
+    typer.echo(
+        f"dispositions read {report.dispositions} ({report.superseded} superseded by a later one of the same member, "
+        f"{report.unlabelled} without a label); hits disposed {report.disposed_hits}, {report.conflicting} with "
+        "members disagreeing (any positive outcome wins)"
+    )
+    if report.skipped or report.undecodable:
+        typer.echo(
+            f"  skipped {report.skipped}: {report.hit_missing} hits not on the hits topic, {report.manifest_missing} "
+            f"manifests not on the manifests topic, {report.traveller_missing} travellers not found in their "
+            f"manifest; {report.undecodable} undecodable records"
+        )
+    share = f"{report.positives / report.labels:.1%}" if report.labels else "-"
+    typer.echo(f"labels {report.labels}, of interest {report.positives} ({share})")
 
 
 def _print_evaluation(metadata: dict) -> None:
@@ -37,6 +93,34 @@ def _print_evaluation(metadata: dict) -> None:
         f"{evaluation['review_share_at_default_threshold']:.2%} of travellers put up for review, "
         f"precision {precision if precision is None else f'{precision:.4f}'}"
     )
+    _print_dispositions(metadata.get("dispositions"))
+
+
+def _number(value, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _print_dispositions(section: dict | None) -> None:
+    if not section or not section.get("labels"):
+        typer.echo("  disposition labels: none (synthetic history only)")
+        return
+    weighting = section["weighting"]
+    typer.echo(
+        f"  disposition labels {section['labels']} ({section['positive_share']:.1%} of interest) from "
+        f"{section.get('source') or 'the caller'}: {section['train_rows']} in training at weight "
+        f"{weighting['per_row']:g} per row ({weighting['share_of_training_weight']:.2%} of the training weight)"
+    )
+    evaluation = section["evaluation"]
+    if not evaluation.get("evaluated"):
+        typer.echo(f"  not evaluated on dispositions: {evaluation.get('reason', '')}")
+        return
+    typer.echo(
+        f"  on {evaluation['holdout_rows']} held-out disposition rows ({evaluation['holdout_positives']} of "
+        f"interest): ROC AUC {_number(evaluation['roc_auc'])} (synthetic history alone "
+        f"{_number(evaluation['synthetic_only_roc_auc'])}), at the default threshold precision "
+        f"{_number(evaluation['precision_at_default_threshold'])}, recall "
+        f"{_number(evaluation['recall_at_default_threshold'])}"
+    )
 
 
 @model_app.command("train")
@@ -46,14 +130,103 @@ def train_command(
     ),
     rows: Annotated[int, typer.Option("--rows", min=1000, help="Rows of synthetic history to generate")] = 200_000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the history and the split")] = 7,
+    dispositions: Annotated[
+        bool,
+        typer.Option(
+            "--dispositions",
+            help="Also train on members' dispositions, read from the hub's broker (APIHUB_KAFKA_BOOTSTRAP, "
+            "APIHUB_TOPIC_PREFIX)",
+        ),
+    ] = False,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help="Also train on a labels file (.parquet or .csv) written by `apihub model labels`: offline",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    label_weight: Annotated[
+        float,
+        typer.Option(
+            "--label-weight",
+            min=0.001,
+            help="Sample weight of one disposition row against one synthetic row, lowered so that dispositions "
+            "carry at most 25 % of the training weight",
+        ),
+    ] = 10.0,
 ) -> None:
-    """Generate the labelled synthetic history, train, evaluate on a held-out split, write the artefact."""
+    """Generate the labelled synthetic history, train, evaluate on a held-out split, write the artefact.
+
+    With --dispositions or --labels, members' dispositions of hits are added as labels (true_match,
+    denied_boarding, refused_entry, secondary_positive: of interest; false_positive, secondary_negative: not;
+    members disagreeing: any positive wins). They exist only for hits, so they are few and biased: they join
+    the synthetic history with a sample weight (--label-weight), never replace it. With 50 or more, a quarter
+    is held out and the model evaluated on them; the artefact's metadata records how many were used, their
+    share of interest, the weighting and that evaluation.
+    """
     from services.profiler.model import train
 
-    artefact = train(out, rows=rows, seed=seed)
+    if dispositions and labels is not None:
+        _fail("give --dispositions or --labels, not both")
+    frame = source = collection = None
+    if dispositions:
+        from services.profiler.labels import COMBINATION_RULE
+
+        found, settings = _read_from_hub()
+        _print_report(found.report)
+        from services.bus import Topics
+
+        frame, source = found.frame, f"topic {Topics(settings.topic_prefix).dispositions} ({settings.bootstrap})"
+        collection = {"rule": COMBINATION_RULE, **found.report.as_dict()}
+        if frame.is_empty():
+            typer.echo("no disposition labels found: training on the synthetic history only", err=True)
+    elif labels is not None:
+        from services.profiler.labels import COMBINATION_RULE, LabelFileError, read_labels_file
+
+        try:
+            frame = read_labels_file(labels)
+        except LabelFileError as exc:
+            _fail(str(exc))
+        source, collection = f"file {labels.name}", {"rule": COMBINATION_RULE}
+    artefact = train(
+        out,
+        rows=rows,
+        seed=seed,
+        labels=frame,
+        label_weight=label_weight,
+        label_source=source,
+        label_collection=collection,
+    )
     _print_evaluation(dict(artefact.metadata))
     typer.echo(f"written to {artefact.path}")
     typer.echo(f"use it: APIHUB_MODEL_PATH={artefact.path}")
+
+
+@model_app.command("labels")
+def labels_command(
+    out: Annotated[Path, typer.Option("--out", help="File to write: .parquet or .csv (the format follows the suffix)")],
+) -> None:
+    """Export members' dispositions as labelled feature rows (read from the hub's broker) for offline training.
+
+    Train on the file with `apihub model train --labels FILE`.
+
+    One row per disposed hit: its id, the decisive outcome, how many members disposed it and whether they
+    disagreed (any positive outcome wins), what raised it, the model's input features recomputed from the
+    hit's manifest by the profiler's own code, and the label. No names, birth dates, document numbers or
+    nationalities. Hits whose record, manifest or traveller is no longer on the topics are skipped and counted.
+    """
+    from services.profiler.labels import LabelFileError, label_file_format, write_labels_file
+
+    try:
+        label_file_format(out)  # before reading the topics, which may take a while
+    except LabelFileError as exc:
+        _fail(str(exc))
+    found, _ = _read_from_hub()
+    _print_report(found.report)
+    write_labels_file(found.frame, out)
+    typer.echo(f"written to {out}")
 
 
 @model_app.command("show")
