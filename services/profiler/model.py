@@ -60,6 +60,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from services.config import DEFAULT_MODEL_THRESHOLD
 from services.profiler.history import CASH, history
 
 MODEL_NAME = "risk"
@@ -71,7 +72,7 @@ PIPELINE_FILE = "pipeline.joblib"
 METADATA_FILE = "metadata.json"
 # A traveller is put up for review when the model's probability reaches the threshold of the members with
 # jurisdiction over the flight; members set their own (settings), this applies to members that did not.
-DEFAULT_THRESHOLD = 0.30
+DEFAULT_THRESHOLD = DEFAULT_MODEL_THRESHOLD
 TOP_CONTRIBUTIONS = 3
 # The share of the held-out split on which "precision at the top" is measured.
 TOP_SHARE = 0.01
@@ -514,9 +515,9 @@ def manifest_thresholds(
 ) -> dict[int, float]:
     """Per manifest index: the LOWEST threshold among the members with jurisdiction over the flight.
 
-    The hit then reaches every such member, including those with a higher threshold; filtering model
-    reasons per recipient against each member's own threshold is the router's future work. A flight over
-    which no member has jurisdiction gets no model reason (nobody would review it): infinity.
+    The router then hands each member the model reason only when it reaches that member's own threshold
+    (services.router.recipients.review_threshold_tailor). A flight over which no member has jurisdiction
+    gets no model reason (nobody would review it): infinity.
     """
     thresholds = thresholds or {}
     return {
