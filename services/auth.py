@@ -1,8 +1,9 @@
 """Carrier and member credentials: HMAC-signed bearer tokens carried in gRPC metadata.
 
 A token names one principal, ``carrier:FJ`` or ``member:FJI``, and is signed with the hub's secret, so
-the servers need no token table. (Mutual TLS and stored, hashed member credentials come with the
-member directory work; the check below is the one place to extend.)
+the servers need no token table. A member's directory entry may narrow this down: ``token_sha256`` lists
+the only valid credentials (digests, for rotation and revocation) and ``cert_sha256`` binds the member to its
+mutual-TLS client certificates (services.router.delivery.authorize_member; services.tls).
 """
 
 from __future__ import annotations

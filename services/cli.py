@@ -19,13 +19,15 @@ from services import client
 from services.auth import issue_token, token_digest
 from services.codec import hit_to_json, manifest_from_json
 from services.config import HubSettings
-from services.errors import HubError
+from services.errors import ConfigError, HubError
 from services.profiler.model_cli import model_app
 from services.profiler.rules_cli import rules_app
 from services.wire import delivery_pb2, intake_pb2, manifest_pb2
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
-dev_app = typer.Typer(help="Development helpers: demo credentials, code generation, demo files.", no_args_is_help=True)
+dev_app = typer.Typer(
+    help="Development helpers: demo credentials and certificates, code generation, demo files.", no_args_is_help=True
+)
 watchlist_app = typer.Typer(help="Members' watchlists.", no_args_is_help=True)
 hits_app = typer.Typer(help="Members' hits.", no_args_is_help=True)
 kafka_app = typer.Typer(help="The local single-node Kafka broker for development.", no_args_is_help=True)
@@ -40,19 +42,97 @@ app.add_typer(model_app, name="model")
 # `apihub bench`: the benchmark suite's own command (options and help live with the suite).
 app.command("bench")(bench)
 
-ServerOpt = Annotated[str | None, typer.Option("--server", help="host:port of the hub (default from settings)")]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        help="host:port of the hub (default from settings). TLS: APIHUB_TLS_* or `apihub --tls-ca ...`, "
+        "see `apihub --help`",
+    ),
+]
 TokenOpt = Annotated[
     str | None,
     typer.Option("--token", envvar="APIHUB_TOKEN", help="Bearer token (env APIHUB_TOKEN); see `apihub dev token`"),
 ]
 
 
+TLS_HELP = (
+    "TLS: the servers (`serve`, `up`) listen with TLS when APIHUB_TLS_CERT_FILE and APIHUB_TLS_KEY_FILE are set, "
+    "and require client certificates (mutual TLS) when APIHUB_TLS_CLIENT_CA_FILE is set too. The commands that "
+    "connect (submit, watchlist load, hits follow, hits dispose, rules load) use TLS when APIHUB_TLS_CA_FILE, "
+    "APIHUB_TLS_CLIENT_CERT_FILE and _KEY_FILE, or APIHUB_TLS=true are set, or with the --tls-* options below, "
+    "given before the command: `apihub --tls-ca ca.pem hits follow --member FJI`. "
+    "`apihub dev certs --out DIR` writes throwaway certificates to try it."
+)
+
+# Settings given as global options (`apihub --tls-ca FILE hits follow ...`): they win over APIHUB_* variables.
+_overrides: dict[str, object] = {}
+
+
+@app.callback(help=__doc__ + "\n\n" + TLS_HELP)
+def main(
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-ca",
+            help="Connect with TLS, verifying the hub's certificate against this CA (PEM) (or env APIHUB_TLS_CA_FILE)",
+            dir_okay=False,
+        ),
+    ] = None,
+    tls_client_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-client-cert",
+            help="Client certificate (PEM) for a hub that requires mutual TLS (or env APIHUB_TLS_CLIENT_CERT_FILE)",
+            dir_okay=False,
+        ),
+    ] = None,
+    tls_client_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-client-key",
+            help="Its private key (PEM, unencrypted) (or env APIHUB_TLS_CLIENT_KEY_FILE)",
+            dir_okay=False,
+        ),
+    ] = None,
+    tls_server_name: Annotated[
+        str | None,
+        typer.Option(
+            "--tls-server-name",
+            help="Name the hub's certificate must carry, if not the host dialled (or env APIHUB_TLS_SERVER_NAME)",
+        ),
+    ] = None,
+) -> None:
+    """Global options: TLS for the commands that connect to the hub (see TLS_HELP)."""
+    given = {
+        "tls_ca_file": tls_ca,
+        "tls_client_cert_file": tls_client_cert,
+        "tls_client_key_file": tls_client_key,
+        "tls_server_name": tls_server_name,
+    }
+    _overrides.clear()
+    _overrides.update({name: value for name, value in given.items() if value is not None})
+
+
 def _settings() -> HubSettings:
     try:
-        return HubSettings()
+        return HubSettings(**_overrides)
     except ValidationError as exc:
-        problems = "; ".join(f"APIHUB_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"APIHUB_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+            if e["loc"]
+            else e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        )
         _fail(f"bad settings: {problems}")
+
+
+def _channel(settings: HubSettings, address: str) -> grpc.Channel:
+    """A channel to the hub as the settings say: TLS, mutual TLS, or plain text."""
+    try:
+        return client.channel_for(settings, address)
+    except ConfigError as exc:
+        _fail(f"bad settings: {exc}")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -137,6 +217,13 @@ def serve(service: Service) -> None:
 
     configure_logging()
     settings = _settings()
+    if service is not Service.profiler:
+        from services.tls import server_credentials
+
+        try:  # unusable TLS files: a clear message now, not a traceback once the service is half up
+            server_credentials(settings)
+        except ConfigError as exc:
+            _fail(f"bad settings: {exc}")
     if service is Service.ingest:
         from services.api_ingest.server import run_ingest
 
@@ -228,7 +315,7 @@ def submit(
 
     settings = _settings()
     token = _need_token(token, "--carrier XX")
-    chan = client.channel(server or settings.ingest_listen)
+    chan = _channel(settings, server or settings.ingest_listen)
     receipts: list[tuple[intake_pb2.Receipt, str]] = []
     manifests: list[tuple[manifest_pb2.Manifest, str]] = []
     try:
@@ -300,7 +387,7 @@ def watchlist_load(
     )
     try:
         reply = client.load_watchlist(
-            client.channel(server or settings.delivery_listen), token, member, entries, scope_value
+            _channel(settings, server or settings.delivery_listen), token, member, entries, scope_value
         )
     except grpc.RpcError as exc:
         _rpc_error(exc)
@@ -339,7 +426,7 @@ def hits_follow(
             typer.echo(f"    {r['source']:9} {r['id']:<18} {r['score']:.2f}  {r['explanation']}")
         sys.stdout.flush()
 
-    follower = client.Follower(client.channel(server or settings.delivery_listen), token, member)
+    follower = client.Follower(_channel(settings, server or settings.delivery_listen), token, member)
     try:
         follower.follow(show, idle_exit=idle_exit, cursor=cursor)
     except grpc.RpcError as exc:
@@ -428,7 +515,9 @@ def rules_load(
     """Replace a member's targeting rules in the running hub: every profiler applies them, no restart."""
     settings, member, token = _as_member(member, token)
     try:
-        reply = client.load_rules(client.channel(server or settings.delivery_listen), token, member, file.read_text())
+        reply = client.load_rules(
+            _channel(settings, server or settings.delivery_listen), token, member, file.read_text()
+        )
     except grpc.RpcError as exc:
         _rpc_error(exc)
     if reply.errors:
@@ -460,7 +549,9 @@ def hits_dispose(
     settings, member, token = _as_member(member, token)
     value = delivery_pb2.Outcome.Value(f"OUTCOME_{outcome.value.upper()}")
     try:
-        reply = client.dispose(client.channel(server or settings.delivery_listen), token, member, hit_id, value, note)
+        reply = client.dispose(
+            _channel(settings, server or settings.delivery_listen), token, member, hit_id, value, note
+        )
     except grpc.RpcError as exc:
         _rpc_error(exc)
     typer.echo(f"Recorded {outcome.value} for hit {reply.disposition.hit_id} ({member}).")
@@ -541,6 +632,48 @@ def dev_token(
             _fail(f"--member {member}: not in the member directory ({', '.join(directory.codes)})")
         token = issue_token(secret, "member", member, serial)
         typer.echo(token_digest(token) if digest else token)
+
+
+@dev_app.command("certs")
+def dev_certs(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the certificates and keys to")],
+    member: Annotated[
+        list[str], typer.Option("--member", help="Write a client certificate for this member (repeatable)")
+    ] = (),
+    carrier: Annotated[
+        list[str], typer.Option("--carrier", help="Write a client certificate for this carrier (repeatable)")
+    ] = (),
+    host: Annotated[
+        list[str], typer.Option("--host", help="Another name or IP for the server certificate (repeatable)")
+    ] = (),
+    days: Annotated[int, typer.Option(help="Validity in days")] = 30,
+    force: Annotated[bool, typer.Option("--force", help="Replace certificates and keys already in --out")] = False,
+) -> None:
+    """Write a throwaway CA, a server certificate (localhost, 127.0.0.1, ::1) and client certificates, for trying
+    TLS and mutual TLS locally. Private keys go only into --out, readable by you alone (0600). Never for
+    production: the CA's own key is not kept, so run again (and restart the hub) for more certificates.
+    """
+    from services.tls import write_dev_certs
+
+    try:
+        written = write_dev_certs(out, member, carrier, host, days=days, force=force)
+    except ConfigError as exc:
+        _fail(str(exc))
+    for f in written:
+        typer.echo(f"{f.path}  {f.what}" + (f"\n    sha256 {f.sha256}" if f.sha256 else ""))
+    d = out.resolve()
+    example = f"member-{member[0].upper()}" if member else (f"carrier-{carrier[0].upper()}" if carrier else None)
+    typer.echo("\nServers (mutual TLS; leave out the last line for TLS only):")
+    typer.echo(f"  export APIHUB_TLS_CERT_FILE={d}/server.pem APIHUB_TLS_KEY_FILE={d}/server-key.pem")
+    typer.echo(f"  export APIHUB_TLS_CLIENT_CA_FILE={d}/ca.pem")
+    typer.echo("Clients:")
+    typer.echo(f"  export APIHUB_TLS_CA_FILE={d}/ca.pem")
+    if example:
+        typer.echo(
+            f"  export APIHUB_TLS_CLIENT_CERT_FILE={d}/{example}.pem APIHUB_TLS_CLIENT_KEY_FILE={d}/{example}-key.pem"
+        )
+    if member:
+        typer.echo("Pin a member to its certificate: cert_sha256: [<its sha256 above>] in its directory entry.")
 
 
 @dev_app.command("protos")

@@ -13,6 +13,8 @@ import grpc
 from services.api_ingest.status import answer_from_error
 from services.auth import bearer
 from services.codec import parse_partial_date
+from services.config import HubSettings
+from services.tls import ClientTLS
 from services.wire import delivery_pb2, delivery_pb2_grpc, intake_pb2, intake_pb2_grpc, manifest_pb2
 
 WATCHLIST_COLUMNS = [
@@ -35,14 +37,23 @@ _SEX = {
 }
 
 
-def channel(address: str, max_message_bytes: int = 16 * 1024 * 1024) -> grpc.Channel:
-    return grpc.insecure_channel(
-        address,
-        options=[
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes),
-        ],
-    )
+def channel(address: str, max_message_bytes: int = 16 * 1024 * 1024, tls: ClientTLS | None = None) -> grpc.Channel:
+    """A channel to the hub: TLS (with a client certificate for mutual TLS) when ``tls`` is given, else plain."""
+    options = [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+    if tls is None:
+        return grpc.insecure_channel(address, options=options)
+    if tls.server_name:
+        options.append(("grpc.ssl_target_name_override", tls.server_name))
+    return grpc.secure_channel(address, tls.credentials(), options=options)
+
+
+def channel_for(settings: HubSettings, address: str) -> grpc.Channel:
+    """A channel as the settings say (APIHUB_TLS_*): what every command and the launcher's clients use.
+    Raises ConfigError for unusable TLS files."""
+    return channel(address, settings.max_message_bytes, ClientTLS.from_settings(settings))
 
 
 def submit(

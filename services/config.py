@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Only for the local demo and tests. A deployment sets APIHUB_AUTH_SECRET; `apihub up` warns when it does not.
 DEMO_AUTH_SECRET = "pacific-apihub-local-demo-secret-not-for-production"
 # The risk model's review threshold for members that set none in model_thresholds.
 DEFAULT_MODEL_THRESHOLD = 0.30
+# The settings naming PEM files for gRPC TLS (servers' and clients').
+TLS_FILES = (
+    "tls_cert_file",
+    "tls_key_file",
+    "tls_client_ca_file",
+    "tls_ca_file",
+    "tls_client_cert_file",
+    "tls_client_key_file",
+)
 
 
 class HubSettings(BaseSettings):
@@ -67,12 +76,72 @@ class HubSettings(BaseSettings):
     # Router: how often an idle Subscribe stream sends a heartbeat (seconds).
     heartbeat_seconds: float = 1.0
 
+    # TLS of the two gRPC servers. Both set: they listen with TLS only (PEM files: the certificate chain, leaf
+    # first, and its unencrypted private key). Unset: plain text, for local development only (a server listening
+    # on a non-loopback address in plain text logs a warning). `apihub dev certs` writes throwaway ones.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # Mutual TLS: set, every client must present a certificate issued by one of these CAs (PEM). A member whose
+    # directory entry lists cert_sha256 must moreover present one of those certificates.
+    tls_client_ca_file: Path | None = None
+    # Clients (`apihub submit`, `watchlist load`, `hits`, `rules load`, `apihub up`'s own): connect with TLS,
+    # verifying the hub's certificate against these CAs (PEM). Unset, with tls true or a client certificate:
+    # the system's trust roots.
+    tls_ca_file: Path | None = None
+    # Clients: the certificate chain and key presented to a hub that requires mutual TLS (implies TLS).
+    tls_client_cert_file: Path | None = None
+    tls_client_key_file: Path | None = None
+    # Clients: use TLS even without the files above (a hub whose certificate the system's roots trust).
+    tls: bool = False
+    # Clients: the name the hub's certificate must carry, when it differs from the host dialled (tests, tunnels).
+    tls_server_name: str = ""
+
     @field_validator("auth_secret")
     @classmethod
     def _secret_not_empty(cls, value: str) -> str:
         if len(value) < 16:
             raise ValueError("APIHUB_AUTH_SECRET must be at least 16 characters (it signs every token)")
         return value
+
+    @field_validator(*TLS_FILES, mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value):
+        # APIHUB_TLS_CERT_FILE= (set but empty, as compose files do) means no file, not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _tls_files_fit_together(self) -> HubSettings:
+        for cert, key in (("tls_cert_file", "tls_key_file"), ("tls_client_cert_file", "tls_client_key_file")):
+            if (getattr(self, cert) is None) != (getattr(self, key) is None):
+                have, lack = (cert, key) if getattr(self, cert) is not None else (key, cert)
+                raise ValueError(
+                    f"APIHUB_{have.upper()} is set but APIHUB_{lack.upper()} is not: a certificate needs its key"
+                )
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError(
+                "APIHUB_TLS_CLIENT_CA_FILE (mutual TLS) needs the servers' own certificate: "
+                "set APIHUB_TLS_CERT_FILE and APIHUB_TLS_KEY_FILE too"
+            )
+        for name in TLS_FILES:
+            path = getattr(self, name)
+            if path is None:
+                continue
+            try:
+                with open(path, "rb") as f:
+                    f.read(1)
+            except OSError as exc:
+                raise ValueError(f"APIHUB_{name.upper()}={path}: cannot read it ({exc.strerror})") from None
+        return self
+
+    @property
+    def server_tls(self) -> bool:
+        """Whether the gRPC servers listen with TLS."""
+        return self.tls_cert_file is not None
+
+    @property
+    def client_tls(self) -> bool:
+        """Whether clients connect with TLS."""
+        return self.tls or self.tls_ca_file is not None or self.tls_client_cert_file is not None
 
     @property
     def uses_local_kafka(self) -> bool:

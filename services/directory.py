@@ -11,6 +11,7 @@ import yaml
 
 from services.errors import ConfigError
 from services.geo import countries_of_route, is_country
+from services.tls import normalize_fingerprint
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,10 @@ class Member:
     # SHA-256 digests of the member's valid credentials (`apihub dev token --member X --digest`). Empty: any
     # token signed by the hub's secret for this member is valid; listed: only those, so one can be revoked.
     token_sha256: frozenset[str] = frozenset()
+    # SHA-256 fingerprints of the member's client certificates (DER; `apihub dev certs` prints them, as does
+    # `openssl x509 -noout -fingerprint -sha256`). Listed: the member's calls must also come over mutual TLS
+    # with one of these certificates, so a stolen token alone is not enough. Empty: any certificate (or none).
+    cert_sha256: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,17 @@ def parse_directory(text: str, source: str) -> Directory:
         digests = frozenset(str(d).lower() for d in raw.get("token_sha256") or [])
         if any(len(d) != 64 or any(c not in "0123456789abcdef" for c in d) for d in digests):
             raise ConfigError(f"{where}: token_sha256 entries must be SHA-256 hex digests")
+        certs = frozenset(normalize_fingerprint(str(d)) for d in raw.get("cert_sha256") or [])
+        if any(len(d) != 64 or any(c not in "0123456789abcdef" for c in d) for d in certs):
+            raise ConfigError(f"{where}: cert_sha256 entries must be SHA-256 certificate fingerprints (hex)")
         members[code] = Member(
-            code, str(raw.get("name", code)), str(raw.get("contact_point", "")), frozenset(countries), webhook, digests
+            code,
+            str(raw.get("name", code)),
+            str(raw.get("contact_point", "")),
+            frozenset(countries),
+            webhook,
+            digests,
+            cert_sha256=certs,
         )
     if not members:
         raise ConfigError(f"{source}: no members")

@@ -24,15 +24,16 @@ from services.demo import DemoTraffic, cancelled_reservation, demo_watchlists
 from services.devkafka import LocalKafka
 from services.directory import load_directory
 from services.errors import HubError
+from services.tls import ClientTLS, server_credentials
 from services.wire import intake_pb2, manifest_pb2
 
 SERVICES = ("ingest", "profiler", "router")
 
 
-def wait_healthy(address: str, timeout: float = 60.0) -> None:
-    """Until the gRPC server at ``address`` reports SERVING."""
+def wait_healthy(address: str, timeout: float = 60.0, tls: ClientTLS | None = None) -> None:
+    """Until the gRPC server at ``address`` reports SERVING (over TLS when ``tls`` is given)."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as chan:
+    with client.channel(address, tls=tls) as chan:
         stub = health_pb2_grpc.HealthStub(chan)
         while time.monotonic() < deadline:
             try:
@@ -56,6 +57,19 @@ class Hub:
 
     def start(self) -> Hub:
         s = self.settings
+        # TLS first: a wrong file should stop the launch before anything runs.
+        if s.server_tls and not s.client_tls:
+            raise HubError(
+                "APIHUB_TLS_CERT_FILE is set but the hub's own clients (health checks, demo) have no TLS settings: "
+                "set APIHUB_TLS_CA_FILE (and, for mutual TLS, APIHUB_TLS_CLIENT_CERT_FILE / _KEY_FILE)"
+            )
+        if s.tls_client_ca_file is not None and s.tls_client_cert_file is None:
+            raise HubError(
+                "APIHUB_TLS_CLIENT_CA_FILE requires client certificates, but the hub's own clients (health checks, "
+                "demo) have none: set APIHUB_TLS_CLIENT_CERT_FILE and APIHUB_TLS_CLIENT_KEY_FILE"
+            )
+        server_credentials(s)  # the services would fail on these files: say which one now
+        tls = ClientTLS.from_settings(s)
         if s.uses_local_kafka:
             self.say(
                 f"Starting a local Apache Kafka broker on 127.0.0.1:{s.kafka_port} (data in {s.state_dir / 'kafka'})..."
@@ -82,7 +96,7 @@ class Hub:
             out.close()
         for name, address in (("ingest", s.ingest_listen), ("router", s.delivery_listen)):
             try:
-                wait_healthy(address)
+                wait_healthy(address, tls=tls)
             except HubError:
                 self.stop()
                 raise HubError(f"the {name} service did not come up; see {logs / (name + '.log')}") from None
@@ -120,7 +134,7 @@ def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[st
     """Load demo watchlists, follow every member's hits in threads, and feed manifests until ``stop``."""
     s = hub.settings
     secret = s.auth_secret
-    member_chan = client.channel(s.delivery_listen)
+    member_chan = client.channel_for(s, s.delivery_listen)
     for owner, entries in demo_watchlists().items():
         client.load_watchlist(member_chan, issue_token(secret, "member", owner), owner, entries)
     say("Demo watchlists loaded for FJI, WSM, AUS and TON (synthetic people).")
@@ -153,7 +167,7 @@ def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[st
     # Carriers alternate between gRPC and PAXLST; now and then one cancels the reservation of a watchlisted
     # passenger it reported earlier (an XR change), and the members that got the hit see it withdrawn.
     traffic = DemoTraffic()
-    ingest_chan = client.channel(s.ingest_listen)
+    ingest_chan = client.channel_for(s, s.ingest_listen)
     to_cancel: list[tuple[manifest_pb2.Manifest, str]] = []
     sent = 0
     while not stop.is_set():

@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from services.config import HubSettings
+from services.tls import is_loopback, server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,22 @@ def add_standard_services(server: grpc.Server, service_names: Iterable[str]) -> 
     return health_servicer
 
 
-def bind(server: grpc.Server, listen: str) -> int:
-    """Bind an insecure port ("host:0" picks a free one) and return the port."""
-    port = server.add_insecure_port(listen)
+def bind(server: grpc.Server, listen: str, settings: HubSettings | None = None) -> int:
+    """Bind ``listen`` ("host:0" picks a free port) and return the port: with TLS (mutual TLS when required)
+    if the settings name a server certificate, else in plain text. Raises ConfigError for unusable TLS files."""
+    credentials = server_credentials(settings) if settings is not None else None
+    port = server.add_insecure_port(listen) if credentials is None else server.add_secure_port(listen, credentials)
     if port == 0:
         raise OSError(f"could not listen on {listen}")
+    if credentials is not None:
+        mutual = settings.tls_client_ca_file is not None
+        log.info("gRPC on %s with TLS%s", listen, ", client certificates required" if mutual else "")
+    elif not is_loopback(listen):
+        log.warning(
+            "gRPC on %s in PLAIN TEXT on a non-loopback address: tokens, manifests and hits cross the network "
+            "unencrypted; set APIHUB_TLS_CERT_FILE and APIHUB_TLS_KEY_FILE",
+            listen,
+        )
     return port
 
 

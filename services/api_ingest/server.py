@@ -34,7 +34,7 @@ class IngestServer:
             ManifestIntakeServicer(settings, self.producer, self.index), self.server
         )
         self.health = add_standard_services(self.server, SERVICE_NAMES)
-        self.port = bind(self.server, listen or settings.ingest_listen)
+        self.port = bind(self.server, listen or settings.ingest_listen, settings)
 
     def start(self) -> IngestServer:
         self.server.start()

@@ -28,6 +28,7 @@ from services.codec import hit_fingerprint
 from services.config import HubSettings
 from services.directory import Directory
 from services.router.ledger import DeliveryLedger
+from services.tls import peer_cert_sha256
 from services.wire import delivery_pb2, delivery_pb2_grpc, hit_pb2, intake_pb2
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,13 @@ def authorize_member(context: grpc.ServicerContext, settings: HubSettings, direc
     allowed = directory.members[member].token_sha256
     if allowed and token_digest(presented_token(context)) not in allowed:
         context.abort(grpc.StatusCode.UNAUTHENTICATED, f"this credential of {member} is revoked or unknown")
+    pinned = directory.members[member].cert_sha256
+    if pinned and peer_cert_sha256(context) not in pinned:
+        # None (no client certificate: plain text, or TLS without APIHUB_TLS_CLIENT_CA_FILE) is never listed.
+        context.abort(
+            grpc.StatusCode.UNAUTHENTICATED,
+            f"{member} must connect over mutual TLS with one of its registered client certificates",
+        )
     return member
 
 

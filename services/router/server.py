@@ -42,7 +42,7 @@ class DeliveryServer:
         delivery_pb2_grpc.add_WatchlistAdminServicer_to_server(self.admin, self.server)
         delivery_pb2_grpc.add_RulesAdminServicer_to_server(self.rules, self.server)
         self.health = add_standard_services(self.server, SERVICE_NAMES)
-        self.port = bind(self.server, listen or settings.delivery_listen)
+        self.port = bind(self.server, listen or settings.delivery_listen, settings)
         self._stopped = False
 
     def start(self) -> DeliveryServer:

@@ -19,9 +19,9 @@ from services.wire import delivery_pb2, manifest_pb2
 class RunningHub:
     """Ingest server, profiler and router of one test, in this process, on the session's broker."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, directory=None):
         self.settings = settings
-        directory = load_directory()
+        directory = directory or load_directory()
         ensure_topics(settings, directory.codes)
         self.ingest = IngestServer(settings).start()
         self.delivery_server = DeliveryServer(settings, directory).start()
@@ -46,16 +46,20 @@ class RunningHub:
         return issue_token(self.settings.auth_secret, kind, code)
 
     def submit(self, manifest):
-        return client.submit(client.channel(self.ingest_addr), self.token("carrier", manifest.carrier), [manifest])
+        return client.submit(
+            client.channel_for(self.settings, self.ingest_addr), self.token("carrier", manifest.carrier), [manifest]
+        )
 
     def load(self, owner, entries, scope=delivery_pb2.WATCHLIST_SCOPE_REGIONAL):
         return client.load_watchlist(
-            client.channel(self.delivery_addr), self.token("member", owner), owner, entries, scope
+            client.channel_for(self.settings, self.delivery_addr), self.token("member", owner), owner, entries, scope
         )
 
     def hits(self, member: str, idle: float = 3.0, want: int | None = None) -> list:
         got: list = []
-        follower = client.Follower(client.channel(self.delivery_addr), self.token("member", member), member)
+        follower = client.Follower(
+            client.channel_for(self.settings, self.delivery_addr), self.token("member", member), member
+        )
         follower.follow(
             lambda d: got.append(d.hit),
             idle_exit=idle,

@@ -1,0 +1,269 @@
+"""TLS for the hub's gRPC servers and clients, member certificate pinning, and throwaway development certificates.
+
+Servers: ``server_credentials(settings)`` (None: plain text). Clients: ``ClientTLS.from_settings(settings)``
+(None: plain text), handed to ``services.client.channel``. ``peer_cert_sha256`` is what a member's directory
+entry pins (``cert_sha256``). ``write_dev_certs`` is `apihub dev certs`: a CA of its own, never for production.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+
+from services.config import HubSettings
+from services.errors import ConfigError
+
+_PEM = b"-----BEGIN "
+
+
+def read_pem(path: Path, setting: str) -> bytes:
+    """The content of a PEM file named by ``setting`` (e.g. "tls_cert_file"); ConfigError naming it otherwise."""
+    env = f"APIHUB_{setting.upper()}"
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{env}={path}: cannot read it ({exc.strerror})") from None
+    if _PEM not in data:
+        raise ConfigError(f"{env}={path}: not a PEM file (expected '-----BEGIN ...')")
+    return data
+
+
+def _check_pair(chain: bytes, key: bytes, cert_setting: str, key_setting: str) -> None:
+    """A certificate and a key that do not belong together fail at the first handshake, obscurely: say so now."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    names = f"APIHUB_{cert_setting.upper()} / APIHUB_{key_setting.upper()}"
+    try:
+        leaf = x509.load_pem_x509_certificate(chain)
+    except ValueError as exc:
+        raise ConfigError(f"APIHUB_{cert_setting.upper()}: no readable certificate ({exc})") from None
+    try:
+        private = serialization.load_pem_private_key(key, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"APIHUB_{key_setting.upper()}: no readable unencrypted private key ({exc})") from None
+    raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if leaf.public_key().public_bytes(*raw) != private.public_key().public_bytes(*raw):
+        raise ConfigError(f"{names}: the key does not belong to the certificate (the first one in the file)")
+
+
+def server_credentials(settings: HubSettings) -> grpc.ServerCredentials | None:
+    """TLS credentials of the gRPC servers; client certificates required when tls_client_ca_file is set."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    chain = read_pem(settings.tls_cert_file, "tls_cert_file")
+    key = read_pem(settings.tls_key_file, "tls_key_file")
+    _check_pair(chain, key, "tls_cert_file", "tls_key_file")
+    client_ca = read_pem(settings.tls_client_ca_file, "tls_client_ca_file") if settings.tls_client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(key, chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
+@dataclass(frozen=True)
+class ClientTLS:
+    """What a client channel needs for TLS: roots to verify the hub (None: the system's), an optional identity."""
+
+    root_certificates: bytes | None = None
+    private_key: bytes | None = None
+    certificate_chain: bytes | None = None
+    # Overrides the name checked in the hub's certificate (the dialled host otherwise).
+    server_name: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: HubSettings) -> ClientTLS | None:
+        """None when the settings ask for no TLS (APIHUB_TLS, APIHUB_TLS_CA_FILE, APIHUB_TLS_CLIENT_CERT_FILE)."""
+        if not settings.client_tls:
+            return None
+        roots = read_pem(settings.tls_ca_file, "tls_ca_file") if settings.tls_ca_file else None
+        key = chain = None
+        if settings.tls_client_cert_file is not None and settings.tls_client_key_file is not None:
+            chain = read_pem(settings.tls_client_cert_file, "tls_client_cert_file")
+            key = read_pem(settings.tls_client_key_file, "tls_client_key_file")
+            _check_pair(chain, key, "tls_client_cert_file", "tls_client_key_file")
+        return cls(roots, key, chain, settings.tls_server_name)
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.root_certificates,
+            private_key=self.private_key,
+            certificate_chain=self.certificate_chain,
+        )
+
+
+def is_loopback(listen: str) -> bool:
+    """Whether a "host:port" listen address only accepts connections from this machine."""
+    host = listen.rsplit(":", 1)[0].strip("[]") if ":" in listen else listen
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # "0.0.0.0" parses; a host name or an empty host may mean every interface
+
+
+# -- member certificate pinning ------------------------------------------------------------------------------
+def cert_sha256(pem: bytes | str) -> str:
+    """SHA-256 of a certificate's DER encoding, lower-case hex: the fingerprint the directory lists."""
+    text = pem.decode() if isinstance(pem, bytes) else pem
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(text)).hexdigest()
+
+
+def normalize_fingerprint(value: str) -> str:
+    """Accepts `openssl x509 -fingerprint -sha256` output ("AB:CD:...", with or without its prefix) too."""
+    return value.strip().lower().removeprefix("sha256 fingerprint=").replace(":", "")
+
+
+def peer_cert_sha256(context: grpc.ServicerContext) -> str | None:
+    """Fingerprint of the certificate the caller presented over mutual TLS; None without one."""
+    pems = (context.auth_context() or {}).get("x509_pem_cert")
+    return cert_sha256(pems[0]) if pems else None
+
+
+# -- `apihub dev certs` ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DevFile:
+    path: Path
+    what: str
+    sha256: str = ""  # certificates: their fingerprint
+
+
+def _write(path: Path, data: bytes, private: bool) -> None:
+    if not private:
+        path.write_bytes(data)
+        return
+    # Created 0600 (never readable by others, not even for a moment), and tightened if it already existed.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def write_dev_certs(
+    out: Path,
+    members: Sequence[str] = (),
+    carriers: Sequence[str] = (),
+    hosts: Sequence[str] = (),
+    days: int = 30,
+    force: bool = False,
+) -> list[DevFile]:
+    """A throwaway CA, a server certificate for localhost, 127.0.0.1, ::1 (and ``hosts``), and one client
+    certificate per member and carrier code (common name = the code). Private keys are written only into
+    ``out``, mode 0600; the CA's key is not kept at all (run again for more certificates, and restart)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    if days < 1:
+        raise ConfigError(f"days must be at least 1 (got {days})")
+    members = [m.strip().upper() for m in members]
+    carriers = [c.strip().upper() for c in carriers]
+    names = ["ca.pem", "server.pem", "server-key.pem"]
+    for kind, codes in (("member", members), ("carrier", carriers)):
+        for code in codes:
+            # The code is the common name and part of a file name: letters and digits only.
+            if not (2 <= len(code) <= 3 and code.isascii() and code.isalnum()):
+                raise ConfigError(f"{kind} code '{code}': 2 or 3 letters or digits (FJ, FJI)")
+            names += [f"{kind}-{code}.pem", f"{kind}-{code}-key.pem"]
+    out.mkdir(parents=True, exist_ok=True)
+    existing = [n for n in names if (out / n).exists()]
+    if existing and not force:
+        raise ConfigError(f"{out}: would overwrite {', '.join(existing)} (pass --force to replace them)")
+
+    now = datetime.now(UTC)
+    org = x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Pacific API Hub (development only)")
+
+    def issue(subject, public_key, issuer, signing_key, extensions) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=days))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        )
+        for ext, critical in extensions:
+            builder = builder.add_extension(ext, critical=critical)
+        return builder.sign(signing_key, hashes.SHA256())
+
+    def pem_key(key) -> bytes:
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    def pem_cert(cert: x509.Certificate) -> bytes:
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([org, x509.NameAttribute(NameOID.COMMON_NAME, "apihub dev CA")])
+    ca = issue(
+        ca_name,
+        ca_key.public_key(),
+        ca_name,
+        ca_key,
+        [
+            (x509.BasicConstraints(ca=True, path_length=0), True),
+            (
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False),  # cert and CRL signing
+                True,
+            ),
+        ],
+    )
+    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
+
+    def leaf(common_name: str, usage, sans: list[x509.GeneralName]) -> tuple[x509.Certificate, bytes]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        extensions = [
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (x509.KeyUsage(True, False, False, False, False, False, False, False, False), True),  # signature
+            (x509.ExtendedKeyUsage([usage]), False),
+            (aki, False),
+        ]
+        if sans:
+            extensions.append((x509.SubjectAlternativeName(sans), False))
+        subject = x509.Name([org, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        return issue(subject, key.public_key(), ca_name, ca_key, extensions), pem_key(key)
+
+    written: list[DevFile] = []
+
+    def save(name: str, cert: x509.Certificate, key: bytes | None, what: str) -> None:
+        path = out / name
+        _write(path, pem_cert(cert), private=False)
+        written.append(DevFile(path, what, cert.fingerprint(hashes.SHA256()).hex()))
+        if key is not None:
+            key_path = out / name.replace(".pem", "-key.pem")
+            _write(key_path, key, private=True)
+            written.append(DevFile(key_path, f"private key of {name} (mode 0600)"))
+
+    save("ca.pem", ca, None, "CA certificate: APIHUB_TLS_CA_FILE (clients), APIHUB_TLS_CLIENT_CA_FILE (servers)")
+    sans: list[x509.GeneralName] = []
+    for host in ["localhost", "127.0.0.1", "::1", *hosts]:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    server, server_key = leaf(hosts[0] if hosts else "localhost", ExtendedKeyUsageOID.SERVER_AUTH, sans)
+    save("server.pem", server, server_key, "server certificate: APIHUB_TLS_CERT_FILE / APIHUB_TLS_KEY_FILE")
+    for kind, codes in (("member", members), ("carrier", carriers)):
+        for code in codes:
+            cert, key = leaf(code, ExtendedKeyUsageOID.CLIENT_AUTH, [])
+            save(
+                f"{kind}-{code}.pem",
+                cert,
+                key,
+                f"{kind} {code}: APIHUB_TLS_CLIENT_CERT_FILE / APIHUB_TLS_CLIENT_KEY_FILE",
+            )
+    return written
