@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from benchmarks import screening  # noqa: E402
+
 
 def _fmt(v, digits=0) -> str:
     if v is None:
@@ -100,6 +102,36 @@ def plots(results: dict, out: Path) -> dict[str, str]:
         plt.close(fig)
         files["scale_out"] = "scale_out.png"
 
+    curve = (results.get("screening") or {}).get("sizes") or []
+    if curve:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        x = [r["entries"] for r in curve]
+        ax.plot(x, [r["score_batch_travellers_per_s"] for r in curve], "o-", label="score_batch (rules, model, list)")
+        ax.plot(
+            x,
+            [r["score_batch_without_watchlist_travellers_per_s"] for r in curve],
+            "s--",
+            label="score_batch, empty watchlist",
+        )
+        ax.plot(x, [r["fuzzy_matches_travellers_per_s"] for r in curve], "^:", label="fuzzy screening alone")
+        t = results["screening"]["targets"]
+        ax.axhline(
+            t["travellers_per_s_target"],
+            color="tab:red",
+            lw=0.8,
+            label=f"target at {t['target_entries']:,} entries ({t['travellers_per_s_target']:,}/s)",
+        )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("watchlist entries")
+        ax.set_ylabel("travellers/s (one process)")
+        ax.set_title("Screening curve: travellers scored per second against list size")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "screening.png", dpi=110)
+        plt.close(fig)
+        files["screening"] = "screening.png"
+
     cost = results.get("cost")
     if cost:
         fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -117,6 +149,34 @@ def plots(results: dict, out: Path) -> dict[str, str]:
         plt.close(fig)
         files["cost"] = "cost.png"
     return files
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _screening_section(result: dict | None, files: dict[str, str]) -> list[str]:
+    """The screening curve (benchmarks.screening), when this run measured it (`--full`)."""
+    if not result:
+        return []
+    lines = ["", "## Screening curve (one profiler process, no Kafka)", ""]
+    if result.get("error"):
+        return lines + [f"Not measured: {result['error']}"]
+    lines += [
+        "`score_batch` as the profiler runs it, timed on one batch against synthetic watchlists of growing size. "
+        + _sentence(screening.describe(result).replace("\n", "; "))
+        + ". `python -m benchmarks.screening` runs it alone.",
+        "",
+        *screening.markdown(result),
+        "",
+        "Stages in µs per traveller (fastest round): frame = traveller frame and document numbers; features = "
+        "derived features the rules and the model read; hits = the Hit messages.",
+        "",
+        *(f"* {_sentence(line)}" for line in screening.target_lines(result)),
+    ]
+    if "screening" in files:
+        lines += ["", f"![screening]({files['screening']})"]
+    return lines
 
 
 def markdown(results: dict, files: dict[str, str]) -> str:
@@ -186,6 +246,7 @@ def markdown(results: dict, files: dict[str, str]) -> str:
             )
         if "scale_out" in files:
             lines += ["", f"![scale-out]({files['scale_out']})"]
+    lines += _screening_section(results.get("screening"), files)
     router = results.get("router")
     if router:
         lines += [

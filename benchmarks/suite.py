@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks import cost, kafka_perf, pipeline, report
+from benchmarks import cost, kafka_perf, pipeline, report, screening
 from benchmarks.loadgen import PacificTraffic, TrafficMix, travellers_of
 from services.codec import manifest_id
 
@@ -39,11 +39,24 @@ class Plan:
     e2e_step_seconds: float
     raw_records: int
     drain_timeout: float
+    # Watchlist sizes of the screening curve (benchmarks.screening: one profiler process, no Kafka); () skips it.
+    screening_sizes: tuple[int, ...] = ()
 
 
 PLANS = {
     "quick": Plan("quick", 120, 1500, 2500, (1, 2, 4), (2.0, 10.0, 30.0), 15.0, 3000, 120.0),
-    "full": Plan("full", 400, 5000, 5000, (1, 2, 4), (2.0, 5.0, 10.0, 20.0, 40.0, 60.0), 30.0, 20000, 300.0),
+    "full": Plan(
+        "full",
+        400,
+        5000,
+        5000,
+        (1, 2, 4),
+        (2.0, 5.0, 10.0, 20.0, 40.0, 60.0),
+        30.0,
+        20000,
+        300.0,
+        screening_sizes=(1_000, 10_000, 100_000, 1_000_000),
+    ),
 }
 
 
@@ -102,6 +115,43 @@ def _capacity(steps: list[dict]) -> tuple[float, str]:
         f"measured: travellers accepted per CPU-second of ingest + profiler + router + broker at the highest "
         f"sustained end-to-end step ({best['offered_travellers_per_s']:,.0f} travellers/s offered); conservative, "
         "since idle polling is counted"
+    )
+
+
+def _screening(sizes: tuple[int, ...], say) -> dict:
+    """The screening curve (benchmarks.screening.run, default configuration), after the broker has stopped."""
+    try:
+        return screening.run(sizes, say=lambda text: say(f"    {text}"))
+    except Exception as exc:  # the suite still reports everything else
+        say(f"    screening curve failed: {exc}")
+        return {"error": str(exc)[:500]}
+
+
+def _screening_headline(s: dict) -> str | None:
+    t = s.get("targets")
+    if not t:
+        return None
+    parts = []
+    if t["travellers_per_s_at_target_entries"] is not None:
+        parts.append(
+            f"{t['travellers_per_s_at_target_entries']:,} travellers/s against {t['target_entries']:,} watchlist "
+            f"entries (target {t['travellers_per_s_target']:,}: {'met' if t['travellers_per_s_met'] else 'not met'})"
+        )
+    if t["slowdown"] is not None:
+        low, high = t["slowdown_sizes"]
+        parts.append(
+            f"{t['slowdown']:.2f}× the time per traveller at {high:,} entries as at {low:,} "
+            f"(target below {t['slowdown_target']:.0f}×: {'met' if t['slowdown_met'] else 'not met'})"
+        )
+    if not parts:
+        return None
+    c = s["configuration"]
+    return (
+        f"Screening in one profiler process ({c['member_rules']} member rules"
+        + (", the risk model" if c["model"] else "")
+        + "): "
+        + "; ".join(parts)
+        + "."
     )
 
 
@@ -165,6 +215,9 @@ def _headline(r: dict) -> list[str]:
                 f"{ptl['p50'] * 1000:,.0f}/{ptl['p95'] * 1000:,.0f}/{ptl['p99'] * 1000:,.0f} ms "
                 f"(p95 ratio {lat['p95'] / ptl['p95']:.1f}×)."
             )
+    screened = _screening_headline(r.get("screening") or {})
+    if screened:
+        out.append(screened)
     c = r.get("cost")
     if c:
         a = c["answer"]
@@ -191,7 +244,7 @@ def run(mode: str = "quick", assume: dict[str, float] | None = None, out_root: P
         "kafka_version": "4.3.1",
     }
     t0 = time.perf_counter()
-    steps = 8
+    steps = 9 if plan.screening_sizes else 8
 
     def step(i: int, text: str) -> None:
         say(f"[{i}/{steps}] {text} (t+{time.perf_counter() - t0:.0f}s)")
@@ -241,7 +294,12 @@ def run(mode: str = "quick", assume: dict[str, float] | None = None, out_root: P
             lab.close()
     # Measurements are saved before any analysis, so a failure below never loses them.
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    step(8, "Cost model and report")
+    if plan.screening_sizes:
+        sizes = ", ".join(f"{s:,}" for s in plan.screening_sizes)
+        step(8, f"Screening curve: one profiler process, member rules and model, watchlists of {sizes} entries")
+        results["screening"] = _screening(plan.screening_sizes, say)
+        (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    step(steps, "Cost model and report")
     members, assumptions = cost.load(overrides=None)
     capacity, basis = _capacity(results["end_to_end"]["steps"])
     overrides = {"capacity_per_core": capacity, **(assume or {})}

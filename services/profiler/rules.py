@@ -128,7 +128,9 @@ def evaluate_rules(frame: pl.DataFrame, rules: Sequence[Rule] = HUB_RULES) -> pl
     if JURISDICTION not in frame.columns and any(rule.owner for rule in rules):
         # Never evaluate a member's rule without its jurisdiction: it would flag flights of other members.
         raise ValueError("member rules need the jurisdiction column: use with_jurisdiction or prepare_frame")
-    return frame.with_columns(rule.applies().alias(rule.column) for rule in rules)
+    # Lazily, so polars evaluates each subexpression that several rules share once (common subexpression
+    # elimination): the owner's jurisdiction test of every member rule, `role: passenger`, a booking window.
+    return frame.lazy().with_columns(rule.applies().alias(rule.column) for rule in rules).collect()
 
 
 @dataclass(frozen=True)
@@ -200,16 +202,21 @@ def report_trips(trips: Sequence[BreakerTrip], manifest_ids: Mapping[int, str] |
         )
 
 
+def reads_features(rules: Sequence[Rule]) -> bool:
+    """Whether any of these rules reads a derived feature (frames.FEATURE_SCHEMA), so needs add_features."""
+    return any(name in FEATURE_SCHEMA for rule in rules for name in rule.expression.meta.root_names())
+
+
 def prepare_frame(
     frame: pl.DataFrame,
     manifests: Sequence[manifest_pb2.Manifest],
     rules: Sequence[Rule],
     jurisdiction: Mapping[int, Collection[str]],
 ) -> pl.DataFrame:
-    """The batch frame with what these rules read: derived features (once per batch, and only when some rule
-    reads one) and the jurisdiction column (only when a member rule is among them)."""
-    read = {name for rule in rules for name in rule.expression.meta.root_names()}
-    if read & FEATURE_SCHEMA.keys():
+    """The batch frame with what these rules read: derived features (once per batch, only when some rule
+    reads one and the frame does not carry them yet) and the jurisdiction column (only when a member rule is
+    among them)."""
+    if reads_features(rules) and not FEATURE_SCHEMA.keys() <= set(frame.columns):
         frame = add_features(frame, list(manifests))
     if any(rule.owner for rule in rules):
         frame = with_jurisdiction(frame, jurisdiction)

@@ -9,25 +9,39 @@ per manifest, which the router turns into withdrawals for the members that got t
 The risk model (optional, services.profiler.model) only ranks travellers for human review and never acts
 alone: a probability at or above the review threshold adds a MODEL reason (category "review", id = model
 version, score = probability, explanation = top feature contributions). The threshold of a flight is the
-LOWEST among the members with jurisdiction over it (model.manifest_thresholds); filtering model reasons
-per recipient against each member's own threshold is the router's future work. A hit whose only reason is
+LOWEST among the members with jurisdiction over it (model.manifest_thresholds); the router then gives each
+member the model reason only at that member's own threshold (router.recipients). A hit whose only reason is
 the model scores at most MODEL_ONLY_CAP (see there); when other reasons exist, the model reason is kept as
 evidence but does not raise the hit's score (hit_score).
 
-Pure: no Kafka, no clock (the caller passes now), no logging of the people scored.
+Pure: no Kafka, no clock (the caller passes now; `stages` only measures elapsed time), no logging of the people
+scored.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from services import codec
 from services.directory import Directory
-from services.profiler.frames import FEATURE_SCHEMA, add_features, manifests_to_frame
-from services.profiler.rules import DEFAULT_BREAKER, HUB_RULES, Breaker, Rule, match_rules, prepare_frame, report_trips
+from services.profiler.frames import add_features, manifests_to_frame
+from services.profiler.rules import (
+    DEFAULT_BREAKER,
+    HUB_RULES,
+    Breaker,
+    Rule,
+    match_rules,
+    prepare_frame,
+    reads_features,
+    report_trips,
+)
 from services.profiler.watchlist import WatchlistStore, document_numbers
 from services.wire import hit_pb2, manifest_pb2
 
@@ -83,6 +97,24 @@ def watchlist_explanation(entry_id: str, owner: str, category: str, scope: str, 
     )
 
 
+# Stages of score_batch, in order, as keys of its `stages` argument (seconds spent in each).
+STAGES = ("frame", "watchlist", "features", "rules", "model", "hits")
+
+
+class _Laps:
+    """Adds the time since the previous lap to stages[name]; does nothing without a stages mapping."""
+
+    def __init__(self, stages: MutableMapping[str, float] | None) -> None:
+        self._stages = stages
+        self._last = time.perf_counter() if stages is not None else 0.0
+
+    def __call__(self, name: str) -> None:
+        if self._stages is not None:
+            now = time.perf_counter()
+            self._stages[name] = self._stages.get(name, 0.0) + now - self._last
+            self._last = now
+
+
 def score_batch(
     manifests: Sequence[manifest_pb2.Manifest],
     store: WatchlistStore,
@@ -92,6 +124,7 @@ def score_batch(
     breaker: Breaker | None = DEFAULT_BREAKER,
     model: ModelArtifact | None = None,
     thresholds: Mapping[str, float] | None = None,
+    stages: MutableMapping[str, float] | None = None,
 ) -> list[hit_pb2.Hit]:
     """One Hit per traveller that at least one watchlist entry or rule flags, with all its reasons.
 
@@ -100,7 +133,12 @@ def score_batch(
 
     Versions that remove travellers are not screened (see clearances()). Hits come out in manifest order,
     then traveller order; recipient is left empty for the router.
+
+    `stages`, when given, accumulates the seconds spent in each of STAGES (the benchmark's breakdown):
+    frame (traveller frame, jurisdiction, document numbers), watchlist, features (derived features, when a
+    rule or the model reads them), rules (evaluation, breaker, reasons), model, hits (the Hit messages).
     """
+    laps = _Laps(stages)
     batch = [m for m in manifests if not removes_travellers(m)]
     frame = manifests_to_frame(batch)
     if frame.is_empty():
@@ -108,8 +146,11 @@ def score_batch(
 
     reasons: dict[tuple[int, int], list[hit_pb2.Reason]] = {}
     jurisdiction = {m: directory.jurisdiction(codec.route_of(manifest)) for m, manifest in enumerate(batch)}
+    # Manifest ids once per manifest (a manifest without one costs a digest of its content each time).
+    manifest_ids = [manifest.manifest_id or codec.manifest_id(manifest) for manifest in batch]
     # Watchlists: fuzzy screening through the store's index; documents travel beside the frame's name keys.
     screened = frame.with_columns(documents=document_numbers(batch))
+    laps("frame")
     for row in store.matches(screened, jurisdiction).iter_rows(named=True):
         reasons.setdefault((row["m"], row["t"]), []).append(
             hit_pb2.Reason(
@@ -123,32 +164,40 @@ def score_batch(
                 category=row["category"],
             )
         )
-    # Rules: the hub's and every member's, one with_columns over the batch; a member rule only on flights in
-    # its owner's jurisdiction; a rule flagging too much of one flight is suspended for the batch (breaker).
+    laps("watchlist")
+    # Derived features once per batch, when a rule or the model reads them.
+    if model is not None or reads_features(rules):
+        frame = add_features(frame, batch)
+    laps("features")
+    # Rules: the hub's and every member's, one pass over the batch; a member rule only on flights in its
+    # owner's jurisdiction; a rule flagging too much of one flight is suspended for the batch (breaker).
     prepared = prepare_frame(frame, batch, rules, jurisdiction)
     matched, trips = match_rules(prepared, rules, breaker)
-    report_trips(trips, {t.m: batch[t.m].manifest_id or codec.manifest_id(batch[t.m]) for t in trips})
-    for row in matched.iter_rows(named=True):
-        for rule in rules:
-            if row[rule.column]:
-                reasons.setdefault((row["m"], row["t"]), []).append(
-                    hit_pb2.Reason(
-                        source=hit_pb2.REASON_SOURCE_RULE,
-                        id=rule.id,
-                        score=rule.score,
-                        explanation=rule.explanation,
-                        owner=rule.owner,
-                        category=rule.category,
-                    )
+    report_trips(trips, {t.m: manifest_ids[t.m] for t in trips})
+    if matched.height:
+        # (row, rule) of every flag, row by row and rules in order within a row.
+        rows, which = np.nonzero(matched.select(rule.column for rule in rules).to_numpy())
+        ms, ts = matched["m"].to_list(), matched["t"].to_list()
+        for i, j in zip(rows.tolist(), which.tolist(), strict=True):
+            rule = rules[j]
+            reasons.setdefault((ms[i], ts[i]), []).append(
+                hit_pb2.Reason(
+                    source=hit_pb2.REASON_SOURCE_RULE,
+                    id=rule.id,
+                    score=rule.score,
+                    explanation=rule.explanation,
+                    owner=rule.owner,
+                    category=rule.category,
                 )
-    # Model: one predict_proba over the batch's derived features (reused when the rules already derived
-    # them), explanations only for the travellers that reach their flight's review threshold.
+            )
+    laps("rules")
+    # Model: one predict_proba over the batch's derived features, explanations only for the travellers that
+    # reach their flight's review threshold.
     if model is not None:
         from services.profiler.model import manifest_thresholds, review_candidates
 
-        features = prepared if FEATURE_SCHEMA.keys() <= set(prepared.columns) else add_features(frame, batch)
         limits = manifest_thresholds(jurisdiction, thresholds)
-        for row in review_candidates(model, features, limits).iter_rows(named=True):
+        for row in review_candidates(model, prepared, limits).iter_rows(named=True):
             reasons.setdefault((row["m"], row["t"]), []).append(
                 hit_pb2.Reason(
                     source=hit_pb2.REASON_SOURCE_MODEL,
@@ -160,28 +209,32 @@ def score_batch(
                     category=MODEL_CATEGORY,
                 )
             )
+    laps("model")
 
     hits: list[hit_pb2.Hit] = []
-    flights: dict[int, hit_pb2.FlightRef] = {}
+    flights: dict[int, tuple[str, hit_pb2.FlightRef]] = {}
+    raised_at = Timestamp()
+    raised_at.FromDatetime(now)
     for (m, t), found in sorted(reasons.items()):
         manifest = batch[m]
         traveller = manifest.travellers[t]
-        mid = manifest.manifest_id or codec.manifest_id(manifest)
         if m not in flights:
-            flights[m] = codec.flight_ref(manifest)
+            flights[m] = (codec.flight_key(manifest), codec.flight_ref(manifest))
+        flight_key, flight = flights[m]
         hit = hit_pb2.Hit(
-            hit_id=codec.hit_id(codec.flight_key(manifest), codec.traveller_key(traveller)),
-            manifest_id=mid,
-            flight=flights[m],
+            hit_id=codec.hit_id(flight_key, codec.traveller_key(traveller)),
+            manifest_id=manifest_ids[m],
+            flight=flight,
             traveller=traveller,
             score=hit_score(found),
             reasons=found,
             state=hit_pb2.HIT_STATE_ACTIVE,
+            raised_at=raised_at,
         )
-        hit.raised_at.FromDatetime(now)
         if manifest.HasField("received_at"):
             hit.manifest_received_at.CopyFrom(manifest.received_at)
         hits.append(hit)
+    laps("hits")
     return hits
 
 
