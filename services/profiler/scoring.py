@@ -31,7 +31,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services import codec
 from services.directory import Directory
-from services.profiler.frames import add_features, manifests_to_frame
+from services.profiler.frames import read_travellers
 from services.profiler.rules import (
     DEFAULT_BREAKER,
     HUB_RULES,
@@ -42,7 +42,7 @@ from services.profiler.rules import (
     reads_features,
     report_trips,
 )
-from services.profiler.watchlist import WatchlistStore, document_numbers
+from services.profiler.watchlist import WatchlistStore
 from services.wire import hit_pb2, manifest_pb2
 
 if TYPE_CHECKING:  # the model pulls in scikit-learn: imported only when a model is given
@@ -135,12 +135,16 @@ def score_batch(
     then traveller order; recipient is left empty for the router.
 
     `stages`, when given, accumulates the seconds spent in each of STAGES (the benchmark's breakdown):
-    frame (traveller frame, jurisdiction, document numbers), watchlist, features (derived features, when a
-    rule or the model reads them), rules (evaluation, breaker, reasons), model, hits (the Hit messages).
+    frame (the one pass over the travellers: traveller frame, document numbers and, when a rule or the model
+    reads derived features, their inputs; jurisdiction), watchlist, features (the derived features computed
+    from those inputs), rules (evaluation, breaker, reasons), model, hits (the Hit messages).
     """
     laps = _Laps(stages)
     batch = [m for m in manifests if not removes_travellers(m)]
-    frame = manifests_to_frame(batch)
+    # One pass over the travellers reads the frame, the document numbers and, when a rule or the model reads
+    # derived features, their inputs.
+    travellers = read_travellers(batch, features=model is not None or reads_features(rules))
+    frame = travellers.frame
     if frame.is_empty():
         return []
 
@@ -149,7 +153,7 @@ def score_batch(
     # Manifest ids once per manifest (a manifest without one costs a digest of its content each time).
     manifest_ids = [manifest.manifest_id or codec.manifest_id(manifest) for manifest in batch]
     # Watchlists: fuzzy screening through the store's index; documents travel beside the frame's name keys.
-    screened = frame.with_columns(documents=document_numbers(batch))
+    screened = frame.with_columns(documents=travellers.documents)
     laps("frame")
     for row in store.matches(screened, jurisdiction).iter_rows(named=True):
         reasons.setdefault((row["m"], row["t"]), []).append(
@@ -166,8 +170,8 @@ def score_batch(
         )
     laps("watchlist")
     # Derived features once per batch, when a rule or the model reads them.
-    if model is not None or reads_features(rules):
-        frame = add_features(frame, batch)
+    if travellers.inputs is not None:
+        frame = travellers.with_features()
     laps("features")
     # Rules: the hub's and every member's, one pass over the batch; a member rule only on flights in its
     # owner's jurisdiction; a rule flagging too much of one flight is suspended for the batch (breaker).
