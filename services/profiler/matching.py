@@ -8,10 +8,15 @@ pairs that survive runs in Python, a handful per thousand travellers.
 The score of a pair, in [0, 1]:
 
     name   token alignment of both names, order-free (swapped fields cost 3 %), per token: exact 1.0,
-           MRZ-truncated prefix 0.97, initial 0.8, otherwise the OSA similarity (1 - edits / length),
-           lifted half-way to 1 when the transliteration folds agree; unmatched parts cost their length
-           (fully when both sides have unmatched parts, 35 % when one side only has an extra or missing name)
-    base   name + date-of-birth adjustment (DOB_ADJUSTMENT) - 0.03 when both have documents that differ
+           MRZ-truncated prefix 0.97, an ICAO two-letter form against the plain letter (MUELLER, MULLER)
+           0.95, initial 0.8, otherwise the OSA similarity (1 - edits / length), lifted half-way to 1 when
+           the transliteration folds agree and the spellings share at least half. Agreeing parts weigh
+           their rarity (name_rarity: a shared rare part says more than a shared common one); an
+           unmatched part costs a fixed weight, 35 % of it when one side only has extra or missing parts,
+           all of it when both sides have unmatched parts or the one missing is the first given name
+    base   name + date-of-birth adjustment (DOB_ADJUSTMENT) - common-name penalty (a name whose agreeing
+           parts are common, without date-of-birth or document corroboration: common_name_penalty)
+           - 0.03 when both have documents that differ
     score  1 - (1 - document) * (1 - base): a document number equal as sent (0.97) or after OCR
            normalisation (0.93) is strong evidence on its own, whatever the names say
 
@@ -20,15 +25,18 @@ Explanations say how each part compared and never quote a name, date or number: 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+import re
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import polars as pl
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 from rapidfuzz.process import cpdist
 
-MATCHER_VERSION = "fuzzy-1"
+MATCHER_VERSION = "fuzzy-2"
 
 # -- folds and canonical forms ------------------------------------------------------------------------------
 
@@ -79,15 +87,17 @@ def document_canonical_expr(number: pl.Expr) -> pl.Expr:
 
 # How a date-of-birth relation moves the name score. Partial dates are compared at the precision both
 # sides have, and 1 January is treated as year-only (a common placeholder for an unknown birthday). A year
-# apart or a day/month swap is the usual clerical error and is tolerated; a conflict sinks any name.
+# apart or a day/month swap is the usual clerical error and is tolerated, the two alike (one error each, a
+# chance agreement as unlikely as an exact date's): neither adds to the name, as an exact date does, and
+# a name with a missing part and a clerical date error rarely alerts. A conflict sinks any name.
 # Agreement on the year alone is weak evidence (one person in ~60 shares it by chance), so it lowers the
 # score a little: an exact name still alerts, a name with a missing or extra part rarely does.
 DOB_ADJUSTMENT = {
     "exact": 0.08,
-    "day_month_swapped": 0.02,
+    "day_month_swapped": 0.0,
     "partial_agrees": -0.04,
     "missing": -0.04,
-    "year_off_by_one": -0.05,
+    "year_off_by_one": -0.03,
     "partial_year_off_by_one": -0.12,
     "day_differs": -0.22,
     "month_differs": -0.30,
@@ -175,15 +185,101 @@ def document_relation_expr(traveller_raw: pl.Expr, traveller_canonical: pl.Expr,
     )
 
 
+# -- name frequencies ---------------------------------------------------------------------------------------
+
+# Common-name down-weighting (reference/name-matching.md §3, "same surname, different person": Splink and
+# Watchman weight name agreement by term frequency). A name part's rarity is counted in decades, log10 of
+# one over its share of names: a part on 1 % of names carries 2 decades, one on 0.01 % carries 4. Shares
+# are counted on the watchlist entries, plus an optional reference of traveller names (NameCounts), and
+# the names counted are taken to be at least NAME_COUNT_FLOOR, so a part that a short list repeats is not
+# called common; a part not counted at all is as rare as the floor allows. Agreeing parts weigh their
+# rarity in the name score, and a name whose agreeing parts add up to few decades is down-weighted unless
+# the date of birth or a document corroborates it.
+NAME_COUNT_FLOOR = 10_000
+UNCOUNTED_DECADES = math.log10(NAME_COUNT_FLOOR)
+INITIAL_DECADES = 1.0  # an initial agrees with one name in ~10 (first letters are far from uniform)
+# Decades of agreement at or below which a name counts as fully common, and at or above which as rare:
+# one person in 10,000 has a 4-decade name (hundreds of the region's travellers a year), one in 3 million
+# a 6.5-decade one.
+COMMON_NAME_DECADES = (4.0, 6.5)
+# What a fully common name loses when nothing but the name supports the pair. Date-of-birth relations and
+# document agreement corroborate by the share given here (1: the name's commonness no longer matters): an
+# exact full date or a document number is strong evidence on its own, a clerical variant of a full date a
+# little less, agreement on the year alone less again (one person in ~60 shares it by chance). Year-only
+# agreement keeps 3/4: an exact name with the year still alerts, as the year-only variants need; a name
+# with no date of birth on one side, or a year-only date a year apart, gets the whole penalty.
+COMMON_NAME_PENALTY = 0.16
+DOB_CORROBORATION = {
+    "exact": 1.0,
+    "day_month_swapped": 0.85,
+    "year_off_by_one": 0.85,
+    "partial_agrees": 0.75,
+}
+
+
+@dataclass(frozen=True)
+class NameCounts:
+    """How many names carry each name part (a name counts a part once): the input of name_rarity().
+
+    parts: columns part (String) and count (Int64); names: how many names were counted.
+    """
+
+    parts: pl.DataFrame
+    names: int
+
+    @staticmethod
+    def of(names: pl.DataFrame) -> NameCounts:
+        """Counts of the parts of names (columns surname_key and given_key in name_key form, one row a name):
+        watchlist entries, or travellers seen (a reference for WatchlistStore)."""
+        parts = (
+            names.select(part=pl.concat_str("surname_key", pl.lit(" "), "given_key").str.split(" ").list.unique())
+            .explode("part")
+            .filter(pl.col("part").is_not_null() & (pl.col("part") != ""))
+            .group_by("part")
+            .agg(count=pl.len().cast(pl.Int64))
+        )
+        return NameCounts(parts, names.height)
+
+    def __add__(self, other: NameCounts) -> NameCounts:
+        parts = pl.concat([self.parts, other.parts]).group_by("part").agg(pl.col("count").sum())
+        return NameCounts(parts, self.names + other.names)
+
+
+def name_rarity(counts: NameCounts) -> dict[str, float]:
+    """Decades of rarity of every counted name part: log10(max(names, NAME_COUNT_FLOOR) / count).
+
+    Deterministic: the same counts give the same weights in every process (profilers replaying the same
+    watchlists agree on every score).
+    """
+    scale = max(counts.names, NAME_COUNT_FLOOR)
+    rarity = counts.parts.select("part", decades=(scale / pl.col("count")).log10())
+    return dict(zip(rarity["part"].to_list(), rarity["decades"].to_list(), strict=True))
+
+
+def _decades(token: str, rarity: dict[str, float] | None) -> float:
+    return UNCOUNTED_DECADES if rarity is None else rarity.get(token, UNCOUNTED_DECADES)
+
+
 # -- names ------------------------------------------------------------------------------------------------
 
 # MRZ name field lengths (ICAO 9303: TD1 30, TD2 31, TD3 39 characters, "SURNAME<<GIVEN<NAMES"). A name
 # whose MRZ form has exactly one of these lengths may have been cut: its last token matches as a prefix.
 MRZ_NAME_LENGTHS = (30, 31, 39)
 _MIN_TOKEN_SIMILARITY = 0.6
-_EXTRA_PART_COST = 0.35  # share of an unmatched name's length charged when only one side has extras
+_EXTRA_PART_COST = 0.35  # share of _PART_DECADES charged for an unmatched part when only one side has extras
 _TRUNCATED_PART_COST = 0.1  # an entry's names beyond an MRZ cut are expected to be missing
 _SWAP_FACTOR = 0.97
+# What an unmatched name part costs, in the decades that agreeing parts weigh (name_rarity), before the
+# _EXTRA_PART_COST share: like a part that one person in a hundred has. A part's absence says as much
+# whether the part is rare or common, so the cost does not depend on which part it is.
+_PART_DECADES = 2.0
+# The ICAO two-letter forms (frames.name_key: Ü -> UE, Ø -> OE, Å -> AA) against the plain letter that other
+# keyboards type: one name written two documented ways, nearly as good as equal.
+_ICAO_PLAIN = re.compile(r"(?<=[AOU])E|(?<=A)A")
+_ICAO_PLAIN_SIMILARITY = 0.95
+# Folds agree for any two names with the same consonants (MELE, MALIA): they lift a similarity half-way to 1
+# only when the spellings already share at least this much (MOHAMMED ~ MUHAMMAD 0.75, YUSUF ~ YOUSSEF 0.57).
+_MIN_FOLD_LIFT = 0.5
 
 
 def mrz_truncated(surname: str, given: str) -> bool:
@@ -192,30 +288,33 @@ def mrz_truncated(surname: str, given: str) -> bool:
     return length in MRZ_NAME_LENGTHS
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):
     text: str
     fold: str
     field: str  # "surname" or "given"
+    plain: str  # text without the second letter of the ICAO two-letter forms (_ICAO_PLAIN)
     joined: bool = False
 
 
 def _tokens(surname: str, given: str, folds: dict[str, str]) -> list[_Token]:
-    return [_Token(t, folds[t], "surname") for t in surname.split()] + [
-        _Token(t, folds[t], "given") for t in given.split()
+    return [_Token(t, folds[t], "surname", _ICAO_PLAIN.sub("", t)) for t in surname.split()] + [
+        _Token(t, folds[t], "given", _ICAO_PLAIN.sub("", t)) for t in given.split()
     ]
 
 
 def _join_compounds(side: list[_Token], other: list[_Token], folds: dict[str, str]) -> list[_Token]:
     """Merge adjacent parts of one field that the other side writes as one word (JEAN PIERRE ~ JEANPIERRE)."""
+    if len(side) < 2:
+        return side
     words = {t.text for t in other} | {t.fold for t in other}
     out: list[_Token] = []
     i = 0
     while i < len(side):
-        joined = side[i].text + side[i + 1].text if i + 1 < len(side) else ""
+        # Never an initial (SAID H is not SAIDH, whose fold is SAID's).
+        pair = i + 1 < len(side) and len(side[i].text) > 1 and len(side[i + 1].text) > 1
+        joined = side[i].text + side[i + 1].text if pair else ""
         if joined and side[i].field == side[i + 1].field and (joined in words or folds.get(joined) in words):
-            text = side[i].text + side[i + 1].text
-            out.append(_Token(text, folds.get(text, ""), side[i].field, joined=True))
+            out.append(_Token(joined, folds.get(joined, ""), side[i].field, _ICAO_PLAIN.sub("", joined), True))
             i += 2
         else:
             out.append(side[i])
@@ -230,9 +329,11 @@ def _token_similarity(t: _Token, e: _Token, prefix_ok: bool) -> tuple[float, str
         return (0.8, "initial") if t.text[0] == e.text[0] else (0.0, "")
     if prefix_ok and len(t.text) >= 2 and e.text.startswith(t.text):
         return 0.97, "truncated"
+    if t.plain == e.plain and min(len(t.text), len(e.text)) >= 4:
+        return _ICAO_PLAIN_SIMILARITY, "transliteration"  # MUELLER ~ MULLER, SOEREN ~ SOREN
     similarity = OSA.normalized_similarity(t.text, e.text)
-    if t.fold and t.fold == e.fold:
-        return max(similarity, 0.5 + 0.5 * similarity), "transliteration"
+    if t.fold and t.fold == e.fold and similarity >= _MIN_FOLD_LIFT:
+        return 0.5 + 0.5 * similarity, "transliteration"
     if min(len(t.text), len(e.text)) <= 3:
         # Short names fail closed (no fuzzy match of LI and LU), except a letter dropped from a longer one.
         if max(len(t.text), len(e.text)) >= 4 and OSA.distance(t.text, e.text) == 1:
@@ -256,15 +357,40 @@ _KIND_TEXT = {
 class NameEvidence:
     score: float
     explanation: str
+    decades: float = 0.0  # rarity of what agreed (name_rarity): how few people share the matched parts
+
+
+def _first_given_unmatched(side: list[_Token], aligned: Collection[int]) -> int | None:
+    """Index of this side's first given name when it is unaligned while a later given name is aligned."""
+    given = [k for k, token in enumerate(side) if token.field == "given"]
+    if len(given) >= 2 and given[0] not in aligned and any(k in aligned for k in given[1:]):
+        return given[0]
+    return None
 
 
 def compare_names(
-    t_surname: str, t_given: str, e_surname: str, e_given: str, folds: dict[str, str], truncated: bool = False
+    t_surname: str,
+    t_given: str,
+    e_surname: str,
+    e_given: str,
+    folds: dict[str, str],
+    truncated: bool = False,
+    rarity: dict[str, float] | None = None,
 ) -> NameEvidence:
     """Order-free token alignment of a traveller's and an entry's names (name_key forms); folds from
-    fold_tokens() must cover every token and the concatenation of adjacent tokens."""
-    traveller = _tokens(t_surname, t_given, folds)
-    entry = _tokens(e_surname, e_given, folds)
+    fold_tokens() must cover every token and the concatenation of adjacent tokens; rarity from name_rarity()
+    (None: every part as rare as an uncounted one)."""
+    return _compare(_tokens(t_surname, t_given, folds), _tokens(e_surname, e_given, folds), folds, truncated, rarity)
+
+
+def _compare(
+    traveller: list[_Token],
+    entry: list[_Token],
+    folds: dict[str, str],
+    truncated: bool,
+    rarity: dict[str, float] | None,
+    explain: bool = True,
+) -> NameEvidence:
     if not traveller or not entry:
         return NameEvidence(0.0, "no name to compare")
     traveller, entry = _join_compounds(traveller, entry, folds), _join_compounds(entry, traveller, folds)
@@ -277,27 +403,48 @@ def compare_names(
                 candidates.append((similarity, max(len(t.text), len(e.text)), i, j, kind))
     candidates.sort(key=lambda c: (-c[0], -c[1], c[2], c[3]))
     used_t: set[int] = set()
-    used_e: dict[int, tuple[float, int, str, int]] = {}
+    used_e: dict[int, tuple[float, float, str, int]] = {}
     for similarity, weight, i, j, kind in candidates:
         if i not in used_t and j not in used_e:
             used_t.add(i)
             used_e[j] = (similarity, weight, kind, i)
     if not used_e:
         return NameEvidence(0.0, "names do not match")
+    # Agreeing parts weigh their rarity (a shared rare surname says more than a shared common given name);
+    # the alignment above ranked them by similarity, then length.
+    used_e = {j: (s, _decades(entry[j].text, rarity), k, i) for j, (s, _, k, i) in used_e.items()}
     matched = sum(s * w for s, w, _, _ in used_e.values())
     weight = sum(w for _, w, _, _ in used_e.values())
     extra = [t for i, t in enumerate(traveller) if i not in used_t]
     missing = [e for j, e in enumerate(entry) if j not in used_e]
+    # A middle name dropped or added is the usual variant; the first given name absent on one side while a
+    # later one agrees is not (records keep the name a person is called by), and it is what relatives and
+    # namesakes share: that part is charged in full, like parts unmatched on both sides.
+    first_missing = _first_given_unmatched(entry, used_e)
+    first_extra = _first_given_unmatched(traveller, used_t)
     if extra and missing:
-        penalty = sum(len(t.text) for t in extra) + sum(len(e.text) for e in missing)
+        penalty = _PART_DECADES * (len(extra) + len(missing))
     else:
-        penalty = _EXTRA_PART_COST * sum(len(t.text) for t in extra)
-        penalty += (_TRUNCATED_PART_COST if truncated else _EXTRA_PART_COST) * sum(len(e.text) for e in missing)
+        missing_cost = _TRUNCATED_PART_COST if truncated else _EXTRA_PART_COST
+        penalty = _PART_DECADES * sum(
+            1.0 if i == first_extra else _EXTRA_PART_COST for i in range(len(traveller)) if i not in used_t
+        )
+        penalty += _PART_DECADES * sum(
+            1.0 if j == first_missing else missing_cost for j in range(len(entry)) if j not in used_e
+        )
     score = matched / (weight + penalty)
     crossed = sum(w for j, (_, w, _, i) in used_e.items() if traveller[i].field != entry[j].field)
     swapped = crossed * 2 > weight
     if swapped:
         score *= _SWAP_FACTOR
+    decades = sum(
+        min(INITIAL_DECADES, _decades(entry[j].text, rarity))
+        if kind == "initial"
+        else s * _decades(entry[j].text, rarity)
+        for j, (s, _, kind, _) in used_e.items()
+    )
+    if not explain:
+        return NameEvidence(min(score, 1.0), "", decades)
 
     parts = []
     for field, label in (("surname", "surname"), ("given", "given names")):
@@ -317,12 +464,15 @@ def compare_names(
         notes = [_KIND_TEXT[k] for k in kinds]
         if absent:
             notes.append(f"{absent} {'part' if absent == 1 else 'parts'} missing on the traveller")
+        if field == "given" and first_missing is not None:
+            notes.append("first given name among them")
         parts.append(f"{label} token match {field_score:.2f} ({', '.join(notes)})")
     if extra:
-        parts.append(f"{len(extra)} extra name {'part' if len(extra) == 1 else 'parts'} on the traveller")
+        first = ", the first given name among them" if first_extra is not None else ""
+        parts.append(f"{len(extra)} extra name {'part' if len(extra) == 1 else 'parts'} on the traveller{first}")
     if swapped:
         parts.append("surname and given names in swapped fields")
-    return NameEvidence(min(score, 1.0), ", ".join(parts))
+    return NameEvidence(min(score, 1.0), ", ".join(parts), decades)
 
 
 # -- pairs --------------------------------------------------------------------------------------------------
@@ -400,8 +550,21 @@ def _folds_for(surnames: Sequence[str], givens: Sequence[str]) -> dict[str, str]
     return fold_tokens(tokens)
 
 
-def finish_pairs(evidence: pl.DataFrame) -> pl.DataFrame:
-    """Name alignment, final score and explanation of pairs with pair_evidence() columns.
+def common_name_penalty(decades: float, dob: str, document: str) -> float:
+    """What a name agreeing on this many decades of rarity loses under this date-of-birth and document
+    relation: COMMON_NAME_PENALTY for a fully common name with nothing else, less as corroboration grows."""
+    low, high = COMMON_NAME_DECADES
+    commonness = min(max((high - decades) / (high - low), 0.0), 1.0)
+    corroboration = 1.0 if document in DOCUMENT_SCORE else DOB_CORROBORATION.get(dob, 0.0)
+    return COMMON_NAME_PENALTY * commonness * (1.0 - corroboration)
+
+
+def finish_pairs(
+    evidence: pl.DataFrame, rarity: dict[str, float] | None = None, threshold: float | None = None
+) -> pl.DataFrame:
+    """Name alignment, final score and explanation of pairs with pair_evidence() columns; rarity of name parts
+    from name_rarity() (None: no part is common). With a threshold, only pairs scoring at least that much are
+    explained (the others' explanation is null): most pairs screening aligns are not matches.
 
     The one per-row Python step of screening; callers keep it to the pairs could_reach() lets through.
     """
@@ -411,17 +574,36 @@ def finish_pairs(evidence: pl.DataFrame) -> pl.DataFrame:
     )
     scores: list[float] = []
     names: list[float] = []
-    texts: list[str] = []
+    texts: list[str | None] = []
     rows = evidence.select(
         "t_surname", "t_given", "e_surname", "e_given", "dob", "dob_adjustment", "document", "document_score"
     ).iter_rows()
+    tokenised: dict[tuple[str, str], list[_Token]] = {}  # a traveller (or an entry) is often in several pairs
     for t_surname, t_given, e_surname, e_given, dob, dob_adjustment, document, document_score in rows:
-        name = compare_names(t_surname, t_given, e_surname, e_given, folds, mrz_truncated(t_surname, t_given))
+        traveller = tokenised.get((t_surname, t_given))
+        if traveller is None:
+            traveller = tokenised[t_surname, t_given] = _tokens(t_surname, t_given, folds)
+        entry = tokenised.get((e_surname, e_given))
+        if entry is None:
+            entry = tokenised[e_surname, e_given] = _tokens(e_surname, e_given, folds)
+        truncated = mrz_truncated(t_surname, t_given)
+        name = _compare(traveller, entry, folds, truncated, rarity, explain=threshold is None)
+        common = common_name_penalty(name.decades, dob, document) if name.score > 0 else 0.0
         base = name.score + dob_adjustment + (DOCUMENT_DIFFERENT_ADJUSTMENT if document == "different" else 0.0)
-        score = 1.0 - (1.0 - document_score) * (1.0 - min(max(base, 0.0), 1.0))
+        score = 1.0 - (1.0 - document_score) * (1.0 - min(max(base - common, 0.0), 1.0))
         scores.append(round(score, 4))
         names.append(round(name.score, 4))
-        texts.append(f"{name.explanation}; {DOB_TEXT[dob]}; {DOCUMENT_TEXT[document]}; score {score:.2f}")
+        if threshold is not None:
+            if round(score, 4) < threshold:
+                texts.append(None)
+                continue
+            name = _compare(traveller, entry, folds, truncated, rarity)
+        weighed = (
+            f", common name: down-weighted {common:.2f} for want of date-of-birth or document corroboration"
+            if common >= 0.005
+            else ""
+        )
+        texts.append(f"{name.explanation}{weighed}; {DOB_TEXT[dob]}; {DOCUMENT_TEXT[document]}; score {score:.2f}")
     return evidence.with_columns(
         score=pl.Series(scores, dtype=pl.Float64),
         name_score=pl.Series(names, dtype=pl.Float64),
@@ -429,13 +611,13 @@ def finish_pairs(evidence: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def score_pairs(pairs: pl.DataFrame) -> pl.DataFrame:
+def score_pairs(pairs: pl.DataFrame, rarity: dict[str, float] | None = None) -> pl.DataFrame:
     """pair_evidence() then finish_pairs() for every pair (no pre-filter): for tests and small frames."""
     if pairs.is_empty():
         return pairs.with_columns(
             score=pl.lit(None, pl.Float64), name_score=pl.lit(None, pl.Float64), explanation=pl.lit(None, pl.String)
         )
-    return finish_pairs(pair_evidence(pairs))
+    return finish_pairs(pair_evidence(pairs), rarity)
 
 
 @dataclass(frozen=True)
@@ -457,8 +639,9 @@ class PairScore:
     explanation: str
 
 
-def score_pair(traveller: Person, entry: Person) -> PairScore:
-    """Score one (traveller, entry) pair: the same code path as screening, for tests and analysts."""
+def score_pair(traveller: Person, entry: Person, rarity: dict[str, float] | None = None) -> PairScore:
+    """Score one (traveller, entry) pair: the same code path as screening, for tests and analysts; rarity of
+    name parts from name_rarity() (a store's index.rarity), None: no part counted, none common."""
     from services.profiler.frames import name_key
 
     frame = pl.DataFrame(
@@ -474,5 +657,5 @@ def score_pair(traveller: Person, entry: Person) -> PairScore:
         },
         schema_overrides={"t_documents": pl.List(pl.String)},
     ).with_columns(name_key(pl.col(c)) for c in ("t_surname", "t_given", "e_surname", "e_given"))
-    row = score_pairs(frame).row(0, named=True)
+    row = score_pairs(frame, rarity).row(0, named=True)
     return PairScore(row["score"], row["name_score"], row["dob"], row["document"], row["explanation"])

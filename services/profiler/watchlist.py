@@ -13,8 +13,13 @@ both sides:
               fields, missing middle names, transliterations, vowel typos and MRZ cuts still share one);
               adjacent parts of a field also count joined (JEAN PIERRE ~ JEANPIERRE)
     birth     full date of birth + fold of one part (initials, consonant typos); travellers also ask with
-              day and month swapped
+              day and month swapped (as for the next key)
+    initials  full date of birth + first letters of the first two parts of each field, either field
+              first (a typo in every part changes every fold, rarely a first letter)
     document  OCR-canonical document number
+
+The index also counts how many entries carry each name part (plus an optional reference of traveller
+names), so matching.py can down-weight name-only matches on common names.
 
 Keys shared by more than MAX_POSTINGS entries are not indexed: they would make every traveller with a
 common name cost a scan of a block, and the other keys of the same person remain.
@@ -64,10 +69,11 @@ MATCH_SCHEMA: dict[str, pl.DataType] = {
 }
 
 # Score from which a pair is a match (an alert for a human). Chosen on the generated quality set
-# (services/profiler/variants.py, seed 11): at 0.85 overall recall is 0.997 and precision 0.995, the worst
-# variant types (missing middle name, 1-2 typos) keep 0.98, and innocent travellers raise 0.5 false alerts
-# per 10,000 on the moderate set, 1.9 on the large one whose 15,600 entries come from small name pools.
-# 0.89 would meet 1.0 per 10,000 there too, at the cost of missing-middle-name recall (0.93).
+# (services/profiler/variants.py, seed 11, 15,600 entries, 100,000 innocents): at 0.85 overall recall is 0.999,
+# every variant type at least 0.99 (1-2 typos the lowest), precision 0.998, and 0.8 false alerts per 10,000
+# innocent travellers, most of them innocents with an entry's exact name and birth year or a clerical variant
+# of its date of birth (the set's names all come from small pools of common names). 0.88 costs typo recall
+# (0.978) for 0.6 false alerts per 10,000; 0.80 raises them to 1.3.
 MATCH_THRESHOLD = 0.85
 # Index keys shared by more entries than this are dropped (see the module docstring).
 MAX_POSTINGS = 500
@@ -107,10 +113,14 @@ def watchlist_frame(watchlist: delivery_pb2.Watchlist) -> pl.DataFrame:
 class WatchlistStore:
     """The latest watchlist of every owner member (replace semantics), queried as one frame."""
 
-    def __init__(self) -> None:
+    def __init__(self, reference: matching.NameCounts | None = None) -> None:
+        """reference: name parts counted on travellers (matching.NameCounts.of a traveller frame), added to
+        the entries' own counts when the index weighs how common a name is. Every process that should score
+        alike needs the same reference (or none: the entries alone, the same in every profiler)."""
         self._frames: dict[str, pl.DataFrame] = {}
         self._entries: pl.DataFrame | None = None
         self._index: _Index | None = None
+        self._reference = reference
 
     def apply(self, watchlist: delivery_pb2.Watchlist) -> str:
         """Replace the owner's list with this one (no entries: clear it); returns the owner."""
@@ -163,7 +173,7 @@ class WatchlistStore:
     def index(self) -> _Index:
         """The blocking index of entries, rebuilt lazily after a change (the first screening pays for it)."""
         if self._index is None:
-            self._index = _Index(self.entries)
+            self._index = _Index(self.entries, self._reference)
         return self._index
 
     def matches(
@@ -204,7 +214,7 @@ class WatchlistStore:
         evidence = named.filter((pl.col("document_score") > 0) | (pl.col("quick") >= matching.QUICK_FLOOR))
         if evidence.is_empty():
             return pl.DataFrame(schema=MATCH_SCHEMA)
-        scored = matching.finish_pairs(evidence).filter(pl.col("score") >= threshold)
+        scored = matching.finish_pairs(evidence, index.rarity, threshold).filter(pl.col("score") >= threshold)
         return (
             scored.select(MATCH_SCHEMA.keys())
             .unique(["m", "t", "owner", "entry_id"], keep="first", maintain_order=True)
@@ -281,26 +291,29 @@ def document_numbers(manifests: Sequence[manifest_pb2.Manifest]) -> pl.Series:
 # Multipliers that combine two 64-bit hashes into one key (wrapping arithmetic); a different one per key
 # kind, so a pair key never equals a birth or document key by construction of its parts.
 _PAIR, _BIRTH, _DOCUMENT = 0x9E3779B97F4A7C15, 0x165667B19E3779F9, 0x27D4EB2F165667C5
+_INITIALS = 0x85EBCA77C2B2AE63
 _MAX_PARTS = 4  # name parts per field that make keys: beyond that, long names only add cost
 
 
 def _name_parts(rows: pl.DataFrame) -> pl.DataFrame:
     """(row, part, fold, h) for every name part (the first _MAX_PARTS of each field) and, for a field of several
     parts, its first two parts joined (JEAN PIERRE -> JEANPIERRE, the usual compound)."""
-    fields = []
+    frames = []  # one frame per kind of part, concatenated: 3x faster than pl.concat_list of the four
     for column in ("surname_key", "given_key"):
         name = pl.col(column)
-        fields.append(name.str.split(" ").list.head(_MAX_PARTS))
-        fields.append(pl.when(name.str.contains(" ")).then(name.str.replace(r"^(\S+) (\S+).*$", "${1}${2}")))
-    tokens = (
-        rows.select("row", part=pl.concat_list(fields))
-        .explode("part")
-        .filter(pl.col("part").is_not_null() & (pl.col("part") != ""))
-        .unique()
-    )
+        frames.append(rows.select("row", part=name.str.split(" ").list.head(_MAX_PARTS)).explode("part"))
+        several = rows.filter(name.str.contains(" ", literal=True))
+        frames.append(several.select("row", part=name.str.replace(r"^(\S+) (\S+).*$", "${1}${2}")))
+    tokens = pl.concat(frames).filter(pl.col("part").is_not_null() & (pl.col("part") != "")).unique()
     # Names repeat a lot within a batch (and a list): fold and hash each distinct part once.
     distinct = tokens.select("part").unique().with_columns(fold=matching.fold_expr(pl.col("part")))
     return tokens.join(distinct.with_columns(h=pl.col("fold").hash(1)), on="part")
+
+
+def _initials(name: pl.Expr) -> pl.Expr:
+    """First letters of a name field's first two parts (string slices: 5x faster than a regex)."""
+    space = name.str.find(" ", literal=True)
+    return name.str.slice(0, 1) + pl.when(space.is_not_null()).then(name.str.slice(space + 1, 1)).otherwise(pl.lit(""))
 
 
 def _keys(rows: pl.DataFrame, query: bool) -> pl.DataFrame:
@@ -319,9 +332,14 @@ def _keys(rows: pl.DataFrame, query: bool) -> pl.DataFrame:
         swapped = full.filter(dob.str.slice(8, 2).cast(pl.Int32) <= 12)
         swapped_dob = dob.str.slice(0, 5) + dob.str.slice(8, 2) + "-" + dob.str.slice(5, 2)
         dates.append(swapped.select("row", d=swapped_dob.hash(4)))
-    birth_keys = (
-        pl.concat(dates).join(parts.select("row", "h"), on="row").select("row", key=pl.col("d") * _BIRTH + pl.col("h"))
-    )
+    dates = pl.concat(dates)
+    birth_keys = dates.join(parts.select("row", "h"), on="row").select("row", key=pl.col("d") * _BIRTH + pl.col("h"))
+    # Date of birth and the first letters of the first two parts of each field, either field first (swapped
+    # fields): a typo in every part (HUANK RAHLU) changes every fold, rarely a first letter.
+    surname, given = _initials(pl.col("surname_key")), _initials(pl.col("given_key"))
+    forward, backward = surname + "|" + given, given + "|" + surname
+    letters = rows.select("row", i=pl.min_horizontal(forward, backward)).filter(pl.col("i").str.len_chars() >= 3)
+    initial_keys = dates.join(letters, on="row").select("row", key=pl.col("d") * _INITIALS + pl.col("i").hash(6))
     canonical = (
         rows.select("row", "documents")
         .explode("documents")
@@ -329,19 +347,25 @@ def _keys(rows: pl.DataFrame, query: bool) -> pl.DataFrame:
         .filter(pl.col("c").str.len_chars() >= 5)
     )
     document_keys = canonical.select("row", key=pl.col("c").hash(5) * _DOCUMENT)
-    return pl.concat([pair_keys, birth_keys, document_keys]).unique()
+    keys = pl.concat([pair_keys, birth_keys, initial_keys, document_keys])
+    # The index counts postings per key, so its (row, key) pairs must be distinct; a traveller's repeated key
+    # only repeats candidates, which candidates() makes distinct anyway.
+    return keys if query else keys.unique()
 
 
 class _Index:
     """Sorted (key, entry) arrays of every entry's keys; a lookup is a binary search per traveller key."""
 
-    def __init__(self, entries: pl.DataFrame) -> None:
+    def __init__(self, entries: pl.DataFrame, reference: matching.NameCounts | None = None) -> None:
         self.entries = entries.with_row_index("e")
         self.evidence = self.entries.select(
             "e", **matching.entry_evidence_columns(pl.col("dob"), pl.col("document_number"))
         )
         self.coordinates = self.entries.select("e", "entry_id", "owner", "scope", "category")
         self.names = self.entries.select("e", e_surname="surname_key", e_given="given_key")
+        counts = matching.NameCounts.of(self.entries)
+        # How rare each name part is (common-name down-weighting), counted once per list change.
+        self.rarity = matching.name_rarity(counts if reference is None else counts + reference)
         rows = self.entries.select(
             row=pl.col("e"),
             surname_key="surname_key",
@@ -356,7 +380,9 @@ class _Index:
 
     def candidates(self, travellers: pl.DataFrame) -> pl.DataFrame:
         """Distinct (row, e) pairs of travellers (with a row column) and entries sharing at least one key."""
-        query = _keys(travellers, query=True)
+        # Sorted needles: NumPy's binary search then starts each look-up where the previous one ended, which
+        # keeps the index's memory pages warm (8x faster than random order on a million-entry list).
+        query = _keys(travellers, query=True).sort("key")
         keys = query["key"].to_numpy()
         left = np.searchsorted(self.keys, keys, side="left")
         counts = np.searchsorted(self.keys, keys, side="right") - left

@@ -1,0 +1,81 @@
+"""The store's side of common-name down-weighting, and the index keys that find typos in every name part."""
+
+import polars as pl
+
+from services.profiler.matching import NameCounts
+from services.profiler.watchlist import WatchlistStore
+from services.wire import delivery_pb2, manifest_pb2
+
+
+def _entry(entry_id, surname, given, dob=(1980, 7, 14)):
+    return delivery_pb2.WatchlistEntry(
+        entry_id=entry_id,
+        surname=surname,
+        given_names=given,
+        date_of_birth=manifest_pb2.PartialDate(year=dob[0], month=dob[1], day=dob[2]),
+        category="people_smuggling",
+    )
+
+
+def _travellers(*people):
+    """A traveller frame as WatchlistStore.matches reads it; people are (surname key, given key, dob)."""
+    return pl.DataFrame(
+        {
+            "m": [0] * len(people),
+            "t": list(range(len(people))),
+            "surname_key": [p[0] for p in people],
+            "given_key": [p[1] for p in people],
+            "dob": [p[2] for p in people],
+            "documents": [[] for _ in people],
+        },
+        schema_overrides={"documents": pl.List(pl.String)},
+    )
+
+
+def _store(entries, reference=None):
+    store = WatchlistStore(reference)
+    store.apply(delivery_pb2.Watchlist(owner="FJI", entries=entries))
+    return store
+
+
+def _listed():
+    """1,002 entries: SMITH on 500 of them, JOHN on 500, and two targets, one common name and one rare."""
+    background = [
+        _entry(f"S-{i}", "Smith", f"Given{chr(65 + i % 26)}{i}", (1950 + i % 40, 1 + i % 12, 2)) for i in range(500)
+    ]
+    background += [
+        _entry(f"J-{i}", f"Surname{chr(65 + i % 26)}{i}", "John", (1950 + i % 40, 1 + i % 12, 3)) for i in range(500)
+    ]
+    return [*background, _entry("T-COMMON", "Smith", "John"), _entry("T-RARE", "Fifita", "Semisi")]
+
+
+def test_a_name_only_traveller_alerts_on_a_rare_listed_name_not_on_a_common_one():
+    store = _store(_listed())
+    travellers = _travellers(("SMITH", "JOHN", ""), ("FIFITA", "SEMISI", ""))  # no date of birth sent
+    assert store.matches(travellers).select("t", "entry_id").rows() == [(1, "T-RARE")]
+    [row] = store.matches(travellers, threshold=0.5).filter(pl.col("entry_id") == "T-COMMON").rows(named=True)
+    assert "common name: down-weighted" in row["explanation"]
+
+
+def test_the_date_of_birth_lifts_the_common_name_to_an_alert():
+    store = _store(_listed())
+    travellers = _travellers(("SMITH", "JOHN", "1980-07-14"), ("SMITH", "JOHN", "1980"))
+    assert store.matches(travellers).select("t", "entry_id").rows() == [(0, "T-COMMON"), (1, "T-COMMON")]
+
+
+def test_a_reference_of_traveller_names_makes_a_name_common():
+    entries = [_entry("T-1", "Tupou", "Sione")]
+    traveller = _travellers(("TUPOU", "SIONE", ""))
+    assert _store(entries).matches(traveller)["entry_id"].to_list() == ["T-1"]
+    seen = _travellers(*[("TUPOU", "SIONE", "")] * 300, *[("LATU", f"ANA{i}", "") for i in range(9_700)])
+    assert _store(entries, NameCounts.of(seen)).matches(traveller).is_empty()
+
+
+def test_typos_in_every_name_part_are_found_through_date_of_birth_and_initials():
+    store = _store([_entry("WL-1", "Huang", "Rahul", (1979, 11, 5)), _entry("WL-2", "Hopa", "Reuben", (1979, 11, 5))])
+    travellers = _travellers(("HUANK", "RAHLU", "1979-11-05"), ("RAHLU", "HUANK", "1979-05-11"))
+    assert store.matches(travellers).select("t", "entry_id").rows() == [(0, "WL-1")]
+    # In swapped fields, with day and month swapped too, the pair is still found (and scored below an alert).
+    assert store.matches(travellers, threshold=0.5).select("t", "entry_id").rows() == [(0, "WL-1"), (1, "WL-1")]
+    # Nothing else shares a name part's fold with the entry: only the date and the initials found it.
+    assert store.matches(_travellers(("HUANK", "RAHLU", "1979-11-06")), threshold=0.5).is_empty()
