@@ -589,6 +589,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m services.profiler.variants", description=__doc__.split("\n")[0])
     parser.add_argument("--report", action="store_true", help="generate the set, screen it, print the table")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--seeds",
+        type=lambda text: [int(x) for x in text.split(",")],
+        help="comma-separated seeds: the table for the first, then one summary line per seed and their mean "
+        "(how much the figures move between generated sets)",
+    )
     parser.add_argument("--entries-per-variant", type=int, default=400, help="travellers (and entries) per type")
     parser.add_argument("--background", type=int, default=10_000, help="entries nobody travels as")
     parser.add_argument("--decoys", type=int, default=2_000, help="decoys of each decoy type")
@@ -605,11 +611,36 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report:
         parser.print_help()
         return
+    seeds = args.seeds or [args.seed]
     quality = generate(
-        args.seed, args.entries_per_variant, args.background, args.decoys, args.innocents, rare=args.rare_names
+        seeds[0], args.entries_per_variant, args.background, args.decoys, args.innocents, rare=args.rare_names
     )
     store = store_of(quality)
     print(format_report(evaluate(quality, args.threshold, store, rare=args.rare_names)))
+    if len(seeds) > 1:
+        print(f"\nacross seeds (threshold {args.threshold:.2f})")
+        print("seed  recall  min type recall (type)           precision  false alerts/10k")
+        reports = []
+        for seed in seeds:
+            q = (
+                quality
+                if seed == seeds[0]
+                else generate(
+                    seed, args.entries_per_variant, args.background, args.decoys, args.innocents, rare=args.rare_names
+                )
+            )
+            reports.append(r := evaluate(q, args.threshold, rare=args.rare_names))
+            worst = min(r.recall, key=r.recall.get)
+            print(
+                f"{seed:>4}{r.overall_recall:>8.3f}{r.recall[worst]:>17.3f} {f'({worst})':<22}{r.precision:>10.4f}"
+                f"{r.false_alerts_per_10k:>18.2f}"
+            )
+        n = len(reports)
+        print(
+            f"mean{sum(r.overall_recall for r in reports) / n:>8.3f}"
+            f"{min(min(r.recall.values()) for r in reports):>17.3f} {'(lowest of any seed)':<22}"
+            f"{sum(r.precision for r in reports) / n:>10.4f}{sum(r.false_alerts_per_10k for r in reports) / n:>18.2f}"
+        )
     if args.sweep:
         print("\nthreshold  recall  min type recall  precision  false alerts/10k")
         for threshold in (0.70, 0.75, 0.80, 0.85, 0.88, 0.90, 0.95):

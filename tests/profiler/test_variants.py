@@ -58,3 +58,14 @@ def test_the_report_has_a_row_per_variant_type_and_says_why_innocents_alert():
     assert sum(report.innocent_alerts_by_dob.values()) == report.innocents_alerted
     assert report.missed("exact") == 0
     assert "every name part from the pools of common names" in text
+
+
+def test_several_seeds_give_one_summary_line_each_and_their_mean(capsys):
+    small = ["--entries-per-variant", "20", "--background", "200", "--decoys", "20", "--innocents", "500"]
+    variants.main(["--report", "--seeds", "11,12,13", *small])
+    out = capsys.readouterr().out
+    summary = out[out.index("across seeds") :].splitlines()
+    assert [line.split()[0] for line in summary[2:]] == ["11", "12", "13", "mean"]
+    # The first seed's summary repeats the full table's figures.
+    first = variants.evaluate(variants.generate(11, 20, 200, 20, 500), variants.MATCH_THRESHOLD)
+    assert float(summary[2].split()[-1]) == round(first.false_alerts_per_10k, 2)
