@@ -57,12 +57,12 @@ from benchmarks.model import add_bookings
 from services import codec
 from services.demo import DemoTraffic
 from services.directory import Directory, load_directory
-from services.profiler.frames import manifests_to_frame
+from services.profiler.frames import read_travellers
 from services.profiler.model import ModelArtifact, train
 from services.profiler.rules import Rule
 from services.profiler.ruleset import RuleStore, parse_ruleset, starter_text
 from services.profiler.scoring import STAGES, score_batch
-from services.profiler.watchlist import WatchlistStore, document_numbers
+from services.profiler.watchlist import WatchlistStore
 from services.wire import delivery_pb2, hit_pb2, manifest_pb2
 
 RESULTS = Path(__file__).parent / "results"
@@ -343,7 +343,8 @@ def measure(
     index = store.index  # built once per list change
     index_s = time.perf_counter() - started
     say(f"    list generated in {generated_s:.1f} s, index built in {index_s:.2f} s; timing, best of {repeat}...")
-    frame = manifests_to_frame(manifests).with_columns(documents=document_numbers(manifests))
+    batch = read_travellers(manifests, features=False)
+    frame = batch.frame.with_columns(documents=batch.documents)
     exact_s, _ = _best(repeat, lambda: store.exact_matches(frame))
     fuzzy_s, found = _best(repeat, lambda: store.matches(frame))
     empty = WatchlistStore()

@@ -193,7 +193,7 @@ class TravellerBatch:
 
     frame      the traveller frame (TRAVELLER_SCHEMA): manifests_to_frame(manifests)
     documents  every traveller's document numbers as sent, one list per row of frame: the "documents" column
-               WatchlistStore.matches reads (the Series watchlist.document_numbers(manifests) returns)
+               WatchlistStore.matches reads
     inputs     the values the derived features are computed from, row-aligned with frame; None when the batch
                was read without features
     """

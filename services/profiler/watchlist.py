@@ -27,7 +27,7 @@ common name cost a scan of a block, and the other keys of the same person remain
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import polars as pl
@@ -35,7 +35,7 @@ import polars as pl
 from services import codec
 from services.profiler import matching
 from services.profiler.frames import name_key
-from services.wire import delivery_pb2, manifest_pb2
+from services.wire import delivery_pb2
 
 REGIONAL = "regional"
 PRIVATE = "private"
@@ -185,7 +185,7 @@ class WatchlistStore:
         """Fuzzy matches of travellers against every entry, scored by matching.py (MATCH_SCHEMA rows).
 
         travellers is a traveller frame (frames.TRAVELLER_SCHEMA; an optional "documents" column holds each
-        traveller's document numbers, see document_numbers()). jurisdiction as for exact_matches(): private
+        traveller's document numbers, see frames.read_travellers). jurisdiction as for exact_matches(): private
         entries only match on flights in their owner's jurisdiction. One row per (traveller, entry) scoring
         at least threshold, sorted by m, t, owner, entry_id.
         """
@@ -265,25 +265,6 @@ def _allowed(pairs: pl.DataFrame, jurisdiction: Mapping[int, Collection[str]] | 
     )
     private = pairs.filter(pl.col("scope") == PRIVATE).join(allowed, on=["m", "owner"], how="semi")
     return pl.concat([pairs.filter(pl.col("scope") != PRIVATE), private])
-
-
-def document_numbers(manifests: Sequence[manifest_pb2.Manifest]) -> pl.Series:
-    """Every traveller's document numbers as sent, one list per traveller in manifests_to_frame order."""
-    # One pass over the protobuf travellers is unavoidable from Python; it only copies the numbers, flat:
-    # building a list-typed Series from Python lists costs polars one Series per traveller (4x slower).
-    rows, numbers, count = [], [], 0
-    for m in manifests:
-        for t in m.travellers:
-            for d in t.documents:
-                if d.number:
-                    rows.append(count)
-                    numbers.append(d.number)
-            count += 1
-    flat = pl.DataFrame({"row": rows, "documents": numbers}, schema={"row": pl.Int64, "documents": pl.String})
-    lists = flat.group_by("row").agg(pl.col("documents"))
-    every = pl.DataFrame({"row": pl.int_range(count, eager=True, dtype=pl.Int64)})
-    joined = every.join(lists, on="row", how="left", maintain_order="left")
-    return joined["documents"].fill_null(pl.lit([], dtype=pl.List(pl.String))).alias("documents")
 
 
 # -- the blocking index -------------------------------------------------------------------------------------

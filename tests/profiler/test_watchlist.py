@@ -2,8 +2,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.profiler.frames import manifests_to_frame
-from services.profiler.watchlist import EXACT_SCHEMA, MATCH_SCHEMA, MATCH_THRESHOLD, WatchlistStore, document_numbers
+from services.profiler.frames import read_travellers
+from services.profiler.watchlist import EXACT_SCHEMA, MATCH_SCHEMA, MATCH_THRESHOLD, WatchlistStore
 from services.wire import delivery_pb2, manifest_pb2
 
 REGIONAL = delivery_pb2.WATCHLIST_SCOPE_REGIONAL
@@ -24,7 +24,8 @@ def _travellers(*people):
         traveller = manifest.travellers.add(surname=surname, given_names=given, date_of_birth=_date(dob))
         for number in document:
             traveller.documents.add(number=number)
-    return manifests_to_frame([manifest]).with_columns(documents=document_numbers([manifest]))
+    batch = read_travellers([manifest], features=False)
+    return batch.frame.with_columns(documents=batch.documents)
 
 
 def _entry(
