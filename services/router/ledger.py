@@ -78,9 +78,9 @@ class DeliveryLedger:
         """Copies to send for a batch of hits and clearances.
 
         ``recipients(hit)`` gives a hit's members; ``tailor(hit, member)`` (optional) gives the version of the
-        hit that member may see, or None when nothing in it is for that member (e.g. a model reason under
-        the member's own review threshold). A member that got an earlier version and is no longer entitled to
-        this one is sent a withdrawal.
+        hit that member may see (the hit itself when it is all for them; never modified here), or None when
+        nothing in it is for that member (e.g. a model reason under the member's own review threshold). A
+        member that got an earlier version and is no longer entitled to this one is sent a withdrawal.
         """
         plan = Plan()
         for hit in hits:
@@ -104,14 +104,21 @@ class DeliveryLedger:
         del entry.reason_keys[:]
         entry.reason_keys.extend(reason_keys(hit))
         delivered = set()
+        # One fingerprint per distinct version (most members see the hit itself); the versions are kept here
+        # with it, so no id() is reused by another object while the loop runs.
+        versions: dict[int, tuple[hit_pb2.Hit, str]] = {}
         for member in sorted(members):
-            copy = tailor(hit, member)
-            if copy is None:
+            version = tailor(hit, member)
+            if version is None:
                 continue
             delivered.add(member)
-            fingerprint = hit_fingerprint(copy)
+            if id(version) not in versions:
+                versions[id(version)] = (version, hit_fingerprint(version))
+            fingerprint = versions[id(version)][1]
             if entry.fingerprints.get(member) == fingerprint:
                 continue  # this member already has exactly this version
+            copy = hit_pb2.Hit()
+            copy.CopyFrom(version)
             copy.recipient = member
             plan.copies.append(copy)
             entry.fingerprints[member] = fingerprint
@@ -150,9 +157,7 @@ class DeliveryLedger:
 
 def _addressed(hit: hit_pb2.Hit, member: str) -> hit_pb2.Hit:
     """The default tailoring: every member entitled to a hit sees all of it."""
-    copy = hit_pb2.Hit()
-    copy.CopyFrom(hit)
-    return copy
+    return hit
 
 
 def _withdrawal(hit_id: str, member: str, passenger_ref: str, cause: hit_pb2.Hit) -> hit_pb2.Hit:

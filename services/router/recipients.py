@@ -45,16 +45,17 @@ def review_threshold_tailor(thresholds: Mapping[str, float], default: float = DE
     recomputing: the model never raises a hit that has other reasons, and its one reason is kept or dropped.
     """
 
-    def tailor(hit: hit_pb2.Hit, member: str) -> hit_pb2.Hit | None:
+    def tailor(hit: hit_pb2.Hit, member: str) -> hit_pb2.Hit | None:  # the hit itself, a copy, or None
         limit = thresholds.get(member, default)
         kept = [r for r in hit.reasons if r.source != hit_pb2.REASON_SOURCE_MODEL or r.score >= limit]
-        if not kept and hit.reasons:
+        if len(kept) == len(hit.reasons):
+            return hit  # all of it is for this member
+        if not kept:
             return None  # raised by the model alone, under this member's threshold
         copy = hit_pb2.Hit()
         copy.CopyFrom(hit)
-        if len(kept) < len(hit.reasons):
-            del copy.reasons[:]
-            copy.reasons.extend(kept)
+        del copy.reasons[:]
+        copy.reasons.extend(kept)
         return copy
 
     return tailor
