@@ -244,6 +244,12 @@ def markdown(results: dict, files: dict[str, str]) -> str:
                 f"| {name} | {r['processes']} | {_fmt(r['travellers_per_s'])} | {_fmt(ratio, 3)} | "
                 f"{sum(c['cpu_seconds'] for c in cpu):.1f} | {max(c['peak_rss_mb'] for c in cpu):.0f} |"
             )
+        if pt.get("coarse"):
+            lines += [
+                "",
+                f"The pass-through drained its backlog within {pt['window_samples']} offset samples (50 ms apart): "
+                "its rate, and every ratio against it, is coarse.",
+            ]
         if "scale_out" in files:
             lines += ["", f"![scale-out]({files['scale_out']})"]
     lines += _screening_section(results.get("screening"), files)

@@ -181,13 +181,14 @@ def _headline(r: dict) -> list[str]:
         one = scale[0]["travellers_per_s"]
         out.append(
             f"Profiler (1 process) {one:,.0f} travellers/s = {one / pt['travellers_per_s']:.3f}× the pass-through "
-            f"consumer ({pt['travellers_per_s']:,.0f}/s)."
+            f"consumer ({pt['travellers_per_s']:,.0f}/s{', coarse' if pt.get('coarse') else ''})."
         )
         if "consumer" in raw:
             raw_c = raw["consumer"]["records_per_s"] * raw["travellers_per_record"]
             out.append(
                 f"Pass-through consumer = {pt['travellers_per_s'] / raw_c:.2f}× Kafka's ConsumerPerformance "
-                f"({raw_c:,.0f} travellers/s)."
+                f"({raw_c:,.0f} travellers/s)"
+                + (" — coarse: the backlog drained in a few samples." if pt.get("coarse") else ".")
             )
         out.append(
             "Scale-out: "
