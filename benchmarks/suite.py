@@ -194,7 +194,7 @@ def _headline(r: dict) -> list[str]:
             "Scale-out: "
             + ", ".join(
                 f"{s['processes']} processes {s['travellers_per_s'] or 0:,.0f}/s "
-                f"({(s['travellers_per_s'] or 0) / one:.2f}×)"
+                f"({(s['travellers_per_s'] or 0) / one:.2f}×{', coarse' if s.get('coarse') else ''})"
                 for s in scale
             )
             + f" on {r['machine']['cpus']} cores."
@@ -203,7 +203,8 @@ def _headline(r: dict) -> list[str]:
     if rt.get("passthrough", {}).get("records_per_s") and rt["router"].get("records_per_s"):
         out.append(
             f"Router {rt['router']['records_per_s']:,.0f} hits/s = "
-            f"{rt['router']['records_per_s'] / rt['passthrough']['records_per_s']:.3f}× pass-through on the hits topic."
+            f"{rt['router']['records_per_s'] / rt['passthrough']['records_per_s']:.3f}× pass-through on the hits topic"
+            + (", coarse." if rt["router"].get("coarse") or rt["passthrough"].get("coarse") else ".")
         )
     steps = r["end_to_end"]["steps"]
     if steps:

@@ -38,7 +38,8 @@ def _report(results, tmp_path) -> str:
 def test_a_coarse_pass_through_is_flagged_in_the_report_and_headline(tmp_path):
     results = _results(coarse=True)
     text = _report(results, tmp_path)
-    assert "drained its backlog within 3 offset samples" in text
+    assert "| pass-through | 1 | 3,000,000 (coarse) |" in text
+    assert "within 3 offset samples or fewer" in text
     assert any("pass-through consumer (3,000,000/s, coarse)" in line for line in suite._headline(results))
 
 
