@@ -53,7 +53,8 @@ def add_bookings(manifests: list[manifest_pb2.Manifest], seed: int) -> None:
             traveller.booking.one_way = rng.random() < 0.3
 
 
-def _best(repeat: int, fn) -> tuple[float, object]:
+def best_of(repeat: int, fn) -> tuple[float, object]:
+    """Seconds of the fastest of `repeat` calls of fn, and its result."""
     best, result = float("inf"), None
     for _ in range(repeat):
         started = time.perf_counter()
@@ -81,10 +82,10 @@ def main(argv: list[str] | None = None) -> dict:
         model = train(Path(out), rows=args.rows, seed=args.seed)
         train_s = time.perf_counter() - started
 
-    without_s, _ = _best(args.repeat, lambda: score_batch(manifests, store, directory, now))
-    with_s, hits = _best(args.repeat, lambda: score_batch(manifests, store, directory, now, model=model))
+    without_s, _ = best_of(args.repeat, lambda: score_batch(manifests, store, directory, now))
+    with_s, hits = best_of(args.repeat, lambda: score_batch(manifests, store, directory, now, model=model))
     frame = manifests_to_frame(manifests)
-    alone_s, _ = _best(args.repeat, lambda: model.score(add_features(frame, manifests)))
+    alone_s, _ = best_of(args.repeat, lambda: model.score(add_features(frame, manifests)))
     model_hits = sum(any(r.source == hit_pb2.REASON_SOURCE_MODEL for r in h.reasons) for h in hits)
     results = {
         "benchmark": "model",

@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from benchmarks.model import add_bookings
+from benchmarks.model import add_bookings, best_of
 from services import codec
 from services.demo import DemoTraffic
 from services.directory import Directory, load_directory
@@ -284,17 +284,8 @@ class _TripCounter(logging.Handler):
         self.count += 1
 
 
-def _best(repeat: int, fn: Callable[[], object]) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - started)
-    return best, result
-
-
 def _best_stages(repeat: int, fn: Callable[[dict], object]) -> tuple[float, object, dict[str, float]]:
-    """_best, plus the stages (seconds) of the fastest round."""
+    """best_of, plus the stages (seconds) of the fastest round."""
     best, result, stages = float("inf"), None, {}
     for _ in range(repeat):
         laps: dict[str, float] = {}
@@ -345,10 +336,10 @@ def measure(
     say(f"    list generated in {generated_s:.1f} s, index built in {index_s:.2f} s; timing, best of {repeat}...")
     batch = read_travellers(manifests, features=False)
     frame = batch.frame.with_columns(documents=batch.documents)
-    exact_s, _ = _best(repeat, lambda: store.exact_matches(frame))
-    fuzzy_s, found = _best(repeat, lambda: store.matches(frame))
+    exact_s, _ = best_of(repeat, lambda: store.exact_matches(frame))
+    fuzzy_s, found = best_of(repeat, lambda: store.matches(frame))
     empty = WatchlistStore()
-    bare_s, _ = _best(repeat, lambda: config.score(manifests, empty, directory, now))
+    bare_s, _ = best_of(repeat, lambda: config.score(manifests, empty, directory, now))
     trips = _TripCounter()
     rules_log = logging.getLogger("services.profiler.rules")
     rules_log.addHandler(trips)

@@ -11,6 +11,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEMO_AUTH_SECRET = "pacific-apihub-local-demo-secret-not-for-production"
 # The risk model's review threshold for members that set none in model_thresholds.
 DEFAULT_MODEL_THRESHOLD = 0.30
+# Members' dispositions as training labels (services.profiler.model): the weight of one disposition row against
+# one synthetic row, and the most of the total training weight they may carry together. Here, not in model.py,
+# so that `apihub model train --help` states them without loading scikit-learn.
+DEFAULT_LABEL_WEIGHT = 10.0
+MAX_LABEL_WEIGHT_SHARE = 0.25
 # The settings naming PEM files for gRPC TLS (servers' and clients').
 TLS_FILES = (
     "tls_cert_file",

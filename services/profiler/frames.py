@@ -168,12 +168,6 @@ def departure_date(manifest: manifest_pb2.Manifest) -> date | None:
     return departure.astimezone(zone).date() if zone else departure.astimezone(UTC).date()
 
 
-def earliest_expiry(traveller: manifest_pb2.Traveller) -> date | None:
-    """Earliest complete expiry among the traveller's documents; partial or impossible dates are ignored."""
-    expiries = [d for d in (codec.complete_date(doc.expiry) for doc in traveller.documents) if d is not None]
-    return min(expiries, default=None)
-
-
 def manifests_to_frame(manifests: list[manifest_pb2.Manifest]) -> pl.DataFrame:
     """One row per traveller of every manifest in the batch, with normalised name keys (TRAVELLER_SCHEMA)."""
     return read_travellers(manifests, features=False).frame
@@ -358,8 +352,8 @@ def _read(
 
 def _documents(docs: dict[str, list], travellers: int) -> pl.DataFrame:
     """One row per traveller, in order: documents (numbers as sent, empty ones left out), doc_expiry (earliest
-    complete expiry, as earliest_expiry) and issuer (issuing state of the first document naming one, stripped
-    and upper case)."""
+    complete expiry; partial or impossible dates ignored) and issuer (issuing state of the first document
+    naming one, stripped and upper case)."""
     rows, numbers, issuers, year, month, day = (docs[name] for name in _DOCUMENT_FIELDS)
     states = {state: state.strip().upper() for state in set(issuers) if state}
     flat = pl.DataFrame(

@@ -60,7 +60,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from services.config import DEFAULT_MODEL_THRESHOLD
+from services.config import DEFAULT_LABEL_WEIGHT, DEFAULT_MODEL_THRESHOLD, MAX_LABEL_WEIGHT_SHARE
 from services.profiler.history import CASH, history
 
 MODEL_NAME = "risk"
@@ -76,10 +76,8 @@ DEFAULT_THRESHOLD = DEFAULT_MODEL_THRESHOLD
 TOP_CONTRIBUTIONS = 3
 # The share of the held-out split on which "precision at the top" is measured.
 TOP_SHARE = 0.01
-# Disposition labels (see the module docstring): weight of one row against one synthetic row, the most of the
-# total training weight they may carry together, and how many it takes to hold some out for an evaluation.
-DEFAULT_LABEL_WEIGHT = 10.0
-MAX_LABEL_WEIGHT_SHARE = 0.25
+# Disposition labels (see the module docstring; their weights are in services.config): how many it takes to hold
+# some out for an evaluation.
 MIN_LABELS_FOR_EVALUATION = 50
 LABEL_NOTE = (
     "Members' dispositions exist only for hits (travellers a rule, watchlist entry or model already flagged): "

@@ -16,6 +16,8 @@ from typing import Annotated
 
 import typer
 
+from services.config import DEFAULT_LABEL_WEIGHT, MAX_LABEL_WEIGHT_SHARE
+
 model_app = typer.Typer(
     help="The risk model (review ranking only): train, labels from dispositions, show, explain.", no_args_is_help=True
 )
@@ -153,9 +155,9 @@ def train_command(
             "--label-weight",
             min=0.001,
             help="Sample weight of one disposition row against one synthetic row, lowered so that dispositions "
-            "carry at most 25 % of the training weight",
+            f"carry at most {MAX_LABEL_WEIGHT_SHARE:.0%} of the training weight",
         ),
-    ] = 10.0,
+    ] = DEFAULT_LABEL_WEIGHT,
 ) -> None:
     """Generate the labelled synthetic history, train, evaluate on a held-out split, write the artefact.
 

@@ -612,24 +612,21 @@ def main(argv: list[str] | None = None) -> None:
         parser.print_help()
         return
     seeds = args.seeds or [args.seed]
-    quality = generate(
-        seeds[0], args.entries_per_variant, args.background, args.decoys, args.innocents, rare=args.rare_names
-    )
+
+    def quality_set(seed: int) -> QualitySet:
+        return generate(
+            seed, args.entries_per_variant, args.background, args.decoys, args.innocents, rare=args.rare_names
+        )
+
+    quality = quality_set(seeds[0])
     store = store_of(quality)
-    print(format_report(evaluate(quality, args.threshold, store, rare=args.rare_names)))
+    first = evaluate(quality, args.threshold, store, rare=args.rare_names)
+    print(format_report(first))
     if len(seeds) > 1:
         print(f"\nacross seeds (threshold {args.threshold:.2f})")
         print("seed  recall  min type recall (type)           precision  false alerts/10k")
-        reports = []
-        for seed in seeds:
-            q = (
-                quality
-                if seed == seeds[0]
-                else generate(
-                    seed, args.entries_per_variant, args.background, args.decoys, args.innocents, rare=args.rare_names
-                )
-            )
-            reports.append(r := evaluate(q, args.threshold, rare=args.rare_names))
+        reports = [first] + [evaluate(quality_set(seed), args.threshold, rare=args.rare_names) for seed in seeds[1:]]
+        for seed, r in zip(seeds, reports, strict=True):
             worst = min(r.recall, key=r.recall.get)
             print(
                 f"{seed:>4}{r.overall_recall:>8.3f}{r.recall[worst]:>17.3f} {f'({worst})':<22}{r.precision:>10.4f}"
