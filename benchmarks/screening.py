@@ -19,7 +19,11 @@ and reports, per size:
     stages     where score_batch's time goes, in microseconds per traveller, from its fastest round
                (scoring.STAGES: frame, watchlist, features, rules, model, hits)
 
-plus the index build time (once per list change). Entry names are synthetic: Pacific, Asian, European and
+plus the index build time (once per list change). The list is screened at the lowest default band, as a live
+profiler with default bands does (it screens at the lowest review band of all members, and sorts alerts from
+reviews afterwards): `store.matches(frame, threshold=REVIEW_THRESHOLD)` and score_batch with
+`watchlist_threshold=REVIEW_THRESHOLD` (services.config.DEFAULT_SCREENING_REVIEW; the alert band,
+MATCH_THRESHOLD, is higher and keeps fewer pairs). Entry names are synthetic: Pacific, Asian, European and
 Arabic-like syllable compositions drawn with Zipf frequencies (few common names, a long tail), so blocks
 grow with the list like real name distributions do; 2 % of the travellers are planted variants of entries
 (typos, swapped fields, a year off, OCR-confused document numbers) so the matching path is exercised.
@@ -27,9 +31,19 @@ grow with the list like real name distributions do; 2 % of the travellers are pl
 The targets (issue): at least TARGET_TRAVELLERS_PER_S travellers/s against 100k entries, and less than
 TARGET_SLOWDOWN times slower at 1M entries than at 10k; both are printed and recorded when those sizes run.
 
+--baseline REF also screens, for each size, the same list and the same traveller frame with the matcher of git
+ref REF (e.g. the commit before a matcher rewrite), in the same run: a detached worktree of REF in a temporary
+directory, its own WatchlistStore in a subprocess (benchmarks.screening_baseline), rounds interleaved with the
+working tree's (current, baseline, current, baseline, ..., best of --repeat each), so machine noise hits both.
+The baseline screens at its own default threshold (a matcher without a review band screens at its alert band,
+so the two sides do not keep the same pairs: both thresholds are printed and recorded). Recorded per size: the
+baseline's index build, travellers/s and matches, and the ratio current/baseline of the matcher alone
+("fuzzy"); and the checks of a rewrite: ratio at BASELINE_RATIO_ENTRIES >= BASELINE_RATIO_TARGET, and time per
+traveller of the current matcher alone at SLOWDOWN_SIZES[1] over SLOWDOWN_SIZES[0] < TARGET_SLOWDOWN.
+
     .venv/bin/python -m benchmarks.screening [--sizes 1000,10000,100000,1000000] [--manifests 50]
         [--passengers 300] [--repeat 3] [--seed 5] [--rules 50] [--no-model] [--model-rows 20000]
-        [--markdown] [--out FILE.json]
+        [--baseline REF] [--markdown] [--out FILE.json]
 
 Writes benchmarks/results/screening-<UTC timestamp>.json (git-ignored) unless --out names another file.
 Nothing here is asserted; `apihub bench --full` runs the same curve as a section of its report.
@@ -38,6 +52,7 @@ Nothing here is asserted; `apihub bench --full` runs the same curve as a section
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -51,8 +66,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import yaml
 
+from benchmarks import screening_baseline
 from benchmarks.model import add_bookings, best_of
 from services import codec
 from services.demo import DemoTraffic
@@ -62,7 +79,7 @@ from services.profiler.model import ModelArtifact, train
 from services.profiler.rules import Rule
 from services.profiler.ruleset import RuleStore, parse_ruleset, starter_text
 from services.profiler.scoring import STAGES, score_batch
-from services.profiler.watchlist import WatchlistStore
+from services.profiler.watchlist import MATCH_THRESHOLD, REVIEW_THRESHOLD, WatchlistStore
 from services.wire import delivery_pb2, hit_pb2, manifest_pb2
 
 RESULTS = Path(__file__).parent / "results"
@@ -71,6 +88,9 @@ TARGET_TRAVELLERS_PER_S = 50_000  # at TARGET_ENTRIES
 TARGET_ENTRIES = 100_000
 TARGET_SLOWDOWN = 2.0  # time at SLOWDOWN_SIZES[1] over time at SLOWDOWN_SIZES[0], strictly below
 SLOWDOWN_SIZES = (10_000, 1_000_000)
+# --baseline: the matcher alone at BASELINE_RATIO_ENTRIES at least this share of the baseline's speed.
+BASELINE_RATIO_TARGET = 0.7
+BASELINE_RATIO_ENTRIES = 100_000
 
 _SYLLABLES = {
     "pacific": "ta tu fi fa le lo ma mo na ni pa pu sa se si to va vi ka ke ho ha la lu ngo nga fe i a o u",
@@ -267,6 +287,7 @@ class Configuration:
             model=self.model,
             thresholds=self.thresholds,
             stages=stages,
+            watchlist_threshold=REVIEW_THRESHOLD,  # the lowest default band, as a live profiler screens
         )
 
 
@@ -310,6 +331,47 @@ def _reasons(hits: Sequence[hit_pb2.Hit]) -> dict[str, int]:
     return counts
 
 
+@dataclass(frozen=True)
+class BaselineTree:
+    """--baseline: the worktree of the ref whose matcher is timed beside the working tree's."""
+
+    ref: str
+    commit: str
+    path: Path
+
+
+def _interleaved(
+    store: WatchlistStore,
+    frame: pl.DataFrame,
+    listed: bytes,
+    tree: BaselineTree,
+    repeat: int,
+    say: Callable[[str], None],
+) -> tuple[float, pl.DataFrame, dict]:
+    """The matcher alone, rounds of the working tree's and of the baseline's in turn: (best seconds, matches of
+    the working tree's fastest round, the baseline's ready and done lines)."""
+    best, found = float("inf"), None
+    with screening_baseline.Baseline(tree.path, listed, frame) as child:
+        info = child.info
+        say(
+            f"    baseline {tree.ref}: list loaded in {info['load_s']:.1f} s, index built in "
+            f"{info['index_build_s']:.2f} s (subprocess, services from {info['services']})"
+        )
+        for r in range(1, repeat + 1):
+            started = time.perf_counter()
+            out = store.matches(frame, threshold=REVIEW_THRESHOLD)
+            elapsed = time.perf_counter() - started
+            if elapsed < best:
+                best, found = elapsed, out
+            theirs = child.time_round()
+            say(
+                f"    fuzzy round {r}/{repeat}: current {elapsed:.3f} s ({out.height} matches), "
+                f"baseline {theirs['seconds']:.3f} s ({theirs['matches']} matches)"
+            )
+        done = child.close()
+    return best, found, {**info, **done}
+
+
 def measure(
     size: int,
     base: list[manifest_pb2.Manifest],
@@ -319,16 +381,20 @@ def measure(
     now: datetime,
     config: Configuration,
     say: Callable[[str], None] = print,
+    baseline: BaselineTree | None = None,
 ) -> dict:
-    """One row of the curve: a list of this size, the batch screened every way."""
+    """One row of the curve: a list of this size, the batch screened every way (and by the baseline's matcher)."""
     travellers = sum(len(m.travellers) for m in base)
     started = time.perf_counter()
     entries = make_watchlist(size, seed + size)
     manifests = [manifest_pb2.Manifest.FromString(m.SerializeToString()) for m in base]
     planted = plant(manifests, entries, seed)
-    store = WatchlistStore()
-    store.apply(delivery_pb2.Watchlist(owner="FJI", entries=entries))
+    message = delivery_pb2.Watchlist(owner="FJI", entries=entries)
     del entries
+    store = WatchlistStore()
+    store.apply(message)
+    listed = message.SerializeToString() if baseline else b""
+    del message
     generated_s = time.perf_counter() - started
     started = time.perf_counter()
     index = store.index  # built once per list change
@@ -337,9 +403,17 @@ def measure(
     batch = read_travellers(manifests, features=False)
     frame = batch.frame.with_columns(documents=batch.documents)
     exact_s, _ = best_of(repeat, lambda: store.exact_matches(frame))
-    fuzzy_s, found = best_of(repeat, lambda: store.matches(frame))
+    say(f"    exact join: {exact_s:.3f} s")
+    theirs = None
+    if baseline is None:
+        fuzzy_s, found = best_of(repeat, lambda: store.matches(frame, threshold=REVIEW_THRESHOLD))
+    else:
+        fuzzy_s, found, theirs = _interleaved(store, frame, listed, baseline, repeat, say)
+        del listed
+    say(f"    fuzzy (matcher alone): {fuzzy_s:.3f} s, {found.height} matches at {REVIEW_THRESHOLD:.2f}")
     empty = WatchlistStore()
     bare_s, _ = best_of(repeat, lambda: config.score(manifests, empty, directory, now))
+    say(f"    score_batch without watchlist: {bare_s:.3f} s; score_batch with the list, best of {repeat}...")
     trips = _TripCounter()
     rules_log = logging.getLogger("services.profiler.rules")
     rules_log.addHandler(trips)
@@ -364,6 +438,23 @@ def measure(
         "score_batch_travellers_per_s": round(travellers / batch_s),
         "stages_us_per_traveller": {s: round(stages.get(s, 0.0) * 1e6 / travellers, 2) for s in STAGES},
         "slowdown_vs_10k": None,
+        "fuzzy_threshold": REVIEW_THRESHOLD,
+        "baseline": None if theirs is None else _baseline_row(theirs, travellers, fuzzy_s),
+    }
+
+
+def _baseline_row(theirs: Mapping, travellers: int, fuzzy_s: float) -> dict:
+    """What a row records of the baseline's matcher on its list (theirs: the subprocess's ready and done lines)."""
+    best = theirs["best_s"]
+    return {
+        "index_build_s": round(theirs["index_build_s"], 3),
+        "threshold": theirs["threshold"],
+        "review_threshold": theirs["review_threshold"],
+        "matcher_version": theirs["matcher_version"],
+        "matches": theirs["matches"],
+        "fuzzy_matches_travellers_per_s": round(travellers / best),
+        "fuzzy_ratio": round(best / fuzzy_s, 3),  # current travellers/s over the baseline's
+        "rounds_s": [round(s, 4) for s in theirs["rounds"]],
     }
 
 
@@ -385,6 +476,33 @@ def targets(rows: Sequence[Mapping]) -> dict:
     }
 
 
+def baseline_checks(rows: Sequence[Mapping]) -> dict:
+    """--baseline: the issue's checks of a matcher rewrite, on the matcher alone ("fuzzy"), judged on the rows
+    measured (None where a size needed was not run): current/baseline travellers/s at BASELINE_RATIO_ENTRIES at
+    least BASELINE_RATIO_TARGET, and the current matcher's time per traveller at SLOWDOWN_SIZES[1] over
+    SLOWDOWN_SIZES[0] below TARGET_SLOWDOWN (the baseline's own slowdown beside it, for comparison)."""
+    at = {r["entries"]: r for r in rows}
+    ratio = (at.get(BASELINE_RATIO_ENTRIES, {}).get("baseline") or {}).get("fuzzy_ratio")
+
+    def slowdown(rate: Callable[[Mapping], int | None]) -> float | None:
+        low, high = (rate(at[size]) if size in at else None for size in SLOWDOWN_SIZES)
+        return round(low / high, 2) if low and high else None
+
+    current = slowdown(lambda r: r.get("fuzzy_matches_travellers_per_s"))
+    theirs = slowdown(lambda r: (r.get("baseline") or {}).get("fuzzy_matches_travellers_per_s"))
+    return {
+        "ratio_target": BASELINE_RATIO_TARGET,
+        "ratio_entries": BASELINE_RATIO_ENTRIES,
+        "ratio": ratio,
+        "ratio_met": None if ratio is None else ratio >= BASELINE_RATIO_TARGET,
+        "slowdown_target": TARGET_SLOWDOWN,
+        "slowdown_sizes": list(SLOWDOWN_SIZES),
+        "fuzzy_slowdown": current,
+        "fuzzy_slowdown_met": None if current is None else current < TARGET_SLOWDOWN,
+        "baseline_fuzzy_slowdown": theirs,
+    }
+
+
 def run(
     sizes: Sequence[int] = (1_000, 10_000, 100_000, 1_000_000),
     *,
@@ -395,10 +513,14 @@ def run(
     rules: int = 50,
     model: bool = True,
     model_rows: int = 20_000,
+    baseline: str | None = None,
     say: Callable[[str], None] = print,
 ) -> dict:
-    """The whole curve: the configuration built once, then one measure() per list size."""
+    """The whole curve: the configuration built once, then one measure() per list size.
+
+    baseline: a git ref whose matcher is also timed on every list (see the module docstring), or None."""
     t0 = time.perf_counter()
+    commit = screening_baseline.resolve(baseline) if baseline else None  # a bad ref fails before any work
     now = datetime.now(UTC)
     traffic = DemoTraffic(seed=seed)
     base = [traffic.next_manifest(passengers=passengers) for _ in range(manifests)]
@@ -435,20 +557,32 @@ def run(
         "travellers_per_batch": travellers,
         "repeat": repeat,
         "seed": seed,
+        "screening_bands": {"review": REVIEW_THRESHOLD, "alert": MATCH_THRESHOLD, "screened_at": REVIEW_THRESHOLD},
+        "baseline": None,
         "sizes": [],
     }
     say(describe(results))
     directory = load_directory()
-    for i, size in enumerate(sizes, 1):
-        say(f"[{i}/{len(sizes)}] {size:,} entries (t+{time.perf_counter() - t0:.0f}s)")
-        row = measure(size, base, seed, repeat, directory, now, config, say)
-        results["sizes"].append(row)
-        stages = row["stages_us_per_traveller"]
-        say(
-            f"    {row['score_batch_travellers_per_s']:,} travellers/s ({row['hits']:,} hits, "
-            f"{row['matches']} watchlist matches); µs per traveller: "
-            + ", ".join(f"{s} {stages[s]:.2f}" for s in STAGES)
-        )
+    with contextlib.ExitStack() as stack:
+        tree = None
+        if baseline:
+            say(f"baseline: a worktree of {baseline} ({commit[:12]})...")
+            path = stack.enter_context(screening_baseline.checkout(commit))
+            tree = BaselineTree(baseline, commit, path)
+        for i, size in enumerate(sizes, 1):
+            say(f"[{i}/{len(sizes)}] {size:,} entries (t+{time.perf_counter() - t0:.0f}s)")
+            row = measure(size, base, seed, repeat, directory, now, config, say, tree)
+            results["sizes"].append(row)
+            if row["baseline"] and results["baseline"] is None:
+                results["baseline"] = _baseline_summary(baseline, commit, row["baseline"])
+            stages = row["stages_us_per_traveller"]
+            say(
+                f"    {row['score_batch_travellers_per_s']:,} travellers/s ({row['hits']:,} hits, "
+                f"{row['matches']} watchlist matches); µs per traveller: "
+                + ", ".join(f"{s} {stages[s]:.2f}" for s in STAGES)
+            )
+    if results["baseline"] is not None:
+        results["baseline"]["checks"] = baseline_checks(results["sizes"])
     at = {r["entries"]: r["score_batch_travellers_per_s"] for r in results["sizes"]}
     for row in results["sizes"]:
         if 10_000 in at:
@@ -456,6 +590,22 @@ def run(
     results["targets"] = targets(results["sizes"])
     results["seconds"] = round(time.perf_counter() - t0, 1)
     return results
+
+
+def _baseline_summary(ref: str, commit: str, row: Mapping) -> dict:
+    threshold, review = row["threshold"], row["review_threshold"]
+    band = "it has no review band" if review is None else f"its review band {review:.2f} left unused"
+    return {
+        "ref": ref,
+        "commit": commit,
+        "matcher_version": row["matcher_version"],
+        "threshold": threshold,
+        "review_threshold": review,
+        "note": (
+            f"the working tree's matcher screens at the review band {REVIEW_THRESHOLD:.2f}, as a live profiler with "
+            f"default bands; {ref} at its own default threshold {threshold:.2f} ({band})"
+        ),
+    }
 
 
 # -- output ------------------------------------------------------------------------------------------------------
@@ -474,10 +624,17 @@ def describe(results: Mapping) -> str:
         )
     else:
         model = "no risk model"
+    bands = results.get("screening_bands")
+    screened = (
+        ""
+        if bands is None
+        else f"; watchlist screened at the review band {bands['screened_at']:.2f} (alerts from {bands['alert']:.2f}), "
+        "as a live profiler with default bands"
+    )
     return (
         f"batch: {results['manifests_per_batch']} manifests, {results['travellers_per_batch']:,} travellers "
         f"(booking data on {c['booking_data_share']:.0%}); best of {results['repeat']}\n"
-        f"configuration: {rules}; {model}"
+        f"configuration: {rules}; {model}{screened}"
     )
 
 
@@ -502,10 +659,45 @@ def target_lines(results: Mapping) -> list[str]:
     ]
 
 
-def table(results: Mapping) -> str:
-    """The curve and the stage breakdown as aligned text."""
+def baseline_lines(results: Mapping) -> list[str]:
+    """--baseline: the matcher alone, working tree vs the baseline ref, and the two checks (none without it)."""
+    b = results.get("baseline")
+    if not b:
+        return []
+    rows = [r for r in results["sizes"] if r.get("baseline")]
+    c = b["checks"]
+    low, high = c["slowdown_sizes"]
     lines = [
-        "travellers/s (score_batch = the whole profiler scoring; no watchlist = same with an empty store)",
+        f"matcher alone (WatchlistStore.matches on the same frame, rounds interleaved, best of {results['repeat']}): "
+        f"working tree vs {b['ref']} ({b['commit'][:12]}); {b['note']}",
+        f"{'entries':>10} {'current/s':>10} {b['ref'][:10] + '/s':>13} {'ratio':>6} {'matches':>8} "
+        f"{'theirs':>7} {'index s':>8} {'theirs s':>9}",
+    ]
+    for r in rows:
+        t = r["baseline"]
+        lines.append(
+            f"{r['entries']:>10,} {r['fuzzy_matches_travellers_per_s']:>10,} "
+            f"{t['fuzzy_matches_travellers_per_s']:>13,} "
+            f"{_ratio(t['fuzzy_ratio']):>6} {r['matches']:>8} {t['matches']:>7} {r['index_build_s']:>8.2f} "
+            f"{t['index_build_s']:>9.2f}"
+        )
+    return lines + [
+        "",
+        f"check: matcher alone at {c['ratio_entries']:,} entries >= {c['ratio_target']:.2f}x {b['ref']}'s "
+        f"travellers/s: {_ratio(c['ratio'])} ({_verdict(c['ratio_met'])})",
+        f"check: matcher alone, time per traveller at {high:,} entries / at {low:,} < {c['slowdown_target']:.0f}x: "
+        f"{_ratio(c['fuzzy_slowdown'])} ({_verdict(c['fuzzy_slowdown_met'])}; {b['ref']}: "
+        f"{_ratio(c['baseline_fuzzy_slowdown'])})",
+    ]
+
+
+def table(results: Mapping) -> str:
+    """The curve and the stage breakdown as aligned text (and the baseline's comparison, when one ran)."""
+    threshold = results.get("screening_bands", {}).get("screened_at")
+    lines = [
+        "travellers/s (score_batch = the whole profiler scoring; no watchlist = same with an empty store"
+        + ("" if threshold is None else f"; fuzzy and score_batch screen at {threshold:.2f}")
+        + ")",
         f"{'entries':>10} {'index s':>8} {'matches':>8} {'hits':>6} {'exact join/s':>13} {'fuzzy only/s':>13} "
         f"{'no watchlist/s':>15} {'score_batch/s':>14} {'vs 10k':>7}",
     ]
@@ -525,7 +717,9 @@ def table(results: Mapping) -> str:
             + " ".join(f"{stages[s]:>9.2f}" for s in STAGES)
             + f" {1e6 / r['score_batch_travellers_per_s']:>9.2f}"
         )
-    return "\n".join(lines + ["", *target_lines(results)])
+    lines += ["", *target_lines(results)]
+    extra = baseline_lines(results)
+    return "\n".join(lines + (["", *extra] if extra else []))
 
 
 def markdown(results: Mapping) -> list[str]:
@@ -553,6 +747,21 @@ def markdown(results: Mapping) -> list[str]:
             + " | ".join(f"{stages[s]:.2f}" for s in STAGES)
             + f" | {1e6 / r['score_batch_travellers_per_s']:.2f} |"
         )
+    b = results.get("baseline")
+    if b:
+        lines += [
+            "",
+            f"| watchlist entries | matcher alone (trav/s) | {b['ref']} (trav/s) | ratio | matches | "
+            f"{b['ref']} matches |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in results["sizes"]:
+            if t := r.get("baseline"):
+                lines.append(
+                    f"| {r['entries']:,} | {r['fuzzy_matches_travellers_per_s']:,} | "
+                    f"{t['fuzzy_matches_travellers_per_s']:,} | {_ratio(t['fuzzy_ratio'])} | {r['matches']} | "
+                    f"{t['matches']} |"
+                )
     return lines
 
 
@@ -566,10 +775,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rules", type=int, default=50, help="member rules generated from the starter templates")
     parser.add_argument("--no-model", action="store_true", help="score without the risk model")
     parser.add_argument("--model-rows", type=int, default=20_000, help="rows of synthetic history to train on")
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also time the matcher of git ref REF (e.g. bd59035) on the same lists and travellers, in the same run "
+        "(a temporary worktree, a subprocess; see the module docstring)",
+    )
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
     parser.add_argument("--out", type=Path, help="JSON file to write (default benchmarks/results/screening-*.json)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.baseline:
+        try:
+            screening_baseline.resolve(args.baseline)
+        except RuntimeError as e:
+            parser.error(f"--baseline: {e}")
 
     def say(text: str) -> None:
         print(text, flush=True)
@@ -583,6 +803,7 @@ def main(argv: list[str] | None = None) -> dict:
         rules=args.rules,
         model=not args.no_model,
         model_rows=args.model_rows,
+        baseline=args.baseline,
         say=say,
     )
     say("")

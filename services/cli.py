@@ -13,6 +13,7 @@ import grpc
 import typer
 from google.protobuf import json_format
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from benchmarks.cli import bench
 from services import client
@@ -22,7 +23,7 @@ from services.config import HubSettings
 from services.errors import ConfigError, HubError
 from services.profiler.model_cli import model_app
 from services.profiler.rules_cli import rules_app
-from services.wire import delivery_pb2, intake_pb2, manifest_pb2
+from services.wire import delivery_pb2, hit_pb2, intake_pb2, manifest_pb2
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 dev_app = typer.Typer(
@@ -64,6 +65,10 @@ TLS_HELP = (
     "given before the command: `apihub --tls-ca ca.pem hits follow --member FJI`. "
     "`apihub dev certs --out DIR` writes throwaway certificates to try it."
 )
+
+# Printed beside a hit marked for_review (`hits follow`, `screen`): only review-band watchlist matches and/or the
+# risk model's ranking, for a human to check before acting.
+REVIEW_MARKER = "[REVIEW]"
 
 # Settings given as global options (`apihub --tls-ca FILE hits follow ...`): they win over APIHUB_* variables.
 _overrides: dict[str, object] = {}
@@ -125,6 +130,8 @@ def _settings() -> HubSettings:
             for e in exc.errors()
         )
         _fail(f"bad settings: {problems}")
+    except SettingsError as exc:  # e.g. APIHUB_SCREENING_BANDS that is not JSON
+        _fail(f"bad settings: {exc}")
 
 
 def _channel(settings: HubSettings, address: str) -> grpc.Channel:
@@ -224,6 +231,15 @@ def serve(service: Service) -> None:
             server_credentials(settings)
         except ConfigError as exc:
             _fail(f"bad settings: {exc}")
+    else:
+        import polars as pl
+
+        from services.profiler.watchlist import traveller_names
+
+        try:  # the same for the table of traveller names the profiler weighs names by
+            traveller_names(settings)
+        except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+            _fail(f"bad settings: APIHUB_TRAVELLER_NAMES_FILE {settings.traveller_names_file}: {exc}")
     if service is Service.ingest:
         from services.api_ingest.server import run_ingest
 
@@ -398,6 +414,20 @@ def watchlist_load(
     typer.echo(f"Loaded {reply.entries} entries into the {scope.value} watchlist of {member}.")
 
 
+def follow_lines(h: dict) -> list[str]:
+    """The text form of one hit (its JSON form, codec.hit_to_json) that `apihub hits follow` prints: a head line,
+    marked REVIEW_MARKER when the hit is for review, then one line per reason with its screening band, if any."""
+    f, p = h["flight"], h["passenger"]
+    flight = f"{f['carrier']}{f['number']} {'-'.join(f['route'])} {f['departure']}"
+    if h["state"] == "withdrawn":
+        return [f"{h['hit_id']} WITHDRAWN {flight} {p['ref']} (manifest {h['manifest_id']})"]
+    marker = f" {REVIEW_MARKER}" if h["for_review"] else ""
+    head = f"{h['hit_id']} {flight} {p['ref']} {p['surname']}, {p['given_names']} score={h['score']:.2f}{marker}"
+    return [head] + [
+        f"    {r['source']:9} {r['id']:<18} {r['score']:.2f} {r['band']:<6}  {r['explanation']}" for r in h["reasons"]
+    ]
+
+
 @hits_app.command("follow")
 def hits_follow(
     member: Annotated[str, typer.Option("--member", help="Member, ISO 3166-1 alpha-3")],
@@ -407,23 +437,18 @@ def hits_follow(
     cursor: Annotated[int | None, typer.Option(help="Start at this cursor instead of the last acknowledged")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit and line")] = False,
 ) -> None:
-    """Stream a member's hits, acknowledging each once printed."""
+    """Stream a member's hits, acknowledging each once printed.
+
+    A hit marked [REVIEW] holds only weaker watchlist matches (in the member's review band) and/or the risk
+    model's ranking: for a human to check before acting. Each watchlist reason shows its band, alert or review
+    (APIHUB_SCREENING_BANDS; see the README).
+    """
     settings, member, token = _as_member(member, token)
 
     def show(delivery: delivery_pb2.Delivery) -> None:
         h = hit_to_json(delivery.hit, delivery.cursor)
-        if as_json:
-            typer.echo(json.dumps(h))
-            return
-        f, p = h["flight"], h["passenger"]
-        flight = f"{f['carrier']}{f['number']} {'-'.join(f['route'])} {f['departure']}"
-        if h["state"] == "withdrawn":
-            typer.echo(f"{h['hit_id']} WITHDRAWN {flight} {p['ref']} (manifest {h['manifest_id']})")
-            sys.stdout.flush()
-            return
-        typer.echo(f"{h['hit_id']} {flight} {p['ref']} {p['surname']}, {p['given_names']} score={h['score']:.2f}")
-        for r in h["reasons"]:
-            typer.echo(f"    {r['source']:9} {r['id']:<18} {r['score']:.2f}  {r['explanation']}")
+        for line in [json.dumps(h)] if as_json else follow_lines(h):
+            typer.echo(line)
         sys.stdout.flush()
 
     follower = client.Follower(_channel(settings, server or settings.delivery_listen), token, member)
@@ -448,23 +473,30 @@ def screen(
 ) -> None:
     """Screen manifest files offline with the profiler's own scoring code: no Kafka, no services.
 
-    Hits are printed once per recipient member (jurisdiction plus the sharing policy), in the format of
-    `apihub hits follow --json`; travellers that raise no hit print nothing.
+    Hits are printed once per recipient member (jurisdiction plus the sharing policy), as that member would
+    receive them: its own screening bands (APIHUB_SCREENING_BANDS) and model thresholds applied, each watchlist
+    reason marked with its band (alert or review), in the format of `apihub hits follow --json`. Travellers that
+    raise no hit, or none a member would receive, print nothing for it.
     """
     from datetime import UTC, datetime
+
+    import polars as pl
 
     from services.directory import load_directory
     from services.profiler.rules import Breaker
     from services.profiler.rules_cli import read_manifest_files
     from services.profiler.ruleset import RulesetError, RuleStore, load_ruleset
     from services.profiler.scoring import score_batch
-    from services.profiler.watchlist import WatchlistStore
-    from services.router.recipients import recipients
+    from services.profiler.watchlist import WatchlistStore, traveller_names
+    from services.router.recipients import member_tailor, recipients
     from services.sharing import load_policy
 
     settings = _settings()
     directory = load_directory(settings.directory_file)
-    store = WatchlistStore()
+    try:
+        store = WatchlistStore(traveller_names(settings))
+    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+        _fail(f"bad settings: APIHUB_TRAVELLER_NAMES_FILE {settings.traveller_names_file}: {exc}")
     for path in watchlist:
         by_owner: dict[str, list] = {}
         try:
@@ -487,19 +519,37 @@ def screen(
         typer.echo(f"apihub: {problem}", err=True)
     policy = load_policy(settings.sharing_file, directory)
     breaker = Breaker(settings.breaker_max_share, settings.breaker_min_travellers)
-    hits = score_batch([m for m, _ in found], store, directory, datetime.now(UTC), rule_store.rules, breaker)
+    hits = score_batch(
+        [m for m, _ in found],
+        store,
+        directory,
+        datetime.now(UTC),
+        rule_store.rules,
+        breaker,
+        watchlist_threshold=settings.lowest_screening_review,
+    )
+    tailor = member_tailor(settings)
     for hit in hits:
         for member in sorted(recipients(hit, directory, policy)):
-            hit.recipient = member
-            h = hit_to_json(hit)
+            version = tailor(hit, member)
+            if version is None:
+                continue  # nothing in it reaches this member's own bands or thresholds
+            copy = hit_pb2.Hit()
+            copy.CopyFrom(version)
+            copy.recipient = member
+            h = hit_to_json(copy)
             if as_json:
                 typer.echo(json.dumps(h))
             else:
-                why = ", ".join(f"{r['source']} {r['id']} {r['score']:.2f}" for r in h["reasons"])
+                why = ", ".join(
+                    f"{r['source']} {r['id']} {r['score']:.2f}" + (f" {r['band']}" if r["band"] else "")
+                    for r in h["reasons"]
+                )
                 f = h["flight"]
+                marker = f" {REVIEW_MARKER}" if h["for_review"] else ""
                 typer.echo(
                     f"{member} {h['hit_id']} {f['carrier']}{f['number']} {h['passenger']['ref']} "
-                    f"score={h['score']:.2f} ({why})"
+                    f"score={h['score']:.2f}{marker} ({why})"
                 )
     if problems:
         raise typer.Exit(1)

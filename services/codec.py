@@ -180,6 +180,11 @@ _REASON_SOURCES = {
     hit_pb2.REASON_SOURCE_WATCHLIST: "watchlist",
     hit_pb2.REASON_SOURCE_MODEL: "model",
 }
+# A watchlist reason's screening band in a member's copy; "" for other reasons and untailored hits.
+_SCREENING_BANDS = {
+    hit_pb2.SCREENING_BAND_ALERT: "alert",
+    hit_pb2.SCREENING_BAND_REVIEW: "review",
+}
 
 
 def hit_to_json(hit: hit_pb2.Hit, cursor: int | None = None) -> dict:
@@ -218,9 +223,12 @@ def hit_to_json(hit: hit_pb2.Hit, cursor: int | None = None) -> dict:
                 "explanation": r.explanation,
                 "owner": r.owner,
                 "category": r.category,
+                "band": _SCREENING_BANDS.get(r.band, ""),
             }
             for r in hit.reasons
         ],
+        # Only review-band watchlist matches and/or the risk model's ranking: for a human to review first.
+        "for_review": hit.for_review,
         "raised_at": _timestamp_iso(hit.raised_at),
     }
     if cursor is not None:

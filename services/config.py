@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,6 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEMO_AUTH_SECRET = "pacific-apihub-local-demo-secret-not-for-production"
 # The risk model's review threshold for members that set none in model_thresholds.
 DEFAULT_MODEL_THRESHOLD = 0.30
+# Watchlist screening bands of members that set none (screening_bands): a match scoring at least the alert band
+# is an alert for a human; one in [review, alert) reaches the member marked for review; below review, nothing.
+DEFAULT_SCREENING_ALERT = 0.85
+DEFAULT_SCREENING_REVIEW = 0.70
+# The two bands a member may set in screening_bands.
+SCREENING_BAND_FIELDS = ("alert", "review")
 # Members' dispositions as training labels (services.profiler.model): the weight of one disposition row against
 # one synthetic row, and the most of the total training weight they may carry together. Here, not in model.py,
 # so that `apihub model train --help` states them without loading scikit-learn.
@@ -78,6 +87,17 @@ class HubSettings(BaseSettings):
     # use DEFAULT_MODEL_THRESHOLD. The profiler raises a model reason at the lowest threshold among the members
     # with jurisdiction over the flight; the router hands each member only the reasons that reach its own.
     model_thresholds: dict[str, float] = {}
+    # Per-member watchlist screening bands (JSON, e.g. {"FJI": {"alert": 0.9, "review": 0.75}}; either may be left
+    # out): a match scoring at least the member's alert band reaches it as an alert, one at least its review band
+    # reaches it marked for review, anything lower does not reach it. Members not listed, and bands left out, use
+    # DEFAULT_SCREENING_ALERT and DEFAULT_SCREENING_REVIEW; 0 < review <= alert <= 1. The profiler screens at the
+    # lowest review band of all (lowest_screening_review); the router hands each member only the matches that
+    # reach its own, each marked with its band.
+    screening_bands: dict[str, dict[str, float]] = {}
+    # How common each name part is among the travellers screened (CSV part,per_100k; '#' lines are comments):
+    # a name-only match on common parts needs corroboration. Unset: the region's table shipped with the hub
+    # (services/data/traveller_names.csv). Every profiler process must use the same file to score alike.
+    traveller_names_file: Path | None = None
     # Router: how often an idle Subscribe stream sends a heartbeat (seconds).
     heartbeat_seconds: float = 1.0
 
@@ -107,6 +127,11 @@ class HubSettings(BaseSettings):
         if len(value) < 16:
             raise ValueError("APIHUB_AUTH_SECRET must be at least 16 characters (it signs every token)")
         return value
+
+    @field_validator("screening_bands", mode="before")
+    @classmethod
+    def _screening_bands_fit(cls, value: Any) -> dict[str, dict[str, float]]:
+        return validate_screening_bands(value)
 
     @field_validator(*TLS_FILES, mode="before")
     @classmethod
@@ -138,6 +163,15 @@ class HubSettings(BaseSettings):
                 raise ValueError(f"APIHUB_{name.upper()}={path}: cannot read it ({exc.strerror})") from None
         return self
 
+    def screening_band(self, member: str) -> tuple[float, float]:
+        """(alert, review) of one member: its own screening bands, or the defaults for what it did not set."""
+        return member_screening_band(self.screening_bands, member)
+
+    @property
+    def lowest_screening_review(self) -> float:
+        """The lowest review band of every member (configured ones and the default): what the profiler screens at."""
+        return lowest_screening_review(self.screening_bands)
+
     @property
     def server_tls(self) -> bool:
         """Whether the gRPC servers listen with TLS."""
@@ -155,3 +189,56 @@ class HubSettings(BaseSettings):
     @property
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+
+def validate_screening_bands(value: Any) -> dict[str, dict[str, float]]:
+    """screening_bands as given (JSON already decoded), checked: member codes upper-cased, only alert and review,
+    numbers with 0 < review <= alert <= 1 once the defaults fill what a member left out. Raises ValueError naming
+    the member and the band."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError('expected a JSON object of member -> bands, e.g. {"FJI": {"alert": 0.9, "review": 0.75}}')
+    bands: dict[str, dict[str, float]] = {}
+    for raw_member, given in value.items():
+        member = str(raw_member).strip().upper()
+        if not member:
+            raise ValueError("a member code is empty")
+        if member in bands:
+            raise ValueError(f"{member} is listed twice")
+        if not isinstance(given, Mapping):
+            raise ValueError(f'{member}: expected an object like {{"alert": 0.9, "review": 0.75}}, got {given!r}')
+        unknown = sorted(str(k) for k in given if k not in SCREENING_BAND_FIELDS)
+        if unknown:
+            raise ValueError(f"{member}: unknown band {', '.join(unknown)} (the bands are alert and review)")
+        checked: dict[str, float] = {}
+        for name in SCREENING_BAND_FIELDS:
+            if name not in given:
+                continue
+            number = given[name]
+            # bool is an int to Python, but true is no score.
+            if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+                raise ValueError(f"{member}: {name} must be a number in (0, 1], got {number!r}")
+            if not 0.0 < number <= 1.0:
+                raise ValueError(f"{member}: {name} must be in (0, 1], got {number}")
+            checked[name] = float(number)
+        alert, review = member_screening_band({member: checked}, member)
+        if review > alert:
+            source = {name: "" if name in checked else " (the default)" for name in SCREENING_BAND_FIELDS}
+            raise ValueError(
+                f"{member}: review {review}{source['review']} is above alert {alert}{source['alert']}; "
+                "the review band must not exceed the alert band"
+            )
+        bands[member] = checked
+    return bands
+
+
+def member_screening_band(bands: Mapping[str, Mapping[str, float]], member: str) -> tuple[float, float]:
+    """(alert, review) of one member in screening_bands, the defaults filling what it did not set."""
+    own = bands.get(member.upper(), {})
+    return own.get("alert", DEFAULT_SCREENING_ALERT), own.get("review", DEFAULT_SCREENING_REVIEW)
+
+
+def lowest_screening_review(bands: Mapping[str, Mapping[str, float]]) -> float:
+    """The lowest review band among the configured members and the default (members that set none)."""
+    return min([DEFAULT_SCREENING_REVIEW, *(member_screening_band(bands, m)[1] for m in bands)])

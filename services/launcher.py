@@ -142,7 +142,10 @@ def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[st
     def follow(member: str) -> None:
         def show(delivery) -> None:
             h = hit_to_json(delivery.hit)
-            why = "; ".join(f"{r['source']} {r['id']} ({r['score']:.2f}): {r['explanation']}" for r in h["reasons"])
+            why = "; ".join(
+                f"{r['source']} {r['id']} ({r['score']:.2f}{', ' + r['band'] if r['band'] else ''}): {r['explanation']}"
+                for r in h["reasons"]
+            )
             f = h["flight"]
             if h["state"] == "withdrawn":
                 say(f"[{member} contact point] hit {h['hit_id']} WITHDRAWN (passenger {h['passenger']['ref']})")
@@ -150,7 +153,7 @@ def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[st
             say(
                 f"[{member} contact point] hit {h['hit_id']} on {f['carrier']}{f['number']} "
                 f"{'-'.join(f['route'])} {f['departure'][:16]} passenger {h['passenger']['ref']} "
-                f"score {h['score']:.2f} — {why}"
+                f"score {h['score']:.2f}{' for review' if h['for_review'] else ''} — {why}"
             )
 
         follower = client.Follower(member_chan, issue_token(secret, "member", member), member)

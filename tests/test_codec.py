@@ -72,7 +72,12 @@ def test_hit_json_has_the_documented_fields():
             "explanation": "exact",
             "owner": "",
             "category": "",
+            "band": "",
         }
     ]
+    assert out["for_review"] is False
+    hit.reasons[0].band, hit.for_review = hit_pb2.SCREENING_BAND_REVIEW, True
+    again = hit_to_json(hit)
+    assert again["reasons"][0]["band"] == "review" and again["for_review"] is True
     assert set(out["flight"]) >= {"carrier", "number", "departure", "origin", "destination"}
     assert out["cursor"] == 7

@@ -389,6 +389,19 @@ def _dtm_fields(value: str, fmt: str) -> tuple[str, int, int, int, int, int]:
     return fmt, year, month, day, hour, minute
 
 
+def _possible_birth_parts(value: str, fmt: str, ref: date) -> tuple[int, int, int] | None:
+    """The year, and the month when it is possible, of a birth date that is not a possible date as a whole
+    (19740132, 19741305); None when not even the year can be read."""
+    fmt = fmt or _DIGITS_FORMAT.get(len(value), "")
+    if fmt not in ("101", "102") or len(value) != _FORMAT_DIGITS[fmt] or not value.isdigit():
+        return None
+    cut = 2 if fmt == "101" else 4
+    month = int(value[cut : cut + 2])
+    month = month if 1 <= month <= 12 else 0
+    year = birth_year(int(value[:cut]), month, 0, ref) if fmt == "101" else int(value[:cut])
+    return (year, month, 0) if year else None
+
+
 def _check_day(year: int, month: int, day: int) -> None:
     if day:
         try:
@@ -954,9 +967,15 @@ class _MessageReader:
                 year = birth_year(year, month, day, self.ref) if birth else expiry_year(year, self.ref)
             _check_day(year, month, day)
         except _BadDate as exc:
-            # No value in the description: birth dates are personal data.
-            self.error(path, "invalid_date", str(exc), seg)
-            return
+            possible = _possible_birth_parts(value, fmt, self.ref) if birth else None
+            if possible is None:
+                # No value in the description: birth dates are personal data.
+                self.error(path, "invalid_date", str(exc), seg)
+                return
+            # A traveller is screened on what the date does say (a day 32 or a month 13 is a slip in one part):
+            # rejecting the manifest would leave everyone on it unscreened.
+            self.warn(path, "impossible_date", f"{exc}: date of birth kept to its possible parts", seg)
+            year, month, day = possible
         if birth and (year, month or 1, day or 1) > (self.ref.year, self.ref.month, self.ref.day):
             self.error(path, "invalid_date", "date of birth after the message date", seg)
             return

@@ -22,7 +22,8 @@ Rules (E = error, the manifest is rejected; W = warning, it is accepted and the 
             surname                        E required
             sex                            E invalid_value (UNSPECIFIED is fine)
             date_of_birth                  E invalid_date / birth_date_in_future / birth_date_too_old,
-                                           W missing
+                                           W missing / impossible_date (a year with an impossible month or
+                                           day, e.g. day 32: screened on its parts, not rejected)
             nationality, residence         E invalid_country
             passenger_ref                  E required (CHANGE) / duplicate_passenger_ref
             embarkation, debarkation       E unknown_port
@@ -387,7 +388,10 @@ def _validate_traveller(
 
     dob = t.date_of_birth
     year, month, day = dob.year, dob.month, dob.day
-    if not _ymd_ok(year, month, day):
+    # A slip in one part of a year-month(-day) date (day 32, 30 February, month 13) leaves a date that screening
+    # still compares part by part: a warning, since rejecting the manifest would leave everyone on it unscreened.
+    slip = not _ymd_ok(year, month, day) and 1 <= year <= 9999 and 1 <= month <= 99 and 0 <= day <= 99
+    if not _ymd_ok(year, month, day) and not slip:
         err(
             f"travellers[{i}].date_of_birth",
             "invalid_date",
@@ -400,6 +404,13 @@ def _validate_traveller(
             "date of birth is missing: watchlist screening is weaker",
         )
     else:
+        if slip:
+            warn(
+                f"travellers[{i}].date_of_birth",
+                "impossible_date",
+                "date of birth is not a possible date: screened on its parts as sent",
+            )
+        month, day = min(month, 12), min(day, 31)
         if year * 10000 + (month or 1) * 100 + (day or 1) > latest_today:
             err(
                 f"travellers[{i}].date_of_birth",

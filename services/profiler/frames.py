@@ -45,8 +45,9 @@ _ICAO_LATIN = {
 }  # fmt: skip
 # Apostrophes, including the ʻokina (U+02BB) and modifier apostrophe (U+02BC) that Pacific names use, are
 # deleted: ICAO 9303 omits them in the MRZ (O'BRIEN -> OBRIEN, Tuilaʻepa -> TUILAEPA), so a name read from a
-# scanned document and one typed from the visual zone get the same key.
-_APOSTROPHES = "['`\u2018\u2019\u02bb\u02bc]"
+# scanned document and one typed from the visual zone get the same key. A "?" or U+FFFD, which systems put
+# where they could not encode a letter (MUS?AB for MUS'AB), is deleted with them.
+_APOSTROPHES = "['`\u2018\u2019\u02bb\u02bc?\ufffd]"
 # Separators that become spaces: every dash (Unicode Pd), dots, commas and the MRZ filler "<".
 _SEPARATORS = r"[\p{Pd}.,<]"
 # Honorifics and styles that carriers append to names ("SMITH/JOHN MR" in reservation systems) and that
@@ -55,6 +56,10 @@ _SEPARATORS = r"[\p{Pd}.,<]"
 # dropped too; ADI and TUI are not, since they are also ordinary given names (Indonesian, Samoan).
 HONORIFICS = ("MR", "MRS", "MS", "MISS", "MSTR", "MSTER", "MASTER", "DR", "PROF", "REV", "HON", "SIR", "RATU", "ROKO")
 _HONORIFIC = r"\b(?:" + "|".join(HONORIFICS) + r")\b"
+# What carriers and lists put in a name field that has no name (ICAO 9303: a person with one name has it all in
+# the primary identifier and nothing in the secondary; US and other systems write FNU "first name unknown",
+# LNU, NFN or XXX instead). A field that holds only one of these keys as empty, so a one-name traveller is one.
+NAME_PLACEHOLDERS = ("FNU", "LNU", "NFN", "NLN", "XXX", "XX", "X", "UNKNOWN", "NONE")
 
 
 def _to_ascii(names: pl.Series) -> pl.Series:
@@ -98,9 +103,15 @@ def _folded(name: pl.Expr) -> pl.Expr:
     )
 
 
+# Digits in a name are letters misread (OCR of a document, a scanned list: IG0R, SECH1N) or typed in their
+# place: no person's name has them.
+_DIGIT_LETTERS = {"0": "O", "1": "I", "2": "Z", "3": "E", "4": "A", "5": "S", "6": "G", "7": "T", "8": "B", "9": "G"}
+
+
 def _spaced(folded: pl.Expr) -> pl.Expr:
     return (
         folded.str.to_uppercase()
+        .str.replace_many(_DIGIT_LETTERS)
         .str.replace_all(_APOSTROPHES, "")
         .str.replace_all(_SEPARATORS, " ")
         .str.replace_all(r"\s+", " ")
@@ -113,7 +124,8 @@ def _untitled(spaced: pl.Expr) -> pl.Expr:
 
 
 def _untitled_or_spaced(spaced: pl.Expr, untitled: pl.Expr) -> pl.Expr:
-    return pl.when(untitled == "").then(spaced).otherwise(untitled)
+    key = pl.when(untitled == "").then(spaced).otherwise(untitled)
+    return pl.when(~key.is_in(NAME_PLACEHOLDERS)).then(key).otherwise(pl.lit(""))
 
 
 def name_keys(names: pl.Series) -> pl.Series:

@@ -14,13 +14,18 @@ member the model reason only at that member's own threshold (router.recipients).
 the model scores at most MODEL_ONLY_CAP (see there); when other reasons exist, the model reason is kept as
 evidence but does not raise the hit's score (hit_score).
 
+Watchlist screening works the same way: the profiler keeps every match scoring at least `watchlist_threshold`,
+which the worker sets to the LOWEST review band of all members (settings.lowest_screening_review: of all, not
+only of the members with jurisdiction, because a regional entry's hit can also reach the entry's owner under
+the sharing policy); the router then gives each member only the matches that reach its own review band, each
+marked with its band (alert or review), and recomputes the score of a copy that lost a reason.
+
 Pure: no Kafka, no clock (the caller passes now; `stages` only measures elapsed time), no logging of the people
 scored.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import datetime
@@ -31,6 +36,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services import codec
 from services.directory import Directory
+
+# The hit score has one definition, in services.hits (the router recomputes it for members' copies that lose a
+# reason); re-exported here, where the profiler's callers have always found it.
+from services.hits import MODEL_ONLY_CAP as MODEL_ONLY_CAP
+from services.hits import combined_score as combined_score
+from services.hits import hit_score as hit_score
 from services.profiler.frames import read_travellers
 from services.profiler.rules import (
     DEFAULT_BREAKER,
@@ -42,32 +53,13 @@ from services.profiler.rules import (
     reads_features,
     report_trips,
 )
-from services.profiler.watchlist import WatchlistStore
+from services.profiler.watchlist import MATCH_THRESHOLD, WatchlistStore
 from services.wire import hit_pb2, manifest_pb2
 
 if TYPE_CHECKING:  # the model pulls in scikit-learn: imported only when a model is given
     from services.profiler.model import ModelArtifact
 
-# Highest score of a hit raised by the model alone: a ranking for human review that never outranks a hit with
-# a watchlist or rule reason. Watchlist matches score at least watchlist.MATCH_THRESHOLD (0.85), the hub's rule
-# 0.5 and the starter templates 0.1-0.3; a member rule scored below this cap can still sort under a model-only
-# hit, which is why the model's reasons carry category "review" for queues to sort on.
-MODEL_ONLY_CAP = 0.1
 MODEL_CATEGORY = "review"
-
-
-def combined_score(scores: Sequence[float]) -> float:
-    """1 - prod(1 - s): independent reasons reinforce each other; one certain reason makes the hit certain."""
-    return 1.0 - math.prod(1.0 - s for s in scores)
-
-
-def hit_score(reasons: Sequence[hit_pb2.Reason]) -> float:
-    """combined_score of the watchlist and rule reasons; the model's only when it is the sole reason, capped
-    at MODEL_ONLY_CAP. The model ranks for review: it neither raises a hit others raised nor acts alone."""
-    others = [r.score for r in reasons if r.source != hit_pb2.REASON_SOURCE_MODEL]
-    if others:
-        return combined_score(others)
-    return min(MODEL_ONLY_CAP, max((r.score for r in reasons), default=0.0))
 
 
 def model_explanation(version: str, probability: float, threshold: float, contributions: str) -> str:
@@ -125,8 +117,13 @@ def score_batch(
     model: ModelArtifact | None = None,
     thresholds: Mapping[str, float] | None = None,
     stages: MutableMapping[str, float] | None = None,
+    watchlist_threshold: float = MATCH_THRESHOLD,
 ) -> list[hit_pb2.Hit]:
     """One Hit per traveller that at least one watchlist entry or rule flags, with all its reasons.
+
+    `watchlist_threshold` is the lowest score a watchlist match needs to become a reason: the profiler worker
+    passes the lowest screening review band of all members (settings.lowest_screening_review); the default
+    keeps the matcher's own threshold for callers that know no members' bands.
 
     With a model, travellers whose probability reaches the review threshold of their flight also get a MODEL
     reason; `thresholds` maps member code -> threshold (members not named: model.DEFAULT_THRESHOLD).
@@ -155,7 +152,7 @@ def score_batch(
     # Watchlists: fuzzy screening through the store's index; documents travel beside the frame's name keys.
     screened = frame.with_columns(documents=travellers.documents)
     laps("frame")
-    for row in store.matches(screened, jurisdiction).iter_rows(named=True):
+    for row in store.matches(screened, jurisdiction, threshold=watchlist_threshold).iter_rows(named=True):
         reasons.setdefault((row["m"], row["t"]), []).append(
             hit_pb2.Reason(
                 source=hit_pb2.REASON_SOURCE_WATCHLIST,

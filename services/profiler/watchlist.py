@@ -18,8 +18,9 @@ both sides:
               first (a typo in every part changes every fold, rarely a first letter)
     document  OCR-canonical document number
 
-The index also counts how many entries carry each name part (plus an optional reference of traveller
-names), so matching.py can down-weight name-only matches on common names.
+The index also counts how many entries carry each name part and takes how common each part is among the
+region's travellers (matching.traveller_name_shares), so matching.py can down-weight name-only matches on
+common names.
 
 Keys shared by more than MAX_POSTINGS entries are not indexed: they would make every traveller with a
 common name cost a scan of a block, and the other keys of the same person remain.
@@ -33,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from services import codec
+from services.config import DEFAULT_SCREENING_ALERT, DEFAULT_SCREENING_REVIEW, HubSettings
 from services.profiler import matching
 from services.profiler.frames import name_key
 from services.wire import delivery_pb2
@@ -68,17 +70,23 @@ MATCH_SCHEMA: dict[str, pl.DataType] = {
     "explanation": pl.String(),
 }
 
-# Score from which a pair is a match (an alert for a human). Chosen on the generated quality set
-# (services/profiler/variants.py, seed 11, 15,600 entries, 100,000 innocents): at 0.85 overall recall is 0.999,
-# every variant type at least 0.99 (1-2 typos the lowest), precision 0.998, and 0.8 false alerts per 10,000
-# innocent travellers, most of them innocents with an entry's exact name and birth year or a clerical variant
-# of its date of birth (the set's names all come from small pools of common names). 0.88 costs typo recall
-# (0.978) for 0.6 false alerts per 10,000; 0.80 raises them to 1.3.
-MATCH_THRESHOLD = 0.85
+# The default bands (services.config: members set their own, APIHUB_SCREENING_BANDS): a pair scoring at least
+# MATCH_THRESHOLD is an alert for a human, one at least REVIEW_THRESHOLD reaches members marked for review.
+# Chosen on the tuning part of the quality evaluation (python -m benchmarks.quality --report: generated sets and
+# public real-world names, README "Screening quality"), never on its held-out part.
+MATCH_THRESHOLD = DEFAULT_SCREENING_ALERT
+REVIEW_THRESHOLD = DEFAULT_SCREENING_REVIEW
 # Index keys shared by more entries than this are dropped (see the module docstring).
 MAX_POSTINGS = 500
 
 _KEYS = ["surname_key", "given_key", "dob"]
+
+
+def traveller_names(settings: HubSettings) -> Mapping[str, float]:
+    """The table of how common name parts are among travellers that settings name (the region's by default)."""
+    if settings.traveller_names_file is None:
+        return matching.traveller_name_shares()
+    return matching.traveller_name_shares(settings.traveller_names_file)
 
 
 def scope_name(scope: int) -> str:
@@ -113,14 +121,14 @@ def watchlist_frame(watchlist: delivery_pb2.Watchlist) -> pl.DataFrame:
 class WatchlistStore:
     """The latest watchlist of every owner member (replace semantics), queried as one frame."""
 
-    def __init__(self, reference: matching.NameCounts | None = None) -> None:
-        """reference: name parts counted on travellers (matching.NameCounts.of a traveller frame), added to
-        the entries' own counts when the index weighs how common a name is. Every process that should score
-        alike needs the same reference (or none: the entries alone, the same in every profiler)."""
+    def __init__(self, traveller_names: Mapping[str, float] | None = None) -> None:
+        """traveller_names: share of travellers whose name has each part (matching.traveller_name_shares), beside
+        the entries' own counts when the index weighs how common a name is; None: the region's table shipped
+        with the hub; {}: the entries alone. Every process that should score alike needs the same table."""
         self._frames: dict[str, pl.DataFrame] = {}
         self._entries: pl.DataFrame | None = None
         self._index: _Index | None = None
-        self._reference = reference
+        self._shares = matching.traveller_name_shares() if traveller_names is None else traveller_names
 
     def apply(self, watchlist: delivery_pb2.Watchlist) -> str:
         """Replace the owner's list with this one (no entries: clear it); returns the owner."""
@@ -173,7 +181,7 @@ class WatchlistStore:
     def index(self) -> _Index:
         """The blocking index of entries, rebuilt lazily after a change (the first screening pays for it)."""
         if self._index is None:
-            self._index = _Index(self.entries, self._reference)
+            self._index = _Index(self.entries, self._shares)
         return self._index
 
     def matches(
@@ -200,10 +208,17 @@ class WatchlistStore:
         # Dates and documents first (integer and list columns, cheap), names only for the pairs they leave.
         dated = matching.date_document_evidence(
             candidates.join(
-                rows.select("row", "m", **matching.traveller_evidence_columns(pl.col("dob"), pl.col("documents"))),
+                rows.select(
+                    "row",
+                    "m",
+                    **matching.traveller_evidence_columns(pl.col("dob"), pl.col("documents")),
+                    t_several=pl.concat_str("surname_key", "given_key", separator=" ")
+                    .str.strip_chars()
+                    .str.contains(" "),
+                ),
                 on="row",
             ).join(index.evidence, on="e")
-        ).filter(matching.could_reach(threshold))
+        ).filter(matching.could_reach(threshold, pl.col("e_common") * pl.col("t_several").cast(pl.Float64)))
         dated = _allowed(dated.join(index.coordinates, on="e"), jurisdiction)
         if dated.is_empty():
             return pl.DataFrame(schema=MATCH_SCHEMA)
@@ -211,7 +226,7 @@ class WatchlistStore:
             index.names, on="e"
         )
         named = named.with_columns(quick=matching.quick_name_score(named))
-        evidence = named.filter((pl.col("document_score") > 0) | (pl.col("quick") >= matching.QUICK_FLOOR))
+        evidence = named.filter(matching.worth_aligning(threshold))
         if evidence.is_empty():
             return pl.DataFrame(schema=MATCH_SCHEMA)
         scored = matching.finish_pairs(evidence, index.rarity, threshold).filter(pl.col("score") >= threshold)
@@ -273,6 +288,8 @@ def _allowed(pairs: pl.DataFrame, jurisdiction: Mapping[int, Collection[str]] | 
 # kind, so a pair key never equals a birth or document key by construction of its parts.
 _PAIR, _BIRTH, _DOCUMENT = 0x9E3779B97F4A7C15, 0x165667B19E3779F9, 0x27D4EB2F165667C5
 _INITIALS = 0x85EBCA77C2B2AE63
+_WHOLE = 0xC2B2AE3D27D4EB4F
+_ANCHOR = 0xFF51AFD7ED558CCD
 _MAX_PARTS = 4  # name parts per field that make keys: beyond that, long names only add cost
 
 
@@ -328,25 +345,78 @@ def _keys(rows: pl.DataFrame, query: bool) -> pl.DataFrame:
         .filter(pl.col("c").str.len_chars() >= 5)
     )
     document_keys = canonical.select("row", key=pl.col("c").hash(5) * _DOCUMENT)
-    keys = pl.concat([pair_keys, birth_keys, initial_keys, document_keys])
+    keys = pl.concat(
+        [pair_keys, birth_keys, initial_keys, document_keys, _whole_name_keys(rows, query), _anchor_keys(rows, parts)]
+    )
     # The index counts postings per key, so its (row, key) pairs must be distinct; a traveller's repeated key
     # only repeats candidates, which candidates() makes distinct anyway.
     return keys if query else keys.unique()
 
 
+def _whole_name_keys(rows: pl.DataFrame, query: bool) -> pl.DataFrame:
+    """(row, key) of the whole name: a single name (ICAO 9303: primary identifier only) has no pair of parts to
+    key on, and a name split differently (ABDULRAHMAN, ABDUL RAHMAN; LAUREN TNKUNDA, LAURENT NKUNDA) shares none.
+    All parts run together, given names first (entries also surname first, so a traveller whose fields are
+    swapped asks with the one order); for a single name also its set of letters (a transposition or a doubled
+    letter keeps it: AFIZ ~ FAIZ). Letters as written, not folded: a boundary moved keeps every letter."""
+    surname, given = pl.col("surname_key").str.replace_all(" ", ""), pl.col("given_key").str.replace_all(" ", "")
+    whole = [rows.select("row", w=given + surname)]
+    if not query:
+        whole.append(
+            rows.filter(pl.col("surname_key") != "", pl.col("given_key") != "").select("row", w=surname + given)
+        )
+    joined = pl.concat(whole).filter(pl.col("w").str.len_chars() >= 3).select("row", k="w")
+    single = rows.filter(
+        (pl.col("surname_key") == "") ^ (pl.col("given_key") == ""),
+        ~pl.concat_str("surname_key", "given_key").str.contains(" ", literal=True),
+    )
+    letters = single.select(
+        "row",
+        k="#" + pl.concat_str("surname_key", "given_key").str.split("").list.unique().list.sort().list.join(""),
+    )
+    return pl.concat([joined, letters]).select("row", key=pl.col("k").hash(7) * _WHOLE)
+
+
+def _anchor_keys(rows: pl.DataFrame, parts: pl.DataFrame) -> pl.DataFrame:
+    """(row, key) of a two-part name: the fold of one part with the first three letters of the other, and with
+    its last three. A typo in one part changes the only pair key such a name has, and without a full date of
+    birth no birth or initials key stands in (MUNANADR ~ MUNANDAR, UMDACUMURA ~ MUDACUMURA): one part stays
+    whole and the other keeps its start or its end. Names of three parts or more keep a pair key instead.
+    parts: _name_parts of the rows (the fold hash of each part, computed once)."""
+    two = rows.select(
+        "row", p=pl.concat_str("surname_key", "given_key", separator=" ").str.strip_chars().str.split(" ")
+    ).filter(pl.col("p").list.len() == 2)
+    first, second = pl.col("p").list.get(0), pl.col("p").list.get(1)
+    ordered = pl.concat([two.select("row", a=first, b=second), two.select("row", a=second, b=first)]).filter(
+        pl.col("a").str.len_chars() >= 2, pl.col("b").str.len_chars() >= 4
+    )
+    anchored = ordered.join(parts.select("row", a="part", h="h"), on=["row", "a"])
+    anchor = pl.col("h") * _ANCHOR
+    return pl.concat(
+        [
+            anchored.select("row", key=anchor + pl.col("b").str.slice(0, 3).hash(9)),
+            anchored.select("row", key=anchor + pl.col("b").str.slice(-3, 3).hash(10)),
+        ]
+    )
+
+
 class _Index:
     """Sorted (key, entry) arrays of every entry's keys; a lookup is a binary search per traveller key."""
 
-    def __init__(self, entries: pl.DataFrame, reference: matching.NameCounts | None = None) -> None:
+    def __init__(self, entries: pl.DataFrame, shares: Mapping[str, float] | None = None) -> None:
         self.entries = entries.with_row_index("e")
         self.evidence = self.entries.select(
             "e", **matching.entry_evidence_columns(pl.col("dob"), pl.col("document_number"))
         )
         self.coordinates = self.entries.select("e", "entry_id", "owner", "scope", "category")
         self.names = self.entries.select("e", e_surname="surname_key", e_given="given_key")
-        counts = matching.NameCounts.of(self.entries)
         # How rare each name part is (common-name down-weighting), counted once per list change.
-        self.rarity = matching.name_rarity(counts if reference is None else counts + reference)
+        self.rarity = matching.name_rarity(matching.NameCounts.of(self.entries), shares)
+        self.evidence = self.evidence.with_columns(
+            e_common=self.entries.select(
+                matching.least_common_name_penalty(self.rarity, pl.col("surname_key"), pl.col("given_key"))
+            ).to_series()
+        )
         rows = self.entries.select(
             row=pl.col("e"),
             surname_key="surname_key",

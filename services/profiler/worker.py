@@ -27,7 +27,7 @@ from services.errors import BrokerUnavailableError
 from services.profiler.rules import HUB_RULES, Breaker, Rule
 from services.profiler.ruleset import RulesetError, RuleStore
 from services.profiler.scoring import clearances, score_batch
-from services.profiler.watchlist import WatchlistStore
+from services.profiler.watchlist import WatchlistStore, traveller_names
 from services.wire import hit_pb2, manifest_pb2
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class ProfilerWorker:
         self._clock = clock
         self._topics = Topics(settings.topic_prefix)
         self._group = f"{settings.topic_prefix}.profiler"
-        self.store = WatchlistStore()
+        self.store = WatchlistStore(traveller_names(settings))
         self._stopping = threading.Event()
         self._closed = False
         self._consumer = manifest_consumer
@@ -381,6 +381,7 @@ class ProfilerWorker:
             self._breaker,
             model=self._model,
             thresholds=self._settings.model_thresholds,
+            watchlist_threshold=self._settings.lowest_screening_review,
         )
 
     def _rewind(self, polled: dict) -> None:

@@ -79,8 +79,10 @@ class DeliveryLedger:
 
         ``recipients(hit)`` gives a hit's members; ``tailor(hit, member)`` (optional) gives the version of the
         hit that member may see (the hit itself when it is all for them; never modified here), or None when
-        nothing in it is for that member (e.g. a model reason under the member's own review threshold). A
-        member that got an earlier version and is no longer entitled to this one is sent a withdrawal.
+        nothing in it is for that member (e.g. a model reason under the member's own review threshold, a
+        watchlist match under its review band). A member that got an earlier version and is no longer entitled
+        to this one is sent a withdrawal. A version differing in anything the member sees (reasons, their
+        screening bands, for_review, score) has another fingerprint, so it goes out as an update.
         """
         plan = Plan()
         for hit in hits:
@@ -123,7 +125,8 @@ class DeliveryLedger:
             plan.copies.append(copy)
             entry.fingerprints[member] = fingerprint
         # Members that hold an earlier version but are not entitled to this one (a shared entry no longer
-        # matches after a correction, a model reason fell under their threshold) are told it is withdrawn.
+        # matches after a correction, a model reason fell under their threshold, a watchlist match under their
+        # review band) are told it is withdrawn.
         for member in sorted(set(entry.fingerprints) - delivered):
             if entry.fingerprints[member] != WITHDRAWN:
                 plan.copies.append(_withdrawal(hit.hit_id, member, entry.passenger_ref, hit))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from services.config import DEFAULT_MODEL_THRESHOLD
+from services.config import DEFAULT_MODEL_THRESHOLD, HubSettings, member_screening_band
 from services.directory import Directory
+from services.hits import for_review, hit_score, screening_band
 from services.sharing import NO_SHARING, SharingPolicy
 from services.wire import hit_pb2
 
@@ -59,3 +60,84 @@ def review_threshold_tailor(thresholds: Mapping[str, float], default: float = DE
         return copy
 
     return tailor
+
+
+def screening_band_tailor(bands: Mapping[str, Mapping[str, float]]) -> Tailor:
+    """Each member's copy of a hit holds a watchlist match only when its score reaches that member's own review
+    band (settings screening_bands; config.member_screening_band fills in the defaults), marked with its band
+    (alert or review); the copy is marked for_review when no reason calls for action (no rule, no alert-band
+    match: services.hits.for_review). A hit left with no reason is not for that member.
+
+    The profiler screens at the lowest review band of all members, so a stricter member would otherwise see
+    matches it chose not to. A copy that loses a reason gets its score recomputed (services.hits.hit_score).
+    Members with the same bands get the same copy object, so the ledger fingerprints it once.
+    """
+    last: list[hit_pb2.Hit] = []  # the hit the cache below is for (held, so its id is not reused meanwhile)
+    cache: dict[tuple[float, float], hit_pb2.Hit | None] = {}
+
+    def tailor(hit: hit_pb2.Hit, member: str) -> hit_pb2.Hit | None:  # the hit itself, a copy, or None
+        alert, review = member_screening_band(bands, member)
+        if not last or last[0] is not hit:
+            last[:] = [hit]
+            cache.clear()
+        if (alert, review) not in cache:
+            cache[alert, review] = _banded(hit, alert, review)
+        return cache[alert, review]
+
+    return tailor
+
+
+def _banded(hit: hit_pb2.Hit, alert: float, review: float) -> hit_pb2.Hit | None:
+    """The version of ``hit`` for a member with these bands (see screening_band_tailor)."""
+    kept: list[hit_pb2.Reason] = []
+    changed = False
+    for reason in hit.reasons:
+        if reason.source != hit_pb2.REASON_SOURCE_WATCHLIST:
+            kept.append(reason)
+            continue
+        band = screening_band(reason.score, alert, review)
+        if band == hit_pb2.SCREENING_BAND_UNSPECIFIED:
+            changed = True  # under this member's review band: not for it
+            continue
+        if band != reason.band:
+            marked = hit_pb2.Reason()
+            marked.CopyFrom(reason)
+            marked.band = band
+            reason, changed = marked, True
+        kept.append(reason)
+    if hit.reasons and not kept:
+        return None  # every reason was a match under this member's review band
+    review_only = for_review(kept)
+    if not changed and review_only == hit.for_review:
+        return hit  # all of it is for this member, already marked as it should be
+    copy = hit_pb2.Hit()
+    copy.CopyFrom(hit)
+    del copy.reasons[:]
+    copy.reasons.extend(kept)
+    copy.for_review = review_only
+    if len(kept) != len(hit.reasons):
+        copy.score = hit_score(kept)
+    return copy
+
+
+def compose_tailors(*tailors: Tailor) -> Tailor:
+    """One tailor applying each in turn to what the previous left; None as soon as one says not for the member."""
+
+    def tailor(hit: hit_pb2.Hit, member: str) -> hit_pb2.Hit | None:
+        version: hit_pb2.Hit | None = hit
+        for step in tailors:
+            if version is None:
+                break
+            version = step(version, member)
+        return version
+
+    return tailor
+
+
+def member_tailor(settings: HubSettings) -> Tailor:
+    """The tailoring of every member's copy, as the settings say: the model's reason at the member's own review
+    threshold (model_thresholds), then watchlist matches at its own screening bands (screening_bands)."""
+    return compose_tailors(
+        review_threshold_tailor(settings.model_thresholds),
+        screening_band_tailor(settings.screening_bands),
+    )

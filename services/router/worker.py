@@ -23,7 +23,7 @@ from services.config import HubSettings
 from services.directory import Directory
 from services.router.delivery import audit_event
 from services.router.ledger import DeliveryLedger
-from services.router.recipients import recipients, review_threshold_tailor
+from services.router.recipients import member_tailor, recipients
 from services.sharing import load_policy
 from services.wire import hit_pb2
 
@@ -87,7 +87,9 @@ class RouterWorker:
         self._producer = producer or make_producer(settings, "apihub-router")
         self._consumer.subscribe([self._topics.hits])
         self._policy = load_policy(settings.sharing_file, directory)
-        self._tailor = review_threshold_tailor(settings.model_thresholds)
+        # Each member's copy: the model's reason at its own review threshold, watchlist matches at its own
+        # screening bands (a member's copy left with no reason is not sent; the ledger withdraws an earlier one).
+        self._tailor = member_tailor(settings)
         self.ledger = DeliveryLedger()
         self._ledger_reader = ledger_reader or TableReader(
             settings, self._topics.deliveries, self.ledger.apply_record, "apihub-router-ledger"

@@ -111,15 +111,13 @@ def test_missing_surname_and_bad_country_are_named_by_field():
     assert "'ZZZ'" in next(v.description for v in errors if v.code == "invalid_country")
 
 
-def test_unknown_port_and_impossible_date_are_errors():
+def test_unknown_port_is_an_error_and_a_slip_in_a_birth_date_a_warning():
     m = _manifest()
     m.legs[0].destination = "QQQ"
     m.travellers[0].date_of_birth.CopyFrom(PD(year=1990, month=2, day=30))
-    errors, _ = _check(m)
-    assert _codes(errors) == {
-        ("legs[0].destination", "unknown_port"),
-        ("travellers[0].date_of_birth", "invalid_date"),
-    }
+    errors, warnings = _check(m)
+    assert _codes(errors) == {("legs[0].destination", "unknown_port")}
+    assert ("travellers[0].date_of_birth", "impossible_date") in _codes(warnings)
 
 
 def test_seaport_locode_is_a_port_and_empty_manifest_is_rejected():
@@ -197,8 +195,6 @@ def test_possible_birth_dates_pass(dob):
         (PD(year=1896, month=3, day=9), "birth_date_too_old"),
         (PD(year=1895), "birth_date_too_old"),
         (PD(year=1, month=1, day=1), "birth_date_too_old"),
-        (PD(year=1990, month=2, day=29), "invalid_date"),
-        (PD(year=1990, month=13), "invalid_date"),
         (PD(year=1990, day=5), "invalid_date"),  # a day without a month
         (PD(month=5), "invalid_date"),
         (PD(year=-5), "invalid_date"),
@@ -210,6 +206,18 @@ def test_impossible_future_and_too_old_birth_dates_are_errors(dob, code):
     m.travellers[1].date_of_birth.CopyFrom(dob)
     errors, _ = _check(m)
     assert _codes(errors) == {("travellers[1].date_of_birth", code)}
+
+
+@pytest.mark.parametrize(
+    "dob", [PD(year=1990, month=2, day=29), PD(year=1990, month=13), PD(year=1974, month=1, day=32)]
+)
+def test_a_slip_in_one_part_of_a_birth_date_is_screened_with_a_warning(dob):
+    """Reject only what cannot be screened: a day 32 or a month 13 still has a year (and a month) to compare."""
+    m = _manifest()
+    m.travellers[1].date_of_birth.CopyFrom(dob)
+    errors, warnings = _check(m)
+    assert errors == []
+    assert _codes(warnings) >= {("travellers[1].date_of_birth", "impossible_date")}
 
 
 def test_birth_date_may_be_the_local_date_of_departure_east_of_utc():

@@ -2,20 +2,23 @@
 
 import json
 import logging
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from benchmarks import screening
+from benchmarks import screening, screening_baseline
 from benchmarks.model import add_bookings
 from services import codec
 from services.demo import DemoTraffic
 from services.directory import load_directory
+from services.profiler.frames import read_travellers
 from services.profiler.rules import HUB_RULES
 from services.profiler.ruleset import parse_ruleset
 from services.profiler.scoring import STAGES, score_batch
-from services.profiler.watchlist import WatchlistStore
-from services.wire import hit_pb2
+from services.profiler.watchlist import REVIEW_THRESHOLD, WatchlistStore
+from services.wire import delivery_pb2, hit_pb2
 
 
 def test_rule_generator_yields_50_valid_distinct_rules_across_owners():
@@ -79,6 +82,18 @@ ROW_KEYS = {
     "score_batch_travellers_per_s",
     "stages_us_per_traveller",
     "slowdown_vs_10k",
+    "fuzzy_threshold",
+    "baseline",
+}
+BASELINE_ROW_KEYS = {
+    "index_build_s",
+    "threshold",
+    "review_threshold",
+    "matcher_version",
+    "matches",
+    "fuzzy_matches_travellers_per_s",
+    "fuzzy_ratio",
+    "rounds_s",
 }
 
 
@@ -102,6 +117,8 @@ def test_tiny_run_writes_the_expected_json(tmp_path, capsys, model):
     assert set(row["stages_us_per_traveller"]) == set(STAGES)
     assert set(row["reasons"]) == {"watchlist", "rule", "model"}
     assert row["slowdown_vs_10k"] is None  # no 10k row in this run
+    assert row["fuzzy_threshold"] == REVIEW_THRESHOLD and row["baseline"] is None and results["baseline"] is None
+    assert results["screening_bands"]["screened_at"] == REVIEW_THRESHOLD
     assert results["targets"]["travellers_per_s_met"] is None and results["targets"]["slowdown_met"] is None
     printed = capsys.readouterr().out
     assert "[1/1] 100 entries" in printed and "| watchlist entries |" in printed and "target:" in printed
@@ -164,3 +181,122 @@ def test_screening_headline_states_both_targets():
         "watchlist entries (target 50,000: not met); 1.94× the time per traveller at 1,000,000 entries as at "
         "10,000 (target below 2×: met)."
     )
+
+
+def test_score_batch_and_the_matcher_screen_at_the_review_band(monkeypatch):
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("watchlist_threshold"))
+        return score_batch(*args, **kwargs)
+
+    monkeypatch.setattr(screening, "score_batch", spy)
+    config = screening.Configuration(())
+    config.score(
+        [DemoTraffic(seed=2).next_manifest(passengers=5)], WatchlistStore(), load_directory(), datetime.now(UTC)
+    )
+    assert seen == [REVIEW_THRESHOLD]
+
+
+# -- --baseline: the worktree and the subprocess (no timing is asserted, only the shape of what comes back) ----
+
+
+def _worktrees() -> str:
+    return subprocess.run(
+        ["git", "-C", str(screening_baseline.ROOT), "worktree", "list", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_checkout_adds_a_worktree_of_head_and_removes_it_also_on_error():
+    with screening_baseline.checkout("HEAD") as path:
+        assert (path / "services" / "profiler" / "watchlist.py").is_file()
+        assert f"worktree {path}" in _worktrees()
+    assert not path.exists() and f"worktree {path}" not in _worktrees()
+    with pytest.raises(KeyError), screening_baseline.checkout("HEAD") as path:
+        raise KeyError("boom")
+    assert not path.exists() and f"worktree {path}" not in _worktrees()
+    with pytest.raises(RuntimeError, match="names no commit"):
+        screening_baseline.resolve("no-such-ref-anywhere")
+
+
+def _tiny_list_and_frame():
+    entries = screening.make_watchlist(100, seed=1)
+    manifests = [DemoTraffic(seed=1).next_manifest(passengers=8)]
+    screening.plant(manifests, entries, seed=1)
+    manifests[0].travellers[0].surname = entries[0].surname  # one traveller surely near an entry
+    manifests[0].travellers[0].given_names = entries[0].given_names
+    manifests[0].travellers[0].date_of_birth.CopyFrom(entries[0].date_of_birth)
+    batch = read_travellers(manifests, features=False)
+    frame = batch.frame.with_columns(documents=batch.documents)
+    return delivery_pb2.Watchlist(owner="FJI", entries=entries).SerializeToString(), frame
+
+
+def test_baseline_subprocess_times_the_matcher_of_a_worktree():
+    listed, frame = _tiny_list_and_frame()
+    with screening_baseline.checkout("HEAD") as tree, screening_baseline.Baseline(tree, listed, frame) as child:
+        info = child.info
+        assert info["ready"] is True
+        assert info["services"] == str((tree / "services").resolve())  # its own services, not the working tree's
+        assert info["entries"] == 100 and info["travellers"] == frame.height
+        assert info["load_s"] >= 0 and info["index_build_s"] >= 0
+        assert 0 < info["threshold"] <= 1
+        assert info["review_threshold"] is None or 0 < info["review_threshold"] <= info["threshold"]
+        rounds = [child.time_round() for _ in range(2)]
+        assert all(r["seconds"] > 0 and isinstance(r["matches"], int) and r["matches"] >= 1 for r in rounds)
+        done = child.close()
+    assert done["done"] is True and done["rounds"] == [r["seconds"] for r in rounds]
+    assert done["best_s"] == min(done["rounds"]) and done["matches"] == rounds[-1]["matches"]
+
+
+def test_baseline_subprocess_refuses_services_from_outside_the_worktree(tmp_path):
+    # An empty directory as the "worktree": services can only come from the working tree (the editable install).
+    listed, frame = _tiny_list_and_frame()
+    with (
+        pytest.raises(RuntimeError, match="not from the worktree"),
+        screening_baseline.Baseline(tmp_path, listed, frame),
+    ):
+        pass
+
+
+def test_tiny_run_with_a_baseline_records_it(tmp_path, capsys):
+    out = tmp_path / "screening.json"
+    argv = ["--sizes", "100", "--manifests", "1", "--passengers", "20", "--repeat", "2", "--no-model"]
+    results = screening.main([*argv, "--baseline", "HEAD", "--out", str(out), "--markdown"])
+    assert json.loads(out.read_text()) == results
+    b = results["baseline"]
+    assert b["ref"] == "HEAD" and len(b["commit"]) == 40 and 0 < b["threshold"] <= 1 and b["note"]
+    assert b["checks"]["ratio"] is None and b["checks"]["ratio_met"] is None  # no 100k row in this run
+    assert b["checks"]["fuzzy_slowdown"] is None and b["checks"]["fuzzy_slowdown_met"] is None
+    [row] = results["sizes"]
+    theirs = row["baseline"]
+    assert set(theirs) == BASELINE_ROW_KEYS
+    assert theirs["fuzzy_matches_travellers_per_s"] > 0 and theirs["fuzzy_ratio"] > 0
+    assert len(theirs["rounds_s"]) == 2 and isinstance(theirs["matches"], int)
+    printed = capsys.readouterr().out
+    assert "fuzzy round 2/2: current" in printed and "check: matcher alone at 100,000 entries" in printed
+    assert "| 100 |" in printed.split("HEAD (trav/s)")[1]
+    tree = printed.split("services from ", 1)[1].split(")", 1)[0].removesuffix("/services")
+    assert f"worktree {tree}\n" not in _worktrees() and not Path(tree).exists()  # the worktree is gone
+
+
+def test_baseline_checks_judged_on_the_sizes_run():
+    def row(entries, rate, theirs):
+        return {
+            "entries": entries,
+            "fuzzy_matches_travellers_per_s": rate,
+            "baseline": {"fuzzy_matches_travellers_per_s": theirs, "fuzzy_ratio": round(rate / theirs, 3)},
+        }
+
+    rows = [row(10_000, 100_000, 90_000), row(100_000, 56_000, 70_000), row(1_000_000, 40_000, 30_000)]
+    c = screening.baseline_checks(rows)
+    assert c["ratio"] == 0.8 and c["ratio_met"] is True
+    assert c["fuzzy_slowdown"] == 2.5 and c["fuzzy_slowdown_met"] is False and c["baseline_fuzzy_slowdown"] == 3.0
+    rows[1] = row(100_000, 48_000, 70_000)
+    rows[2] = row(1_000_000, 51_000, 30_000)
+    c = screening.baseline_checks(rows)
+    assert c["ratio"] == 0.686 and c["ratio_met"] is False and c["fuzzy_slowdown_met"] is True
+    c = screening.baseline_checks(rows[:1])
+    assert c["ratio_met"] is None and c["fuzzy_slowdown_met"] is None and c["baseline_fuzzy_slowdown"] is None

@@ -65,10 +65,21 @@ def test_mrz_truncated_name_matches_as_a_prefix():
         ("1980", "1980-07-14", "partial_agrees"),
         ("1980-01-01", "1980-07-14", "partial_agrees"),  # 1 January: the usual stand-in for unknown
         ("1980-07", "1980-07-14", "partial_agrees"),
-        ("1981", "1980-07-14", "partial_year_off_by_one"),
-        ("1980-07-20", "1980-07-14", "day_differs"),
+        ("1981", "1980-07-14", "approx_1_year"),
+        ("1968-03-02", "1965", "approx_3_years"),  # "approximately 1965" on the list
+        ("1960-11-30", "1965", "approx_5_years"),
+        ("1958-11-30", "1965", "conflict"),
+        ("1980-07-15", "1980-07-14", "day_within_3"),
+        ("1980-07-20", "1980-07-14", "day_within_week"),
+        ("1980-07-29", "1980-07-14", "day_differs"),
+        ("1980-08-14", "1980-07-14", "month_off_by_one"),
         ("1980-09-14", "1980-07-14", "month_differs"),
+        ("1980-09", "1980-07-14", "month_differs"),
         ("1962-03-01", "1980-07-14", "conflict"),
+        ("1983-07-14", "1980-07-14", "years_off_5"),  # a year misread: weighs, never vetoes
+        ("1980-03-02", "1980-07-14", "same_year"),
+        ("1981-03-02", "1980-07-14", "years_off_1"),
+        ("1986-03-02", "1980-07-14", "conflict"),
         ("", "1980-07-14", "missing"),
     ],
 )
@@ -123,7 +134,7 @@ def test_explanations_say_how_parts_compared_without_quoting_them():
     assert "surname and given names in swapped fields" in texts[0]
     assert "document number equal after OCR normalisation" in texts[0]
     assert "initials" in texts[1] and "a year apart" in texts[1]
-    assert "compound name written differently" in texts[2]
+    assert "name parts split or joined differently" in texts[2]
     for text in texts:
         assert text.endswith(f"score {float(text.rsplit(' ', 1)[1]):.2f}")
         upper = text.upper()

@@ -298,3 +298,30 @@ def test_missing_watchlists_topic_is_a_configuration_error(fakes):
     with pytest.raises(ConfigError, match="does not exist"):
         _worker(fakes)
     assert fakes["producer"].closed
+
+
+def test_watchlists_are_screened_at_the_lowest_review_band_of_all_members(fakes):
+    # Samoa reviews lower than anyone, though it has no jurisdiction over NAN-TBU: a regional entry's hit can
+    # still reach it as the entry's owner under the sharing policy, and the router tailors each member's copy.
+    settings = SETTINGS.model_copy(update={"screening_bands": {"WSM": {"review": 0.5}}})
+    worker = ProfilerWorker(
+        settings,
+        load_directory(),
+        clock=lambda: NOW,
+        manifest_consumer=fakes["consumer"],
+        watchlist_consumer=fakes["watchlists"],
+        rules_consumer=fakes["rules"],
+        producer=fakes["producer"],
+    )
+    asked = []
+    matches = worker.store.matches
+
+    def spy(frame, jurisdiction, threshold):
+        asked.append(threshold)
+        return matches(frame, jurisdiction, threshold=threshold)
+
+    worker.store.matches = spy
+    fakes["watchlists"].append(b"FJI", _watchlist())
+    fakes["consumer"].batches.append(_batch(_manifest().SerializeToString()))
+    assert worker.process_once() == 1
+    assert asked == [0.5] == [settings.lowest_screening_review]

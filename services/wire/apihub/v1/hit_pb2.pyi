@@ -18,6 +18,12 @@ class ReasonSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_SOURCE_WATCHLIST: _ClassVar[ReasonSource]
     REASON_SOURCE_MODEL: _ClassVar[ReasonSource]
 
+class ScreeningBand(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SCREENING_BAND_UNSPECIFIED: _ClassVar[ScreeningBand]
+    SCREENING_BAND_ALERT: _ClassVar[ScreeningBand]
+    SCREENING_BAND_REVIEW: _ClassVar[ScreeningBand]
+
 class HitState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     HIT_STATE_UNSPECIFIED: _ClassVar[HitState]
@@ -27,25 +33,30 @@ REASON_SOURCE_UNSPECIFIED: ReasonSource
 REASON_SOURCE_RULE: ReasonSource
 REASON_SOURCE_WATCHLIST: ReasonSource
 REASON_SOURCE_MODEL: ReasonSource
+SCREENING_BAND_UNSPECIFIED: ScreeningBand
+SCREENING_BAND_ALERT: ScreeningBand
+SCREENING_BAND_REVIEW: ScreeningBand
 HIT_STATE_UNSPECIFIED: HitState
 HIT_STATE_ACTIVE: HitState
 HIT_STATE_WITHDRAWN: HitState
 
 class Reason(_message.Message):
-    __slots__ = ("source", "id", "score", "explanation", "owner", "category")
+    __slots__ = ("source", "id", "score", "explanation", "owner", "category", "band")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    BAND_FIELD_NUMBER: _ClassVar[int]
     source: ReasonSource
     id: str
     score: float
     explanation: str
     owner: str
     category: str
-    def __init__(self, source: _Optional[_Union[ReasonSource, str]] = ..., id: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[str] = ..., owner: _Optional[str] = ..., category: _Optional[str] = ...) -> None: ...
+    band: ScreeningBand
+    def __init__(self, source: _Optional[_Union[ReasonSource, str]] = ..., id: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[str] = ..., owner: _Optional[str] = ..., category: _Optional[str] = ..., band: _Optional[_Union[ScreeningBand, str]] = ...) -> None: ...
 
 class FlightRef(_message.Message):
     __slots__ = ("carrier", "number", "departure", "origin", "destination", "route")
@@ -64,7 +75,7 @@ class FlightRef(_message.Message):
     def __init__(self, carrier: _Optional[str] = ..., number: _Optional[str] = ..., departure: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., origin: _Optional[str] = ..., destination: _Optional[str] = ..., route: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("hit_id", "recipient", "manifest_id", "flight", "traveller", "score", "reasons", "raised_at", "state", "manifest_received_at", "withdrawn_hit_ids", "whole_flight")
+    __slots__ = ("hit_id", "recipient", "manifest_id", "flight", "traveller", "score", "reasons", "raised_at", "state", "manifest_received_at", "withdrawn_hit_ids", "whole_flight", "for_review")
     HIT_ID_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +88,7 @@ class Hit(_message.Message):
     MANIFEST_RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
     WITHDRAWN_HIT_IDS_FIELD_NUMBER: _ClassVar[int]
     WHOLE_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    FOR_REVIEW_FIELD_NUMBER: _ClassVar[int]
     hit_id: str
     recipient: str
     manifest_id: str
@@ -89,7 +101,8 @@ class Hit(_message.Message):
     manifest_received_at: _timestamp_pb2.Timestamp
     withdrawn_hit_ids: _containers.RepeatedScalarFieldContainer[str]
     whole_flight: bool
-    def __init__(self, hit_id: _Optional[str] = ..., recipient: _Optional[str] = ..., manifest_id: _Optional[str] = ..., flight: _Optional[_Union[FlightRef, _Mapping]] = ..., traveller: _Optional[_Union[_manifest_pb2.Traveller, _Mapping]] = ..., score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[HitState, str]] = ..., manifest_received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdrawn_hit_ids: _Optional[_Iterable[str]] = ..., whole_flight: _Optional[bool] = ...) -> None: ...
+    for_review: bool
+    def __init__(self, hit_id: _Optional[str] = ..., recipient: _Optional[str] = ..., manifest_id: _Optional[str] = ..., flight: _Optional[_Union[FlightRef, _Mapping]] = ..., traveller: _Optional[_Union[_manifest_pb2.Traveller, _Mapping]] = ..., score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[HitState, str]] = ..., manifest_received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdrawn_hit_ids: _Optional[_Iterable[str]] = ..., whole_flight: _Optional[bool] = ..., for_review: _Optional[bool] = ...) -> None: ...
 
 class DeliveryRecord(_message.Message):
     __slots__ = ("hit_id", "flight_key", "fingerprints", "withdrawn", "passenger_ref", "reason_keys")
