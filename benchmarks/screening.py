@@ -458,12 +458,17 @@ def _baseline_row(theirs: Mapping, travellers: int, fuzzy_s: float) -> dict:
     }
 
 
+def _slowdown(at: Mapping[int, Mapping], rate: Callable[[Mapping], int | None]) -> float | None:
+    """Time per traveller at SLOWDOWN_SIZES[1] over SLOWDOWN_SIZES[0] (rates of the rows by list size)."""
+    low, high = (rate(at[size]) if size in at else None for size in SLOWDOWN_SIZES)
+    return round(low / high, 2) if low and high else None
+
+
 def targets(rows: Sequence[Mapping]) -> dict:
     """The issue's two targets, judged on the rows measured (None where a size needed was not run)."""
     at = {r["entries"]: r for r in rows}
     rate = at.get(TARGET_ENTRIES, {}).get("score_batch_travellers_per_s")
-    low, high = (at.get(size, {}).get("score_batch_travellers_per_s") for size in SLOWDOWN_SIZES)
-    slowdown = round(low / high, 2) if low and high else None
+    slowdown = _slowdown(at, lambda r: r.get("score_batch_travellers_per_s"))
     return {
         "travellers_per_s_target": TARGET_TRAVELLERS_PER_S,
         "target_entries": TARGET_ENTRIES,
@@ -483,13 +488,8 @@ def baseline_checks(rows: Sequence[Mapping]) -> dict:
     SLOWDOWN_SIZES[0] below TARGET_SLOWDOWN (the baseline's own slowdown beside it, for comparison)."""
     at = {r["entries"]: r for r in rows}
     ratio = (at.get(BASELINE_RATIO_ENTRIES, {}).get("baseline") or {}).get("fuzzy_ratio")
-
-    def slowdown(rate: Callable[[Mapping], int | None]) -> float | None:
-        low, high = (rate(at[size]) if size in at else None for size in SLOWDOWN_SIZES)
-        return round(low / high, 2) if low and high else None
-
-    current = slowdown(lambda r: r.get("fuzzy_matches_travellers_per_s"))
-    theirs = slowdown(lambda r: (r.get("baseline") or {}).get("fuzzy_matches_travellers_per_s"))
+    current = _slowdown(at, lambda r: r.get("fuzzy_matches_travellers_per_s"))
+    theirs = _slowdown(at, lambda r: (r.get("baseline") or {}).get("fuzzy_matches_travellers_per_s"))
     return {
         "ratio_target": BASELINE_RATIO_TARGET,
         "ratio_entries": BASELINE_RATIO_ENTRIES,

@@ -128,9 +128,9 @@ def fakes():
     }
 
 
-def _worker(fakes):
+def _worker(fakes, settings=SETTINGS):
     return ProfilerWorker(
-        SETTINGS,
+        settings,
         load_directory(),
         clock=lambda: NOW,
         manifest_consumer=fakes["consumer"],
@@ -304,15 +304,7 @@ def test_watchlists_are_screened_at_the_lowest_review_band_of_all_members(fakes)
     # Samoa reviews lower than anyone, though it has no jurisdiction over NAN-TBU: a regional entry's hit can
     # still reach it as the entry's owner under the sharing policy, and the router tailors each member's copy.
     settings = SETTINGS.model_copy(update={"screening_bands": {"WSM": {"review": 0.5}}})
-    worker = ProfilerWorker(
-        settings,
-        load_directory(),
-        clock=lambda: NOW,
-        manifest_consumer=fakes["consumer"],
-        watchlist_consumer=fakes["watchlists"],
-        rules_consumer=fakes["rules"],
-        producer=fakes["producer"],
-    )
+    worker = _worker(fakes, settings)
     asked = []
     matches = worker.store.matches
 
