@@ -2,7 +2,7 @@
 that recall per class is comparable between the generated set and real data.
 
 Date classes (exactly one per pair; dates "YYYY[-MM[-DD]]", "YYYY-01-01" read as a year-only placeholder
-when the other side is a full date that is not also 1 January, as matching.py reads it):
+when the other side is a full date that is not also 1 January, as services.profiler.matching reads it):
 
     same     equal at the precision both sides have (both missing too)
     missing  one side has no date

@@ -81,8 +81,8 @@ def removes_travellers(manifest: manifest_pb2.Manifest) -> bool:
 
 
 def watchlist_explanation(entry_id: str, owner: str, category: str, scope: str, evidence: str) -> str:
-    # The entry's coordinates and how each part compared (matching.py): never the matched values themselves
-    # (names, date of birth, document number), which are personal data.
+    # The entry's coordinates and how each part compared (services.profiler.matching): never the matched values
+    # themselves (names, date of birth, document number), which are personal data.
     return (
         f"match with {owner} watchlist entry {entry_id} (category: {category or 'unspecified'}, scope: {scope}): "
         f"{evidence}"

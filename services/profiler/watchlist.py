@@ -6,7 +6,7 @@ so all of them converge on the same lists.
 
 Screening (WatchlistStore.matches) has two stages. The index (blocking, built once per list change) maps
 keys to entries; a traveller's keys find a few candidate entries, so the cost per traveller stays nearly
-flat as lists grow. matching.py then scores the candidates. Keys, computed with the same expressions on
+flat as lists grow. services.profiler.matching then scores the candidates. Keys, computed with the same expressions on
 both sides:
 
     pair      the transliteration folds of two name parts, in either field and either order (so swapped
@@ -19,7 +19,7 @@ both sides:
     document  OCR-canonical document number
 
 The index also counts how many entries carry each name part and takes how common each part is among the
-region's travellers (matching.traveller_name_shares), so matching.py can down-weight name-only matches on
+region's travellers (matching.traveller_name_shares), so the matcher can down-weight name-only matches on
 common names.
 
 Keys shared by more than MAX_POSTINGS entries are not indexed: they would make every traveller with a
@@ -190,7 +190,7 @@ class WatchlistStore:
         jurisdiction: Mapping[int, Collection[str]] | None = None,
         threshold: float = MATCH_THRESHOLD,
     ) -> pl.DataFrame:
-        """Fuzzy matches of travellers against every entry, scored by matching.py (MATCH_SCHEMA rows).
+        """Fuzzy matches of travellers against every entry, scored by services.profiler.matching (MATCH_SCHEMA rows).
 
         travellers is a traveller frame (frames.TRAVELLER_SCHEMA; an optional "documents" column holds each
         traveller's document numbers, see frames.read_travellers). jurisdiction as for exact_matches(): private

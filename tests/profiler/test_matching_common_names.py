@@ -1,4 +1,4 @@
-"""Common-name down-weighting and rarity-weighted name alignment (services/profiler/matching.py)."""
+"""Common-name down-weighting and rarity-weighted name alignment (services/profiler/matching/)."""
 
 import polars as pl
 import pytest
