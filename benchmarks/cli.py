@@ -1,6 +1,7 @@
 """`apihub bench`: the benchmark suite in one command (typer).
 
-Wire it into the hub's CLI with ``app.command("bench")(bench)``; standalone: ``python -m benchmarks.cli --quick``.
+`apihub bench ARGS` runs ``app`` below with ARGS (services/cli.py imports this module only then: the hub's install
+and its Docker image hold no benchmarks); standalone: ``python -m benchmarks.cli --quick``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from google.protobuf import json_format
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from benchmarks.cli import bench
 from services import client
 from services.auth import issue_token, token_digest
 from services.codec import hit_to_json, manifest_from_json
@@ -39,9 +38,6 @@ app.add_typer(kafka_app, name="kafka")
 app.add_typer(rules_app, name="rules")
 app.add_typer(model_app, name="model")
 
-
-# `apihub bench`: the benchmark suite's own command (options and help live with the suite).
-app.command("bench")(bench)
 
 ServerOpt = Annotated[
     str | None,
@@ -771,6 +767,25 @@ def dev_demo_files(directory: Annotated[Path, typer.Argument(help="Where to writ
             )
         path.write_text("\n".join(rows) + "\n")
         typer.echo(path)
+
+
+# `apihub bench` hands its arguments (`--help` included) to the benchmark suite's own command, whose options and help
+# live with the suite. The suite is dev code outside the runtime package (the Docker image has none of it): it is
+# imported only here, when the command runs, so `apihub` starts from an install of services/ alone.
+@app.command(
+    "bench",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+def bench(ctx: typer.Context) -> None:
+    """Benchmarks and the cost model, from a source checkout (`apihub bench --help` there for the options)."""
+    try:
+        from benchmarks.cli import app as bench_app
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("benchmarks", "benchmarks.cli"):
+            raise
+        _fail("apihub bench needs a source checkout: the benchmarks are not part of this install")
+    bench_app(args=ctx.args, prog_name="apihub bench")
 
 
 if __name__ == "__main__":
