@@ -245,6 +245,77 @@ def compare_names(
     return _compare(_tokens(t_surname, t_given, folds), _tokens(e_surname, e_given, folds), folds, truncated, rarity)
 
 
+class _Agreement(NamedTuple):
+    """How one of the entry's parts agreed with a part of the traveller's."""
+
+    similarity: float
+    weight: float  # the alignment ranks by length; the score then weighs by rarity (_token_decades)
+    kind: str  # a _KIND_TEXT key, or "exact"
+    traveller: int  # index of the traveller's part
+
+
+def _align(traveller: list[_Token], entry: list[_Token], truncated: bool) -> dict[int, _Agreement]:
+    """The entry's parts (by index) that agree with a traveller's part, one to one, best similarity first."""
+    last = len(traveller) - 1
+    agreed: dict[int, _Agreement] = {}
+    used: set[int] = set()
+    # Equal parts first (what the ranked alignment below would pair first anyway: nothing else scores 1), so
+    # that only the parts left over are compared with each other.
+    equal: dict[str, list[int]] = {}
+    for j, e in enumerate(entry):
+        equal.setdefault(e.text, []).append(j)
+    for i, t in enumerate(traveller):
+        same = equal.get(t.text)
+        if same:
+            j = same.pop(0)
+            used.add(i)
+            agreed[j] = _Agreement(1.0, len(t.text), "joined" if (t.joined or entry[j].joined) else "exact", i)
+    candidates = []
+    for i, t in enumerate(traveller):
+        if i in used:
+            continue
+        for j, e in enumerate(entry):
+            if j in agreed:
+                continue
+            similarity, kind = _token_similarity(t, e, truncated and i == last)
+            if similarity > 0:
+                candidates.append((similarity, max(len(t.text), len(e.text)), i, j, kind))
+    candidates.sort(key=lambda c: (-c[0], -c[1], c[2], c[3]))
+    for similarity, weight, i, j, kind in candidates:
+        if i not in used and j not in agreed:
+            used.add(i)
+            agreed[j] = _Agreement(similarity, weight, kind, i)
+    return agreed
+
+
+def _unmatched_cost(
+    traveller: list[_Token],
+    entry: list[_Token],
+    agreed: dict[int, _Agreement],
+    truncated: bool,
+    rarity: dict[str, float] | None,
+) -> tuple[float, int | None, int | None]:
+    """What the parts that agree with nothing cost (decades), and the first given name unmatched on each
+    side (entry, traveller) when a later one agrees."""
+    used = {a.traveller for a in agreed.values()}
+    extra = [i for i in range(len(traveller)) if i not in used]
+    missing = [j for j in range(len(entry)) if j not in agreed]
+    # A middle name dropped or added is the usual variant; the first given name absent on one side while a
+    # later one agrees is not (records keep the name a person is called by), and it is what relatives and
+    # namesakes share: that part is charged in full, like parts unmatched on both sides.
+    first_missing = _first_given_unmatched(entry, agreed)
+    first_extra = _first_given_unmatched(traveller, used)
+    if extra and missing:
+        # A part on each side that agrees with nothing: another name where the entry has one (AL RAWI, AL
+        # MOSULI), evidence against as strong as the entry's part is rare.
+        cost = _PART_DECADES * len(extra) + sum(max(_PART_DECADES, _token_decades(entry[j], rarity)) for j in missing)
+        return cost, first_missing, first_extra
+    missing_cost = _TRUNCATED_PART_COST if truncated else _EXTRA_PART_COST
+    cost = _PART_DECADES * sum(1.0 if i == first_extra else _EXTRA_PART_COST for i in extra)
+    cost += _PART_DECADES * sum(1.0 if j == first_missing else missing_cost for j in missing)
+    return cost, first_missing, first_extra
+
+
 def _compare(
     traveller: list[_Token],
     entry: list[_Token],
@@ -258,81 +329,34 @@ def _compare(
     single = len(traveller) == 1 or len(entry) == 1
     traveller, entry = _join_compounds(traveller, entry, folds), _join_compounds(entry, traveller, folds)
     traveller, entry = _merge_boundaries(traveller, entry)
-    last = len(traveller) - 1
-    used_t: set[int] = set()
-    used_e: dict[int, tuple[float, float, str, int]] = {}
-    # Equal parts first (what the ranked alignment below would pair first anyway: nothing else scores 1), so
-    # that only the parts left over are compared with each other.
-    equal: dict[str, list[int]] = {}
-    for j, e in enumerate(entry):
-        equal.setdefault(e.text, []).append(j)
-    for i, t in enumerate(traveller):
-        same = equal.get(t.text)
-        if same:
-            j = same.pop(0)
-            used_t.add(i)
-            used_e[j] = (1.0, len(t.text), "joined" if (t.joined or entry[j].joined) else "exact", i)
-    candidates = []
-    for i, t in enumerate(traveller):
-        if i in used_t:
-            continue
-        for j, e in enumerate(entry):
-            if j in used_e:
-                continue
-            similarity, kind = _token_similarity(t, e, truncated and i == last)
-            if similarity > 0:
-                candidates.append((similarity, max(len(t.text), len(e.text)), i, j, kind))
-    candidates.sort(key=lambda c: (-c[0], -c[1], c[2], c[3]))
-    for similarity, weight, i, j, kind in candidates:
-        if i not in used_t and j not in used_e:
-            used_t.add(i)
-            used_e[j] = (similarity, weight, kind, i)
-    if not used_e:
+    agreed = _align(traveller, entry, truncated)
+    if not agreed:
         return NameEvidence(0.0, "names do not match")
     # Agreeing parts weigh their rarity (a shared rare surname says more than a shared common given name);
     # the alignment above ranked them by similarity, then length.
-    used_e = {j: (s, _token_decades(entry[j], rarity), k, i) for j, (s, _, k, i) in used_e.items()}
-    matched = sum(s * w for s, w, _, _ in used_e.values())
-    weight = sum(w for _, w, _, _ in used_e.values())
-    extra = [t for i, t in enumerate(traveller) if i not in used_t]
-    missing = [e for j, e in enumerate(entry) if j not in used_e]
-    # A middle name dropped or added is the usual variant; the first given name absent on one side while a
-    # later one agrees is not (records keep the name a person is called by), and it is what relatives and
-    # namesakes share: that part is charged in full, like parts unmatched on both sides.
-    first_missing = _first_given_unmatched(entry, used_e)
-    first_extra = _first_given_unmatched(traveller, used_t)
-    if extra and missing:
-        # A part on each side that agrees with nothing: another name where the entry has one (AL RAWI, AL
-        # MOSULI), evidence against as strong as the entry's part is rare.
-        penalty = _PART_DECADES * len(extra) + sum(max(_PART_DECADES, _token_decades(e, rarity)) for e in missing)
-    else:
-        missing_cost = _TRUNCATED_PART_COST if truncated else _EXTRA_PART_COST
-        penalty = _PART_DECADES * sum(
-            1.0 if i == first_extra else _EXTRA_PART_COST for i in range(len(traveller)) if i not in used_t
-        )
-        penalty += _PART_DECADES * sum(
-            1.0 if j == first_missing else missing_cost for j in range(len(entry)) if j not in used_e
-        )
-    score = matched / (weight + penalty)
+    agreed = {j: a._replace(weight=_token_decades(entry[j], rarity)) for j, a in agreed.items()}
+    matched = sum(a.similarity * a.weight for a in agreed.values())
+    weight = sum(a.weight for a in agreed.values())
+    cost, first_missing, first_extra = _unmatched_cost(traveller, entry, agreed, truncated, rarity)
+    score = matched / (weight + cost)
     # Fields count as swapped only when both sides have both: a name written whole in one field ("NOORZAI,
     # ABDUL BASIR" in the surname) says nothing about which part is which.
-    crossed = sum(w for j, (_, w, _, i) in used_e.items() if traveller[i].field != entry[j].field)
+    crossed = sum(a.weight for j, a in agreed.items() if traveller[a.traveller].field != entry[j].field)
     swapped = crossed * 2 > weight and _both_fields(traveller) and _both_fields(entry)
     if swapped:
         score *= _SWAP_FACTOR
     decades = sum(
-        min(INITIAL_DECADES, _token_decades(entry[j], rarity))
-        if kind == "initial"
-        else s * _token_decades(entry[j], rarity)
-        for j, (s, _, kind, _) in used_e.items()
+        min(INITIAL_DECADES, a.weight) if a.kind == "initial" else a.similarity * a.weight for a in agreed.values()
     )
-    described = functools.partial(_describe, entry, used_e, first_missing, extra, first_extra, swapped, single)
+    used = {a.traveller for a in agreed.values()}
+    extra = [t for i, t in enumerate(traveller) if i not in used]
+    described = functools.partial(_describe, entry, agreed, first_missing, extra, first_extra, swapped, single)
     return NameEvidence(min(score, 1.0), described() if explain else "", decades, single, described)
 
 
 def _describe(
     entry: list[_Token],
-    used_e: dict[int, tuple[float, float, str, int]],
+    agreed: dict[int, _Agreement],
     first_missing: int | None,
     extra: list[_Token],
     first_extra: int | None,
@@ -345,16 +369,16 @@ def _describe(
         indices = [j for j, e in enumerate(entry) if e.field == field]
         if not indices:
             continue
-        aligned = [used_e[j] for j in indices if j in used_e]
+        aligned = [agreed[j] for j in indices if j in agreed]
         if not aligned:
             parts.append(f"{label} not matched")
             continue
-        kinds = sorted({k for _, _, k, _ in aligned} - {"exact"}, key=list(_KIND_TEXT).index)
+        kinds = sorted({a.kind for a in aligned} - {"exact"}, key=list(_KIND_TEXT).index)
         absent = len(indices) - len(aligned)
         if not kinds and not absent:
             parts.append(f"{label} exact")
             continue
-        field_score = sum(s * w for s, w, _, _ in aligned) / sum(w for _, w, _, _ in aligned)
+        field_score = sum(a.similarity * a.weight for a in aligned) / sum(a.weight for a in aligned)
         notes = [_KIND_TEXT[k] for k in kinds]
         if absent:
             notes.append(f"{absent} {'part' if absent == 1 else 'parts'} missing on the traveller")
