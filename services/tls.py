@@ -149,6 +149,89 @@ def _write(path: Path, data: bytes, private: bool) -> None:
         os.close(fd)
 
 
+def _dev_cert_names(members: Sequence[str], carriers: Sequence[str]) -> list[str]:
+    """The files write_dev_certs writes; ConfigError for a code that cannot be a common name and a file name."""
+    names = ["ca.pem", "server.pem", "server-key.pem"]
+    for kind, codes in (("member", members), ("carrier", carriers)):
+        for code in codes:
+            # The code is the common name and part of a file name: letters and digits only.
+            if not (2 <= len(code) <= 3 and code.isascii() and code.isalnum()):
+                raise ConfigError(f"{kind} code '{code}': 2 or 3 letters or digits (FJ, FJI)")
+            names += [f"{kind}-{code}.pem", f"{kind}-{code}-key.pem"]
+    return names
+
+
+class _DevCA:
+    """A throwaway CA that issues leaf certificates valid for ``days`` and writes them into ``out``."""
+
+    def __init__(self, out: Path, days: int) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.out, self.days, self.now = out, days, datetime.now(UTC)
+        self.written: list[DevFile] = []
+        self.org = x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Pacific API Hub (development only)")
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.name = x509.Name([self.org, x509.NameAttribute(NameOID.COMMON_NAME, "apihub dev CA")])
+        signing = x509.KeyUsage(False, False, False, False, False, True, True, False, False)  # cert and CRL signing
+        basic = x509.BasicConstraints(ca=True, path_length=0)
+        self.cert = self._issue(self.name, self.key.public_key(), [(basic, True), (signing, True)])
+        self.aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key())
+
+    def _issue(self, subject, public_key, extensions):  # cryptography types: imported lazily
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.name)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(self.now - timedelta(minutes=5))
+            .not_valid_after(self.now + timedelta(days=self.days))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        )
+        for ext, critical in extensions:
+            builder = builder.add_extension(ext, critical=critical)
+        return builder.sign(self.key, hashes.SHA256())
+
+    def leaf(self, common_name: str, usage, sans: list) -> tuple:
+        """A certificate for common_name with this extended key usage (and subject alternative names), and its
+        private key in PEM."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        extensions = [
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (x509.KeyUsage(True, False, False, False, False, False, False, False, False), True),  # signature
+            (x509.ExtendedKeyUsage([usage]), False),
+            (self.aki, False),
+        ]
+        if sans:
+            extensions.append((x509.SubjectAlternativeName(sans), False))
+        subject = x509.Name([self.org, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return self._issue(subject, key.public_key(), extensions), pem
+
+    def save(self, name: str, cert, key: bytes | None, what: str) -> None:
+        from cryptography.hazmat.primitives import hashes, serialization
+
+        path = self.out / name
+        _write(path, cert.public_bytes(serialization.Encoding.PEM), private=False)
+        self.written.append(DevFile(path, what, cert.fingerprint(hashes.SHA256()).hex()))
+        if key is not None:
+            key_path = self.out / name.replace(".pem", "-key.pem")
+            _write(key_path, key, private=True)
+            self.written.append(DevFile(key_path, f"private key of {name} (mode 0600)"))
+
+
 def write_dev_certs(
     out: Path,
     members: Sequence[str] = (),
@@ -161,109 +244,32 @@ def write_dev_certs(
     certificate per member and carrier code (common name = the code). Private keys are written only into
     ``out``, mode 0600; the CA's key is not kept at all (run again for more certificates, and restart)."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID
 
     if days < 1:
         raise ConfigError(f"days must be at least 1 (got {days})")
     members = [m.strip().upper() for m in members]
     carriers = [c.strip().upper() for c in carriers]
-    names = ["ca.pem", "server.pem", "server-key.pem"]
-    for kind, codes in (("member", members), ("carrier", carriers)):
-        for code in codes:
-            # The code is the common name and part of a file name: letters and digits only.
-            if not (2 <= len(code) <= 3 and code.isascii() and code.isalnum()):
-                raise ConfigError(f"{kind} code '{code}': 2 or 3 letters or digits (FJ, FJI)")
-            names += [f"{kind}-{code}.pem", f"{kind}-{code}-key.pem"]
+    names = _dev_cert_names(members, carriers)
     out.mkdir(parents=True, exist_ok=True)
     existing = [n for n in names if (out / n).exists()]
     if existing and not force:
         raise ConfigError(f"{out}: would overwrite {', '.join(existing)} (pass --force to replace them)")
-
-    now = datetime.now(UTC)
-    org = x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Pacific API Hub (development only)")
-
-    def issue(subject, public_key, issuer, signing_key, extensions) -> x509.Certificate:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=days))
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        )
-        for ext, critical in extensions:
-            builder = builder.add_extension(ext, critical=critical)
-        return builder.sign(signing_key, hashes.SHA256())
-
-    def pem_key(key) -> bytes:
-        return key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-
-    def pem_cert(cert: x509.Certificate) -> bytes:
-        return cert.public_bytes(serialization.Encoding.PEM)
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([org, x509.NameAttribute(NameOID.COMMON_NAME, "apihub dev CA")])
-    ca = issue(
-        ca_name,
-        ca_key.public_key(),
-        ca_name,
-        ca_key,
-        [
-            (x509.BasicConstraints(ca=True, path_length=0), True),
-            (
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False),  # cert and CRL signing
-                True,
-            ),
-        ],
+    ca = _DevCA(out, days)
+    ca.save(
+        "ca.pem", ca.cert, None, "CA certificate: APIHUB_TLS_CA_FILE (clients), APIHUB_TLS_CLIENT_CA_FILE (servers)"
     )
-    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
-
-    def leaf(common_name: str, usage, sans: list[x509.GeneralName]) -> tuple[x509.Certificate, bytes]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        extensions = [
-            (x509.BasicConstraints(ca=False, path_length=None), True),
-            (x509.KeyUsage(True, False, False, False, False, False, False, False, False), True),  # signature
-            (x509.ExtendedKeyUsage([usage]), False),
-            (aki, False),
-        ]
-        if sans:
-            extensions.append((x509.SubjectAlternativeName(sans), False))
-        subject = x509.Name([org, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        return issue(subject, key.public_key(), ca_name, ca_key, extensions), pem_key(key)
-
-    written: list[DevFile] = []
-
-    def save(name: str, cert: x509.Certificate, key: bytes | None, what: str) -> None:
-        path = out / name
-        _write(path, pem_cert(cert), private=False)
-        written.append(DevFile(path, what, cert.fingerprint(hashes.SHA256()).hex()))
-        if key is not None:
-            key_path = out / name.replace(".pem", "-key.pem")
-            _write(key_path, key, private=True)
-            written.append(DevFile(key_path, f"private key of {name} (mode 0600)"))
-
-    save("ca.pem", ca, None, "CA certificate: APIHUB_TLS_CA_FILE (clients), APIHUB_TLS_CLIENT_CA_FILE (servers)")
     sans: list[x509.GeneralName] = []
     for host in ["localhost", "127.0.0.1", "::1", *hosts]:
         try:
             sans.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             sans.append(x509.DNSName(host))
-    server, server_key = leaf(hosts[0] if hosts else "localhost", ExtendedKeyUsageOID.SERVER_AUTH, sans)
-    save("server.pem", server, server_key, "server certificate: APIHUB_TLS_CERT_FILE / APIHUB_TLS_KEY_FILE")
+    server, server_key = ca.leaf(hosts[0] if hosts else "localhost", ExtendedKeyUsageOID.SERVER_AUTH, sans)
+    ca.save("server.pem", server, server_key, "server certificate: APIHUB_TLS_CERT_FILE / APIHUB_TLS_KEY_FILE")
     for kind, codes in (("member", members), ("carrier", carriers)):
         for code in codes:
-            cert, key = leaf(code, ExtendedKeyUsageOID.CLIENT_AUTH, [])
-            save(
-                f"{kind}-{code}.pem",
-                cert,
-                key,
-                f"{kind} {code}: APIHUB_TLS_CLIENT_CERT_FILE / APIHUB_TLS_CLIENT_KEY_FILE",
-            )
-    return written
+            cert, key = ca.leaf(code, ExtendedKeyUsageOID.CLIENT_AUTH, [])
+            what = f"{kind} {code}: APIHUB_TLS_CLIENT_CERT_FILE / APIHUB_TLS_CLIENT_KEY_FILE"
+            ca.save(f"{kind}-{code}.pem", cert, key, what)
+    return ca.written
