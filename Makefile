@@ -11,19 +11,21 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
 demo: setup
 	$(BIN)/apihub up
 
 test: setup
-	$(BIN)/ruff check services tests benchmarks
+	$(BIN)/ruff check services synthetic tests benchmarks tools
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff check services tests benchmarks
-	$(BIN)/ruff format --check services tests benchmarks
+	$(BIN)/ruff check services synthetic tests benchmarks tools
+	$(BIN)/ruff format --check services synthetic tests benchmarks tools
+	$(BIN)/lint-imports
 
 protos: setup
 	$(BIN)/apihub dev protos

@@ -14,6 +14,8 @@ from rich.console import Console
 
 # The suite (matplotlib, polars, the pipeline) loads only when a benchmark runs: `apihub` itself stays quick.
 RESULTS = Path(__file__).resolve().parent / "results"
+# What the benchmarks need beyond the hub's own dependencies: pyproject's `bench` extra (`make setup` installs it).
+BENCH_EXTRA = ("matplotlib", "psutil")
 
 console = Console()
 
@@ -41,8 +43,17 @@ def bench(
     regional-hub cost question; writes report.md, PNG plots and results.json under benchmarks/results/."""
     if quick and full:
         raise typer.BadParameter("choose --quick or --full")
-    from benchmarks.suite import run
-
+    try:
+        from benchmarks.suite import run
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in BENCH_EXTRA:
+            raise
+        typer.echo(
+            f"apihub bench: {exc.name} is missing: the benchmarks need the bench extra "
+            "(`pip install -e '.[dev,bench]'`, what `make setup` installs)",
+            err=True,
+        )
+        raise typer.Exit(2) from None
     run("full" if full else "quick", _parse(assume or []), out, say=lambda s: console.print(s, highlight=False))
 
 

@@ -27,9 +27,9 @@ from services.auth import issue_token
 from services.bus import Topics, ensure_topics, make_producer
 from services.codec import flight_key, manifest_id
 from services.config import HubSettings
-from services.demo import DemoTraffic
 from services.devkafka import LocalKafka, free_port
 from services.launcher import wait_healthy
+from synthetic.traffic import DemoTraffic
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -4,7 +4,7 @@ Traffic: scheduled flights among member airports and the regional gateways (Sydn
 Honolulu, Manila...), each with an aircraft whose seat count bounds the load factor; cruise calls with thousands of
 passengers and hundreds of crew on voyages between UN/LOCODE seaports; crew lists on every movement; and
 amendments (a cancelled reservation, XR) of manifests sent earlier. Names, dates and documents are invented
-(services.demo's person generator); a share of manifests carries a person from the demo watchlists so the
+(synthetic.traffic's person generator); a share of manifests carries a person from the demo watchlists so the
 hub raises hits that a member then receives.
 
 The same seed gives the same sequence of manifests (apart from ``sent_at``, stamped when built).
@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from services.demo import _ts, add_crew, add_passengers, add_planted, cancelled_reservation, demo_watchlists
 from services.wire import manifest_pb2
+from synthetic.traffic import _ts, add_crew, add_passengers, add_planted, cancelled_reservation, demo_watchlists
 
 # Aircraft on Pacific routes and their typical seat counts (manufacturers' typical two-class layouts).
 AIRCRAFT = {

@@ -1,6 +1,6 @@
 """Risk model speed: travellers per second scored with the model and without it, in the same run.
 
-One process, one batch of demo manifests (services.demo.DemoTraffic) to which booking data is added (lead
+One process, one batch of demo manifests (synthetic.traffic.DemoTraffic) to which booking data is added (lead
 time, form of payment, one-way, locators: demo manifests carry none), best of --repeat rounds of:
 
     without model   score_batch with the hub rules and an empty watchlist store
@@ -25,13 +25,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from services.demo import DemoTraffic
 from services.directory import load_directory
 from services.profiler.frames import add_features, manifests_to_frame
-from services.profiler.model import train
 from services.profiler.scoring import score_batch
 from services.profiler.watchlist import WatchlistStore
 from services.wire import hit_pb2, manifest_pb2
+from synthetic.history import train_on_history
+from synthetic.traffic import DemoTraffic
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
     directory, now, store = load_directory(), datetime.now(UTC), WatchlistStore()
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        model = train(Path(out), rows=args.rows, seed=args.seed)
+        model = train_on_history(Path(out), args.rows, args.seed)
         train_s = time.perf_counter() - started
 
     without_s, _ = best_of(args.repeat, lambda: score_batch(manifests, store, directory, now))

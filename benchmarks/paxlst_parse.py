@@ -26,10 +26,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.api_ingest.paxlst import parse_paxlst, tokenise
-from services.api_ingest.paxlst_writer import render_paxlst
 from services.api_ingest.validation import validate_manifest
-from services.demo import DemoTraffic
+from services.paxlst.reader import parse_paxlst
+from services.paxlst.syntax import tokenise
+from services.paxlst.writer import render_paxlst
+from synthetic.traffic import DemoTraffic
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET = 20_000  # travellers/s parsed per core (issue 3)

@@ -25,16 +25,16 @@ from kafka.structs import TopicPartition
 
 from benchmarks.loadgen import pace, travellers_of
 from services import client
-from services.api_ingest.paxlst_writer import render_paxlst
 from services.auth import issue_token
 from services.bus import Topics, ensure_topics, make_consumer, make_producer
 from services.codec import flight_key, manifest_id
 from services.config import HubSettings
-from services.demo import demo_watchlists
 from services.devkafka import LocalKafka, free_port, terminate
 from services.directory import load_directory
 from services.launcher import wait_healthy
+from services.paxlst.writer import render_paxlst
 from services.wire import delivery_pb2, manifest_pb2
+from synthetic.traffic import demo_watchlists
 
 
 def percentiles(values: list[float], points=(50, 95, 99)) -> dict[str, float | None]:

@@ -1,7 +1,7 @@
 """Screening speed: travellers scored per second by one profiler process against watchlists of growing size.
 
 For each list size (default 1k, 10k, 100k, 1M synthetic entries) one process times score_batch on the same
-batch of demo manifests (services.demo.DemoTraffic, 300 passengers each, booking data on 85 % of travellers
+batch of demo manifests (synthetic.traffic.DemoTraffic, 300 passengers each, booking data on 85 % of travellers
 as benchmarks.model adds it), best of --repeat rounds, in the configuration a live profiler runs:
 
     rules      the hub's rules plus --rules member rules (default 50), generated from the starter templates
@@ -13,7 +13,7 @@ as benchmarks.model adds it), best of --repeat rounds, in the configuration a li
 
 and reports, per size:
 
-    baselines  the exact join (WatchlistStore.exact_matches) on the batch's traveller frame, and score_batch
+    baselines  the exact join (benchmarks/exact_join.py) on the batch's traveller frame, and score_batch
                with an empty store (frame, rules, model: what every batch pays whatever the list)
     fuzzy      WatchlistStore.matches alone on the same frame, and the whole score_batch with the list loaded
     stages     where score_batch's time goes, in microseconds per traveller, from its fastest round
@@ -70,17 +70,20 @@ import polars as pl
 import yaml
 
 from benchmarks import screening_baseline
+from benchmarks.exact_join import exact_matches
 from benchmarks.model import add_bookings, best_of
 from services import codec
-from services.demo import DemoTraffic
 from services.directory import Directory, load_directory
 from services.profiler.frames import read_travellers
-from services.profiler.model import ModelArtifact, train
-from services.profiler.rules import Rule
-from services.profiler.ruleset import RuleStore, parse_ruleset, starter_text
+from services.profiler.model import ModelArtifact
 from services.profiler.scoring import STAGES, score_batch
 from services.profiler.watchlist import MATCH_THRESHOLD, REVIEW_THRESHOLD, WatchlistStore
+from services.rules.language import parse_ruleset, starter_text
+from services.rules.rule import Rule
+from services.rules.store import RuleStore
 from services.wire import delivery_pb2, hit_pb2, manifest_pb2
+from synthetic.history import train_on_history
+from synthetic.traffic import DemoTraffic
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -170,14 +173,14 @@ def plant(manifests: list[manifest_pb2.Manifest], entries: list[delivery_pb2.Wat
 
 # -- member rules and model thresholds -------------------------------------------------------------------------
 
-# Members whose rules are generated: each has jurisdiction over some of the demo routes (services.demo.ROUTES).
+# Members whose rules are generated: each has jurisdiction over some of the demo routes (synthetic.traffic.ROUTES).
 RULE_OWNERS = ("FJI", "AUS", "TON", "WSM", "NZL", "PNG", "KIR")
 # Per-member review thresholds of the model; members not named get model.DEFAULT_THRESHOLD.
 MODEL_THRESHOLDS = {"FJI": 0.25, "AUS": 0.40, "TON": 0.20, "WSM": 0.30, "NZL": 0.50, "PNG": 0.35, "KIR": 0.30}
 _CARRIERS = ("FJ", "NZ", "PX", "OL", "IE", "NF", "ON", "QF", "VA")
 _PORTS = ("NAN", "SYD", "TBU", "APW", "AKL", "RAR", "BNE", "POM", "HIR", "VLI", "NOU", "TRW", "HNL", "INU")
 
-# Conditions a member adds to a template to fit it to its own traffic (rule language of services.profiler.ruleset).
+# Conditions a member adds to a template to fit it to its own traffic (rule language of services.rules.language).
 _EXTRAS: tuple[Callable[[random.Random], dict], ...] = (
     lambda rng: {"carrier": rng.sample(_CARRIERS, rng.randint(1, 4))},
     lambda rng: {"not": {"carrier": rng.sample(_CARRIERS, rng.randint(1, 2))}},
@@ -402,7 +405,7 @@ def measure(
     say(f"    list generated in {generated_s:.1f} s, index built in {index_s:.2f} s; timing, best of {repeat}...")
     batch = read_travellers(manifests, features=False)
     frame = batch.frame.with_columns(documents=batch.documents)
-    exact_s, _ = best_of(repeat, lambda: store.exact_matches(frame))
+    exact_s, _ = best_of(repeat, lambda: exact_matches(store, frame))
     say(f"    exact join: {exact_s:.3f} s")
     theirs = None
     if baseline is None:
@@ -535,7 +538,7 @@ def run(
         say(f"training the risk model on {model_rows:,} rows of synthetic history...")
         with tempfile.TemporaryDirectory(prefix="apihub-screening-") as out:
             started = time.perf_counter()
-            artefact = train(Path(out), rows=model_rows, seed=seed)
+            artefact = train_on_history(Path(out), model_rows, seed)
             train_s = time.perf_counter() - started
     config = Configuration(store.rules, artefact, dict(MODEL_THRESHOLDS) if model else {})
     configuration = {

@@ -1,6 +1,6 @@
 """Validation speed: travellers per second through validate_manifest, against a field-touching baseline.
 
-Manifests are 300-passenger demo manifests (services.demo.DemoTraffic, plus its crew). The baseline loop
+Manifests are 300-passenger demo manifests (synthetic.traffic.DemoTraffic, plus its crew). The baseline loop
 reads every field validation reads (role, names, sex, birth date, nationality, residence, reference,
 each document's type, number, issuer, expiry and MRZ) and does nothing with them: the floor any
 validation of protobuf messages in Python pays. Both run in the same process, interleaved, best of
@@ -19,9 +19,9 @@ import platform
 import time
 from collections.abc import Callable
 
-from services.api_ingest.mrz import check_digit
 from services.api_ingest.validation import validate_manifest
-from services.demo import DemoTraffic
+from services.paxlst.mrz import check_digit
+from synthetic.traffic import DemoTraffic
 
 
 def _manifests(count: int, passengers: int) -> list:

@@ -3,7 +3,7 @@
 A token names one principal, ``carrier:FJ`` or ``member:FJI``, and is signed with the hub's secret, so
 the servers need no token table. A member's directory entry may narrow this down: ``token_sha256`` lists
 the only valid credentials (digests, for rotation and revocation) and ``cert_sha256`` binds the member to its
-mutual-TLS client certificates (services.router.delivery.authorize_member; services.tls).
+mutual-TLS client certificates (authorize_member; services.tls).
 """
 
 from __future__ import annotations
@@ -12,10 +12,16 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 
 from services.errors import AuthError
+from services.tls import peer_cert_sha256
+
+if TYPE_CHECKING:  # annotations only: clients import this module for their tokens
+    from services.config import HubSettings
+    from services.directory import Directory
 
 _PREFIX = "apihub1"
 KINDS = ("carrier", "member")
@@ -70,6 +76,30 @@ def authenticate(context: grpc.ServicerContext, secret: str, kind: str) -> Princ
             f"a {principal.kind} token cannot call this; it needs a {kind} token",
         )
     return principal
+
+
+def authorize_member(context: grpc.ServicerContext, settings: HubSettings, directory: Directory, claimed: str) -> str:
+    """The member code the caller may act as, or abort: a member token for exactly the claimed member."""
+    principal = authenticate(context, settings.auth_secret, "member")
+    member = claimed.strip().upper()
+    if member != principal.code:
+        context.abort(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"a token for {principal.code} cannot act for member '{member}'",
+        )
+    if member not in directory:
+        context.abort(grpc.StatusCode.NOT_FOUND, f"'{member}' is not a member of this hub")
+    allowed = directory.members[member].token_sha256
+    if allowed and token_digest(presented_token(context)) not in allowed:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, f"this credential of {member} is revoked or unknown")
+    pinned = directory.members[member].cert_sha256
+    if pinned and peer_cert_sha256(context) not in pinned:
+        # None (no client certificate: plain text, or TLS without APIHUB_TLS_CLIENT_CA_FILE) is never listed.
+        context.abort(
+            grpc.StatusCode.UNAUTHENTICATED,
+            f"{member} must connect over mutual TLS with one of its registered client certificates",
+        )
+    return member
 
 
 def token_digest(token: str) -> str:

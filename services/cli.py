@@ -162,16 +162,32 @@ def _rpc_error(exc: grpc.RpcError) -> None:
 # -- running the hub -------------------------------------------------------------------------------------
 @app.command()
 def up(
-    demo: Annotated[bool, typer.Option(help="Load demo watchlists, feed demo manifests, print members' hits")] = True,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="Load demo watchlists, feed demo manifests, print members' hits (the demo comes with a source "
+            "checkout: an install without it runs as --no-demo)"
+        ),
+    ] = True,
     interval: Annotated[float, typer.Option(help="Seconds between demo manifests")] = 2.0,
     exit_after: Annotated[float | None, typer.Option(help="Stop by itself after this many seconds")] = None,
 ) -> None:
     """Run the whole hub: Kafka (local unless APIHUB_KAFKA_BOOTSTRAP is set), ingest, profiler, router."""
-    from services.launcher import Hub, run_demo, warn_if_demo_secret
+    from services.checkout import DevCodeMissingError, import_dev
+    from services.launcher import Hub, warn_if_demo_secret
     from services.serving import wait_for_signal
 
     settings = _settings()
     say = lambda line: typer.echo(line)  # noqa: E731
+    run_demo = None
+    if demo:  # dev code (synthetic/), imported only when the demo runs: the Docker image has none of it
+        try:
+            run_demo = import_dev("synthetic.demo", "the demo").run_demo
+        except DevCodeMissingError:
+            say(
+                "This install has no demo (synthetic/): running as --no-demo. For the demo, clone the repository "
+                "and run `make demo` there."
+            )
     warn_if_demo_secret(settings, say)
     hub = Hub(settings, say)
     try:
@@ -182,7 +198,7 @@ def up(
     if exit_after is not None:
         threading.Timer(exit_after, lambda: __import__("os").kill(__import__("os").getpid(), 15)).start()
     worker = None
-    if demo:
+    if run_demo is not None:
 
         def demo_loop() -> None:
             try:
@@ -323,7 +339,7 @@ def submit(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON receipt per message")] = False,
 ) -> None:
     """Send manifests; print a receipt for each message. Exit code 0 only if none was rejected."""
-    from services.api_ingest.paxlst import looks_like_paxlst, split_interchanges
+    from services.paxlst.reader import looks_like_paxlst, split_interchanges
 
     settings = _settings()
     token = _need_token(token, "--carrier XX")
@@ -481,10 +497,11 @@ def screen(
     from services.directory import load_directory
     from services.profiler.rules import Breaker
     from services.profiler.rules_cli import read_manifest_files
-    from services.profiler.ruleset import RulesetError, RuleStore, load_ruleset
     from services.profiler.scoring import score_batch
     from services.profiler.watchlist import WatchlistStore, traveller_names
     from services.router.recipients import member_tailor, recipients
+    from services.rules.language import RulesetError, load_ruleset
+    from services.rules.store import RuleStore
     from services.sharing import load_policy
 
     settings = _settings()
@@ -633,7 +650,7 @@ def dispositions(
 ) -> None:
     """Precision of each rule, watchlist entry and model version, from members' dispositions (operators)."""
     from services.bus import Topics, read_to_end
-    from services.router.dispositions import precision_by_reason
+    from services.dispositions import precision_by_reason
 
     settings = _settings()
     records = read_to_end(settings, Topics(settings.topic_prefix).dispositions, "apihub-dispositions-reader")
@@ -732,40 +749,15 @@ def dev_protos() -> None:
 
 @dev_app.command("demo-files")
 def dev_demo_files(directory: Annotated[Path, typer.Argument(help="Where to write the files")]) -> None:
-    """Write demo manifests (JSON) and a demo watchlist (CSV) to try `submit` and `watchlist load` by hand."""
-    from services.demo import DemoTraffic, demo_watchlists
+    """Write demo manifests (JSON) and a demo watchlist (CSV) to try `submit` and `watchlist load` by hand (from a
+    source checkout: the demo data is dev code, not part of an installed hub)."""
+    from services.checkout import DevCodeMissingError, import_dev
 
-    directory.mkdir(parents=True, exist_ok=True)
-    traffic = DemoTraffic()
-    for i in range(3):
-        m = traffic.next_manifest()
-        path = directory / f"manifest-{m.carrier}{m.flight_number}-{i + 1}.json"
-        path.write_text(json_format.MessageToJson(m, preserving_proto_field_name=True))
-        typer.echo(path)
-    for owner, entries in demo_watchlists().items():
-        path = directory / f"watchlist-{owner}.csv"
-        rows = [",".join(client.WATCHLIST_COLUMNS)]
-        for e in entries:
-            from services.codec import format_partial_date
-
-            sex = {1: "M", 2: "F", 3: "X"}.get(e.sex, "")
-            rows.append(
-                ",".join(
-                    [
-                        e.entry_id,
-                        e.surname,
-                        e.given_names,
-                        format_partial_date(e.date_of_birth),
-                        sex,
-                        e.nationality,
-                        e.document_number,
-                        e.document_issuer,
-                        e.category,
-                        e.owner,
-                    ]
-                )
-            )
-        path.write_text("\n".join(rows) + "\n")
+    try:
+        demo = import_dev("synthetic.demo", "apihub dev demo-files")
+    except DevCodeMissingError as exc:
+        _fail(str(exc))
+    for path in demo.write_demo_files(directory):
         typer.echo(path)
 
 
@@ -779,13 +771,13 @@ def dev_demo_files(directory: Annotated[Path, typer.Argument(help="Where to writ
 )
 def bench(ctx: typer.Context) -> None:
     """Benchmarks and the cost model, from a source checkout (`apihub bench --help` there for the options)."""
+    from services.checkout import DevCodeMissingError, import_dev
+
     try:
-        from benchmarks.cli import app as bench_app
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("benchmarks", "benchmarks.cli"):
-            raise
-        _fail("apihub bench needs a source checkout: the benchmarks are not part of this install")
-    bench_app(args=ctx.args, prog_name="apihub bench")
+        suite = import_dev("benchmarks.cli", "apihub bench")
+    except DevCodeMissingError as exc:
+        _fail(str(exc))
+    suite.app(args=ctx.args, prog_name="apihub bench")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ DEFAULT_SCREENING_ALERT = 0.85
 DEFAULT_SCREENING_REVIEW = 0.70
 # The two bands a member may set in screening_bands.
 SCREENING_BAND_FIELDS = ("alert", "review")
-# Members' dispositions as training labels (services.profiler.model): the weight of one disposition row against
-# one synthetic row, and the most of the total training weight they may carry together. Here, not in model.py,
+# Members' dispositions as training labels (services.profiler.training): the weight of one disposition row against
+# one synthetic row, and the most of the total training weight they may carry together. Here, not in training.py,
 # so that `apihub model train --help` states them without loading scikit-learn.
 DEFAULT_LABEL_WEIGHT = 10.0
 MAX_LABEL_WEIGHT_SHARE = 0.25

@@ -1,4 +1,5 @@
-"""Ports to countries: IATA airports through the maintained airportsdata table, seaports through UN/LOCODE.
+"""Ports to countries and time zones: IATA airports through the maintained airportsdata table, seaports
+through UN/LOCODE.
 
 Country codes are ISO 3166-1 alpha-3 throughout the hub (as in PAXLST and on travel documents).
 """
@@ -6,6 +7,7 @@ Country codes are ISO 3166-1 alpha-3 throughout the hub (as in PAXLST and on tra
 from __future__ import annotations
 
 import functools
+from zoneinfo import ZoneInfo
 
 import airportsdata
 import pycountry
@@ -37,6 +39,19 @@ def port_country(port: str) -> str | None:
         # UN/LOCODE: the first two letters are the ISO 3166-1 alpha-2 country.
         return alpha3(port[:2])
     return None
+
+
+# Bounded: port values come from carriers, and a cache keyed by them must not grow without limit.
+@functools.lru_cache(maxsize=4096)
+def port_zone(port: str) -> ZoneInfo | None:
+    """IANA zone of an IATA airport, None when unknown (seaports: UN/LOCODE has no zones; made-up codes)."""
+    airport = _airports().get(port.strip().upper())
+    if not airport or not airport.get("tz"):
+        return None
+    try:
+        return ZoneInfo(airport["tz"])
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return None
 
 
 def is_port(port: str) -> bool:

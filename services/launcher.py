@@ -1,4 +1,8 @@
-"""`apihub up`: a whole hub on one machine: local Kafka, topics, the three services, demo traffic."""
+"""`apihub up`: a whole hub on one machine: local Kafka, topics, the three services.
+
+The demo traffic `apihub up` plays on it by default is dev code (synthetic.demo, in a source checkout): services.cli
+imports it only when the demo runs.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,17 +18,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services import client
-from services.api_ingest.paxlst_writer import render_paxlst
-from services.auth import issue_token
 from services.bus import ensure_topics
-from services.codec import hit_to_json
 from services.config import DEMO_AUTH_SECRET, HubSettings
-from services.demo import DemoTraffic, cancelled_reservation, demo_watchlists
 from services.devkafka import LocalKafka
 from services.directory import load_directory
 from services.errors import HubError
 from services.tls import ClientTLS, server_credentials
-from services.wire import intake_pb2, manifest_pb2
 
 SERVICES = ("ingest", "profiler", "router")
 
@@ -128,74 +126,6 @@ class Hub:
             self.say("Stopping Kafka...")
             self.kafka.stop()
             self.kafka = None
-
-
-def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[str], None]) -> None:
-    """Load demo watchlists, follow every member's hits in threads, and feed manifests until ``stop``."""
-    s = hub.settings
-    secret = s.auth_secret
-    member_chan = client.channel_for(s, s.delivery_listen)
-    for owner, entries in demo_watchlists().items():
-        client.load_watchlist(member_chan, issue_token(secret, "member", owner), owner, entries)
-    say("Demo watchlists loaded for FJI, WSM, AUS and TON (synthetic people).")
-
-    def follow(member: str) -> None:
-        def show(delivery) -> None:
-            h = hit_to_json(delivery.hit)
-            why = "; ".join(
-                f"{r['source']} {r['id']} ({r['score']:.2f}{', ' + r['band'] if r['band'] else ''}): {r['explanation']}"
-                for r in h["reasons"]
-            )
-            f = h["flight"]
-            if h["state"] == "withdrawn":
-                say(f"[{member} contact point] hit {h['hit_id']} WITHDRAWN (passenger {h['passenger']['ref']})")
-                return
-            say(
-                f"[{member} contact point] hit {h['hit_id']} on {f['carrier']}{f['number']} "
-                f"{'-'.join(f['route'])} {f['departure'][:16]} passenger {h['passenger']['ref']} "
-                f"score {h['score']:.2f}{' for review' if h['for_review'] else ''} — {why}"
-            )
-
-        follower = client.Follower(member_chan, issue_token(secret, "member", member), member)
-        while not stop.is_set():
-            try:
-                follower.follow(show, should_stop=stop.is_set)
-            except grpc.RpcError:
-                stop.wait(1)  # the router restarts or shuts down: resume from the acknowledged cursor
-
-    directory = load_directory(s.directory_file)
-    for member in directory.codes:
-        threading.Thread(target=follow, args=(member,), daemon=True, name=f"follow-{member}").start()
-
-    # Carriers alternate between gRPC and PAXLST; now and then one cancels the reservation of a watchlisted
-    # passenger it reported earlier (an XR change), and the members that got the hit see it withdrawn.
-    traffic = DemoTraffic()
-    ingest_chan = client.channel_for(s, s.ingest_listen)
-    to_cancel: list[tuple[manifest_pb2.Manifest, str]] = []
-    sent = 0
-    while not stop.is_set():
-        sent += 1
-        if to_cancel and sent % 4 == 0:
-            original, ref = to_cancel.pop(0)
-            m, what = cancelled_reservation(original, ref), f"cancels the reservation of {ref}"
-        else:
-            m = traffic.next_manifest()
-            what = "passenger list"
-            if traffic.planted:
-                to_cancel.append((m, traffic.planted))
-        token = issue_token(secret, "carrier", m.carrier)
-        if sent % 2:
-            receipt, via = client.submit(ingest_chan, token, [m])[0], "gRPC"
-        else:
-            receipt, via = client.submit_paxlst(ingest_chan, token, render_paxlst(m)).receipts[0], "PAXLST"
-        status = intake_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_").lower()
-        route = "-".join([leg.origin for leg in m.legs] + [m.legs[-1].destination])
-        say(
-            f"[carrier {m.carrier}] {via} {what} {m.carrier}{m.flight_number} {route}: {receipt.passengers} "
-            f"passengers, {receipt.crew} crew -> {status} ({receipt.manifest_id})"
-        )
-        stop.wait(interval)
-        hub.check_children()
 
 
 def warn_if_demo_secret(settings: HubSettings, say: Callable[[str], None]) -> None:

@@ -10,8 +10,8 @@ from services.codec import (
     parse_partial_date,
     route_of,
 )
-from services.demo import DemoTraffic
 from services.wire import hit_pb2, manifest_pb2
+from synthetic.traffic import DemoTraffic
 
 
 @pytest.mark.parametrize("text", ["1980-07-09", "1980-07", "1980", ""])

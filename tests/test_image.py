@@ -1,7 +1,9 @@
 """The Docker image runs `apihub` (docker-compose.yml starts every hub container with it). There is no Docker engine
 on CI, so this installs what the Dockerfile's COPY lines copy, and nothing else, into a fresh virtualenv the way its
 `RUN pip install .` does, and runs the commands from outside the repository: the checkout's own packages
-(benchmarks/, tests/) and the dev extra are not importable there, as in the image.
+(synthetic/, benchmarks/, tests/) and the dev and bench extras are not importable there, as in the image. The
+commands that run dev code (`apihub dev demo-files`, `model train`, `bench`) say that they need a source checkout,
+and `apihub up` runs without its demo, saying how to get it.
 
 It takes about 50 s on a 2-core machine, 35 s of it `pip install` (the dependencies come from pip's cache or PyPI).
 """
@@ -15,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -22,7 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 
-# pip's first run on a machine downloads a few hundred MB (polars, scikit-learn, matplotlib, grpcio...).
+# pip's first run on a machine downloads a few hundred MB (polars, scikit-learn, grpcio...).
 pytestmark = pytest.mark.timeout(1200)
 
 # What a container runs: the services docker-compose.yml starts, and the modules behind them.
@@ -32,6 +35,9 @@ COMMANDS = [
     ["up", "--help"],
     ["screen", "--help"],
     ["dev", "--help"],
+    ["dev", "demo-files", "--help"],
+    ["model", "--help"],
+    ["model", "train", "--help"],
     ["topics", "--help"],
 ]
 MODULES = [
@@ -40,7 +46,14 @@ MODULES = [
     "services.profiler.worker",
     "services.router.server",
     "services.launcher",
+    "services.profiler.model",
 ]
+# Commands whose code is dev code (synthetic/, benchmarks/): in the image each exits 2 with this message.
+NEEDS_A_CHECKOUT = {
+    "apihub dev demo-files": ["dev", "demo-files", "demo"],
+    "apihub model train": ["model", "train", "--out", "models"],
+    "apihub bench": ["bench", "--quick"],
+}
 
 
 def _instructions(text: str) -> list[tuple[str, str]]:
@@ -141,11 +154,11 @@ class Image:
         self.env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
         self.env["PATH"] = f"{venv / 'bin'}{os.pathsep}{self.env.get('PATH', '')}"
 
-    def run(self, program: str, *args: str) -> subprocess.CompletedProcess:
+    def run(self, program: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
             [str(self.venv / "bin" / program), *args],
             cwd=self.outside,
-            env=self.env,
+            env={**self.env, **(env or {})},
             capture_output=True,
             text=True,
             timeout=120,
@@ -187,7 +200,8 @@ def test_the_install_holds_the_copies_alone(image):
     probe = (
         "import importlib.util, json, services; "
         "print(json.dumps([services.__file__] + [bool(importlib.util.find_spec(m)) for m in "
-        "('benchmarks', 'tests', 'pytest', 'hypothesis', 'pydifact', 'grpc_tools')]))"
+        "('synthetic', 'benchmarks', 'tests', 'pytest', 'hypothesis', 'pydifact', 'grpc_tools', 'matplotlib', "
+        "'psutil')]))"
     )
     result = image.run("python", "-c", probe)
     assert result.returncode == 0, _clean(result)
@@ -213,7 +227,8 @@ def test_service_modules_import(image, module):
 
 def test_every_module_of_the_package_imports(image):
     """No module of services/ imports a dev-only package at import time (services.protogen imports grpc_tools,
-    a dev extra, only when `apihub dev protos` runs)."""
+    a dev extra, only when `apihub dev protos` runs; the CLI imports synthetic/ and benchmarks/ only in the
+    commands that run them)."""
     walk = (
         "import importlib, pkgutil, services\n"
         "for m in pkgutil.walk_packages(services.__path__, 'services.'):\n"
@@ -223,25 +238,66 @@ def test_every_module_of_the_package_imports(image):
     assert result.returncode == 0, _clean(result)
 
 
-def test_bench_says_it_needs_a_source_checkout(image):
-    for args in (["bench", "--help"], ["bench", "--quick"]):
-        result = image.run("apihub", *args)
-        output = _clean(result)
-        assert result.returncode == 2, output
-        assert "apihub bench needs a source checkout" in result.stderr, output
+@pytest.mark.parametrize("command", NEEDS_A_CHECKOUT, ids=str)
+def test_dev_commands_say_they_need_a_source_checkout(image, command):
+    result = image.run("apihub", *NEEDS_A_CHECKOUT[command])
+    output = _clean(result)
+    assert result.returncode == 2, output
+    assert f"{command} needs a source checkout" in result.stderr, output
+    assert "make setup" in result.stderr, output
+
+
+def test_dev_token_runs_from_the_runtime(image):
+    """Credentials are the runtime's own scheme (services.auth), not dev code: `apihub dev token` works in the image."""
+    result = image.run("apihub", "dev", "token", "--member", "FJI")
+    output = _clean(result)
+    assert result.returncode == 0 and result.stdout.strip(), output
+
+
+def test_bench_help_says_it_needs_a_source_checkout(image):
+    """`apihub bench` hands even --help to the suite's own command, which is not there."""
+    result = image.run("apihub", "bench", "--help")
+    output = _clean(result)
+    assert result.returncode == 2, output
+    assert "apihub bench needs a source checkout" in result.stderr, output
 
 
 def test_screen_runs_on_the_packaged_data(image):
-    """Offline screening of the demo files reads the package's data (member directory, sharing policy, traveller
-    names): they are installed with it."""
-    made = image.run("apihub", "dev", "demo-files", str(image.outside / "demo"))
-    assert made.returncode == 0, _clean(made)
+    """Offline screening reads the package's data (member directory, sharing policy, traveller names): they are
+    installed with it. The demo files are written by the checkout (the image has no demo)."""
+    from synthetic.demo import write_demo_files
+
     demo = image.outside / "demo"
+    write_demo_files(demo)
     lists = [arg for p in sorted(demo.glob("watchlist-*.csv")) for arg in ("--watchlist", str(p))]
     result = image.run("apihub", "screen", "--json", *lists, *map(str, sorted(demo.glob("manifest-*.json"))))
     output = _clean(result)
     assert result.returncode == 0, output
     assert [json.loads(line) for line in result.stdout.splitlines()], "the demo files plant a watchlisted traveller"
+
+
+@pytest.mark.integration
+def test_up_runs_the_hub_without_the_demo_and_says_how_to_get_it(image, kafka, tmp_path):
+    """`apihub up` (demo on by default) from the image's files against the test session's broker: the hub comes up
+    as with --no-demo, after one line saying where the demo is, and stops by itself."""
+    from services.devkafka import free_port
+
+    env = {
+        "APIHUB_KAFKA_BOOTSTRAP": kafka,
+        "APIHUB_TOPIC_PREFIX": f"image{uuid.uuid4().hex[:8]}",
+        "APIHUB_STATE_DIR": str(tmp_path / "state"),
+        "APIHUB_INGEST_LISTEN": f"127.0.0.1:{free_port()}",
+        "APIHUB_DELIVERY_LISTEN": f"127.0.0.1:{free_port()}",
+        "APIHUB_INGEST_METRICS_PORT": "-1",
+        "APIHUB_PROFILER_METRICS_PORT": "-1",
+        "APIHUB_ROUTER_METRICS_PORT": "-1",
+    }
+    result = image.run("apihub", "up", "--exit-after", "5", env=env)
+    output = _clean(result)
+    assert result.returncode == 0, output
+    [line] = [line for line in output.splitlines() if "demo" in line.lower() and "secret" not in line]
+    assert "running as --no-demo" in line and "make demo" in line, output
+    assert "Hub up:" in output and "Hub stopped." in output, output
 
 
 def test_bench_in_a_checkout_is_the_suites_own_command():

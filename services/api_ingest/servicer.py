@@ -99,7 +99,7 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
     def SubmitPaxlst(
         self, request: intake_pb2.PaxlstInterchange, context: grpc.ServicerContext
     ) -> intake_pb2.PaxlstReceipts:
-        from services.api_ingest.paxlst import parse_paxlst
+        from services.paxlst.reader import parse_paxlst
 
         principal = authenticate(context, self._settings.auth_secret, "carrier")
         interchange = parse_paxlst(request.data)

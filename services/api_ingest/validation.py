@@ -47,8 +47,8 @@ import functools
 import re
 from datetime import UTC, datetime, timedelta
 
-from services.api_ingest.mrz import MrzFormatError, verify_mrz
 from services.geo import is_country, port_country
+from services.paxlst.mrz import MrzFormatError, verify_mrz
 from services.wire import intake_pb2, manifest_pb2
 
 Violation = intake_pb2.FieldViolation
@@ -386,7 +386,34 @@ def _validate_traveller(
             f"sex {t.sex} does not exist; use MALE, FEMALE, X or leave it unset",
         )
 
-    dob = t.date_of_birth
+    _validate_birth_date(i, t.date_of_birth, today, latest_today, err, warn)
+
+    code = t.nationality
+    if code and _country(code.upper()) is None:
+        _invalid_country(err, f"travellers[{i}].nationality", code)
+    code = t.residence
+    if code and _country(code.upper()) is None:
+        _invalid_country(err, f"travellers[{i}].residence", code)
+    port = t.embarkation
+    if port and _port(_norm_port(port)) is None:
+        _unknown_port(err, f"travellers[{i}].embarkation", port)
+    port = t.debarkation
+    if port and _port(_norm_port(port)) is None:
+        _unknown_port(err, f"travellers[{i}].debarkation", port)
+
+    if not t.documents:
+        if documents_expected:
+            warn(
+                f"travellers[{i}].documents",
+                "missing",
+                "no travel document given: members cannot check the traveller's document",
+            )
+        return
+    for j, doc in enumerate(t.documents):
+        _validate_document(i, j, t, doc, today, err, warn)
+
+
+def _validate_birth_date(i: int, dob: manifest_pb2.PartialDate, today: int, latest_today: int, err, warn) -> None:
     year, month, day = dob.year, dob.month, dob.day
     # A slip in one part of a year-month(-day) date (day 32, 30 February, month 13) leaves a date that screening
     # still compares part by part: a warning, since rejecting the manifest would leave everyone on it unscreened.
@@ -424,30 +451,6 @@ def _validate_traveller(
                 f"date of birth is more than {_MAX_AGE_YEARS} years before departure; "
                 "check the century of a 2-digit year",
             )
-
-    code = t.nationality
-    if code and _country(code.upper()) is None:
-        _invalid_country(err, f"travellers[{i}].nationality", code)
-    code = t.residence
-    if code and _country(code.upper()) is None:
-        _invalid_country(err, f"travellers[{i}].residence", code)
-    port = t.embarkation
-    if port and _port(_norm_port(port)) is None:
-        _unknown_port(err, f"travellers[{i}].embarkation", port)
-    port = t.debarkation
-    if port and _port(_norm_port(port)) is None:
-        _unknown_port(err, f"travellers[{i}].debarkation", port)
-
-    if not t.documents:
-        if documents_expected:
-            warn(
-                f"travellers[{i}].documents",
-                "missing",
-                "no travel document given: members cannot check the traveller's document",
-            )
-        return
-    for j, doc in enumerate(t.documents):
-        _validate_document(i, j, t, doc, today, err, warn)
 
 
 def _validate_document(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import polars as pl
@@ -155,17 +153,6 @@ def normalise_name(text: str) -> str:
     return pl.select(name_key(pl.lit(text, dtype=pl.String))).item()
 
 
-@functools.cache
-def _port_zone(port: str) -> ZoneInfo | None:
-    airport = geo._airports().get(port.strip().upper())
-    if not airport or not airport.get("tz"):
-        return None
-    try:
-        return ZoneInfo(airport["tz"])
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
 def departure_date(manifest: manifest_pb2.Manifest) -> date | None:
     """Calendar date of the first scheduled departure, local to the origin airport (UTC when unknown).
 
@@ -176,7 +163,7 @@ def departure_date(manifest: manifest_pb2.Manifest) -> date | None:
     departure = codec.first_departure(manifest)
     if departure is None:
         return None
-    zone = _port_zone(manifest.legs[0].origin) if manifest.legs[0].origin else None
+    zone = geo.port_zone(manifest.legs[0].origin) if manifest.legs[0].origin else None
     return departure.astimezone(zone).date() if zone else departure.astimezone(UTC).date()
 
 
@@ -479,7 +466,7 @@ def _payment_forms(values: Sequence[str]) -> list[str | None]:
 
 
 # -- derived features for targeting rules ------------------------------------------------------------------
-# Kept apart from the screening keys above: rules (services.profiler.ruleset) read these columns, the
+# Kept apart from the screening keys above: rules (services.rules.language) read these columns, the
 # watchlist joins never do. Nationality, sex and names are deliberately not features: published guidance
 # (reference/name-matching.md §6) rules them out as targeting criteria; only "nationality differs from the
 # issuing state" is offered, as a weak document indicator.

@@ -1,16 +1,16 @@
 """Members' dispositions as labels for the risk model: one feature row per disposed hit.
 
 Members record what their profiling unit found for a hit they received (`apihub hits dispose`, the
-dispositions topic). This module turns those outcomes into labelled rows that services.profiler.model.train
+dispositions topic). This module turns those outcomes into labelled rows that services.profiler.training.train
 can use beside the synthetic history.
 
 From dispositions to a label per hit
 * Only a member's latest disposition of a hit counts (by its time; a tie goes to the one read last), as in
-  services.router.dispositions: a revised outcome replaces the first one.
+  services.dispositions: a revised outcome replaces the first one.
 * Outcomes: true_match, denied_boarding, refused_entry and secondary_positive label the traveller "of
   interest" (1); false_positive and secondary_negative "not of interest" (0); anything else is no label.
 * Members that disagree (a hit goes to every member with jurisdiction over the flight): ANY POSITIVE WINS.
-  The label means "a human review of this traveller was warranted" (services.profiler.history); one member's
+  The label means "a human review of this traveller was warranted" (synthetic.history); one member's
   concrete finding (refused entry, a confirmed match) shows that it was, and members that found nothing at
   their own border do not outvote it. Such hits are counted as conflicting, and each row says how many
   members disposed it and whether they disagreed.
@@ -27,12 +27,12 @@ From a hit to its features (no train/serve skew)
   skipped and counted, never guessed.
 
 A row holds the hit id, the decisive outcome, the number of members, whether they disagreed, the sources
-that raised the hit ("rule+watchlist"), the add_features columns the model reads (history.FEATURE_COLUMNS),
+that raised the hit ("rule+watchlist"), the add_features columns the model reads (model.FEATURE_COLUMNS),
 the label `of_interest` and the feature schema version it was computed under. Never names, birth dates,
 document numbers or nationalities: the export files (`apihub model labels`) hold nothing else.
 
 Selection bias: only hits get dispositions, so these rows are travellers a rule, watchlist entry or the
-model already flagged, not a sample of all travellers; model.train weights them and keeps the synthetic
+model already flagged, not a sample of all travellers; training.train weights them and keeps the synthetic
 history beside them.
 
 The pure functions (hit_labels, choose_versions, label_rows, build_labels) need no broker; read_labels reads
@@ -49,16 +49,12 @@ import polars as pl
 from google.protobuf.message import DecodeError
 
 from services import codec
+from services.dispositions import NEGATIVE, OUTCOME_NAMES, POSITIVE, latest_per_member
 from services.profiler.frames import add_features, manifests_to_frame
-from services.profiler.history import FEATURE_COLUMNS
-from services.profiler.model import FEATURE_SCHEMA_VERSION
-from services.router.dispositions import NEGATIVE, POSITIVE
+from services.profiler.model import FEATURE_COLUMNS, FEATURE_SCHEMA_VERSION
 from services.wire import delivery_pb2, hit_pb2, manifest_pb2
 
 OUTCOME_LABELS: dict[int, bool] = {**dict.fromkeys(POSITIVE, True), **dict.fromkeys(NEGATIVE, False)}
-OUTCOME_NAMES: dict[int, str] = {
-    value: name.removeprefix("OUTCOME_").lower() for name, value in delivery_pb2.Outcome.items()
-}
 COMBINATION_RULE = (
     "latest outcome per member and hit; true_match, denied_boarding, refused_entry, secondary_positive -> 1, "
     "false_positive, secondary_negative -> 0; members disagreeing: any positive wins"
@@ -140,18 +136,6 @@ def outcome_label(outcome: int) -> bool | None:
 
 def _time(stamp) -> tuple[int, int]:
     return (stamp.seconds, stamp.nanos)
-
-
-def latest_per_member(
-    dispositions: Iterable[delivery_pb2.Disposition],
-) -> dict[tuple[str, str], delivery_pb2.Disposition]:
-    """(hit id, member) -> that member's latest disposition of the hit (the later one read wins a tie)."""
-    latest: dict[tuple[str, str], delivery_pb2.Disposition] = {}
-    for d in dispositions:
-        key = (d.hit_id, d.member)
-        if key not in latest or _time(d.at) >= _time(latest[key].at):
-            latest[key] = d
-    return latest
 
 
 def combine(member_latest: Sequence[delivery_pb2.Disposition]) -> HitLabel | None:

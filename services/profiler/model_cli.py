@@ -1,11 +1,12 @@
 """`apihub model`: train the risk model, export members' dispositions as labels, show an artefact, explain
 manifests.
 
-Training runs offline on the synthetic history, optionally with disposition labels from a file (`--labels`,
-written by `apihub model labels`); only `train --dispositions` and `labels` read the hub's broker (settings
-from the APIHUB_* environment). Training writes a new versioned artefact directory; the profiler loads the
-one named by settings.model_path (services.profiler.model.load_configured). Output carries counts and ids,
-never names or document numbers.
+Training (services.profiler.training) runs offline on the synthetic history, optionally with disposition labels
+from a file (`--labels`, written by `apihub model labels`); only `train --dispositions` and `labels` read the hub's
+broker (settings from the APIHUB_* environment). The synthetic history is dev code (synthetic.history): `train`
+runs from a source checkout and says so elsewhere. Training writes a new versioned artefact directory; the
+profiler loads the one named by settings.model_path (services.profiler.model.load_configured). Output carries
+counts and ids, never names or document numbers.
 """
 
 from __future__ import annotations
@@ -125,6 +126,17 @@ def _print_dispositions(section: dict | None) -> None:
     )
 
 
+def _synthetic_history():
+    """synthetic.history, the generator training starts from: dev code, in a source checkout only (exit 2 with a
+    message elsewhere)."""
+    from services.checkout import DevCodeMissingError, import_dev
+
+    try:
+        return import_dev("synthetic.history", "apihub model train")
+    except DevCodeMissingError as exc:
+        _fail(str(exc))
+
+
 @model_app.command("train")
 def train_command(
     out: Annotated[Path, typer.Option("--out", help="Directory under which the versioned artefact is written")] = (
@@ -161,6 +173,8 @@ def train_command(
 ) -> None:
     """Generate the labelled synthetic history, train, evaluate on a held-out split, write the artefact.
 
+    Runs from a source checkout: the synthetic history's generator (synthetic/) is not part of an installed hub.
+
     With --dispositions or --labels, members' dispositions of hits are added as labels (true_match,
     denied_boarding, refused_entry, secondary_positive: of interest; false_positive, secondary_negative: not;
     members disagreeing: any positive wins). They exist only for hits, so they are few and biased: they join
@@ -168,10 +182,9 @@ def train_command(
     is held out and the model evaluated on them; the artefact's metadata records how many were used, their
     share of interest, the weighting and that evaluation.
     """
-    from services.profiler.model import train
-
     if dispositions and labels is not None:
         _fail("give --dispositions or --labels, not both")
+    history = _synthetic_history()  # first: before the topics are read
     frame = source = collection = None
     if dispositions:
         from services.profiler.labels import COMBINATION_RULE
@@ -192,10 +205,10 @@ def train_command(
         except LabelFileError as exc:
             _fail(str(exc))
         source, collection = f"file {labels.name}", {"rule": COMBINATION_RULE}
-    artefact = train(
+    artefact = history.train_on_history(
         out,
-        rows=rows,
-        seed=seed,
+        rows,
+        seed,
         labels=frame,
         label_weight=label_weight,
         label_source=source,

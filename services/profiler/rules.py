@@ -1,99 +1,34 @@
-"""Targeting rules as data: each rule is a documented criterion compiled to a polars expression over the
-traveller frame (services.profiler.frames, with add_features for member rules), and a whole batch is evaluated
-in one with_columns.
+"""Targeting rules over a batch: each rule (services.rules.rule.Rule) is a documented criterion compiled to a
+polars expression over the traveller frame (services.profiler.frames, with add_features for member rules), and
+a whole batch is evaluated in one with_columns.
 
-The hub ships HUB_RULES below; member-written rules are YAML files compiled by services.profiler.ruleset into
-the same Rule shape. A member's rule applies only to flights in that member's jurisdiction (the frame's
-JURISDICTION column), and only to flights departing within its validity dates. A breaker suspends, for one
-batch, a rule that suddenly flags a large share of one flight, so a mistaken rule cannot flood members.
+The hub ships services.rules.rule.HUB_RULES; member-written rules are YAML files compiled by
+services.rules.language into the same Rule shape. A member's rule applies only to flights in that member's
+jurisdiction (the frame's JURISDICTION column), and only to flights departing within its validity dates. A
+breaker suspends, for one batch, a rule that suddenly flags a large share of one flight, so a mistaken rule
+cannot flood members.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 
 import polars as pl
 from prometheus_client import Counter
 
 from services.profiler.frames import FEATURE_SCHEMA, add_features
+from services.rules.rule import HUB_RULES, JURISDICTION, Rule
 from services.wire import manifest_pb2
 
 log = logging.getLogger(__name__)
-
-# Column of the batch frame listing the members with jurisdiction over each traveller's flight (see
-# with_jurisdiction); member rules read it, hub-wide rules do not need it.
-JURISDICTION = "jurisdiction"
 
 BREAKER_TRIPS = Counter(
     "apihub_profiler_rule_breaker_trips",
     "Rules suspended for a batch because they flagged too large a share of one flight",
     ["owner", "rule_id"],
 )
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    # Member that owns the rule ("" for hub-wide).
-    owner: str
-    category: str
-    # Strength of the reason in (0, 1]; combined over reasons as 1 - prod(1 - score).
-    score: float
-    # What the rule looks for and why, for the people who review rule lists.
-    description: str
-    # The text every reason from this rule carries: it must never contain personal data.
-    explanation: str
-    # Boolean over traveller-frame columns; null (missing data) counts as not flagged.
-    expression: pl.Expr
-    # The rule applies to flights departing (local date at the origin) on or after valid_from and on or
-    # before valid_to; None leaves that side open. Judged on the departure date, not the clock, so a
-    # backtest of last month's manifests gives the answer the live profiler gave.
-    valid_from: date | None = None
-    valid_to: date | None = None
-
-    def __post_init__(self) -> None:
-        if not self.id:
-            raise ValueError("a rule needs an id")
-        if not (0.0 < self.score <= 1.0) or math.isnan(self.score):
-            raise ValueError(f"rule {self.id}: score must be in (0, 1], got {self.score}")
-        if self.valid_from and self.valid_to and self.valid_from > self.valid_to:
-            raise ValueError(f"rule {self.id}: valid_from {self.valid_from} is after valid_to {self.valid_to}")
-
-    @property
-    def column(self) -> str:
-        """Name of the boolean column this rule adds to the batch frame (owners may reuse each other's ids)."""
-        return f"rule:{self.id}" if not self.owner else f"rule:{self.owner}:{self.id}"
-
-    def applies(self) -> pl.Expr:
-        """The rule's condition restricted to its validity dates and its owner's jurisdiction; never null."""
-        condition = self.expression
-        if self.valid_from is not None:
-            condition = condition & (pl.col("departure_date") >= self.valid_from)
-        if self.valid_to is not None:
-            condition = condition & (pl.col("departure_date") <= self.valid_to)
-        if self.owner:
-            condition = condition & pl.col(JURISDICTION).list.contains(pl.lit(self.owner))
-        return condition.fill_null(False)
-
-
-DOCUMENT_EXPIRED = Rule(
-    id="HUB-DOC-EXPIRED",
-    owner="",
-    category="document",
-    score=0.5,
-    description=(
-        "The traveller's earliest-expiring travel document (complete expiry dates only) expires before the "
-        "flight's departure date at the origin: the traveller may not be admissible on arrival."
-    ),
-    explanation="a travel document on the manifest expires before the departure date",
-    expression=pl.col("doc_expiry") < pl.col("departure_date"),
-)
-
-HUB_RULES: tuple[Rule, ...] = (DOCUMENT_EXPIRED,)
 
 
 def _check_unique(rules: Sequence[Rule]) -> None:

@@ -16,10 +16,11 @@ from google.protobuf import json_format
 
 from services import codec
 from services.directory import load_directory
-from services.profiler.rules import HUB_RULES, Breaker, match_rules, prepare_frame
-from services.profiler.ruleset import RuleSet, RulesetError, describe_fields, load_ruleset, starter_text
+from services.profiler.rules import Breaker, match_rules, prepare_frame
 from services.profiler.scoring import removes_travellers, score_batch
 from services.profiler.watchlist import WatchlistStore
+from services.rules.language import RuleSet, RulesetError, describe_fields, load_ruleset, starter_text
+from services.rules.rule import HUB_RULES
 from services.wire import manifest_pb2
 
 rules_app = typer.Typer(help="Members' targeting rules: check, backtest, templates.", no_args_is_help=True)
@@ -79,7 +80,7 @@ def read_manifest_files(paths: list[Path]) -> tuple[list[tuple[manifest_pb2.Mani
     PAXLST interchanges (several per file allowed) or the JSON form of apihub.v1.Manifest (an object or an
     array), told apart by content as `apihub submit` does.
     """
-    from services.api_ingest.paxlst import looks_like_paxlst, parse_paxlst, split_interchanges
+    from services.paxlst.reader import looks_like_paxlst, parse_paxlst, split_interchanges
 
     manifests: list[tuple[manifest_pb2.Manifest, str]] = []
     problems: list[str] = []

@@ -4,7 +4,8 @@ Versions of a flight's manifest: an original, a change with corrected data (CP) 
 screened in full; a hit keeps its id across versions (flight key + traveller key), so a later version is
 an update of the same hit. Travellers that a version removes (XR cancelled reservation, RP reduction in
 party, a cancelled flight) or that no longer match after a correction are listed in one clearance record
-per manifest, which the router turns into withdrawals for the members that got the hit.
+per manifest, which the router turns into withdrawals for the members that got the hit. On the hits topic a
+manifest's hits come first, then its clearance, all under its flight key (order_by_manifest).
 
 The risk model (optional, services.profiler.model) only ranks travellers for human review and never acts
 alone: a probability at or above the review threshold adds a MODEL reason (category "review", id = model
@@ -29,7 +30,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -45,15 +46,14 @@ from services.hits import hit_score as hit_score
 from services.profiler.frames import read_travellers
 from services.profiler.rules import (
     DEFAULT_BREAKER,
-    HUB_RULES,
     Breaker,
-    Rule,
     match_rules,
     prepare_frame,
     reads_features,
     report_trips,
 )
 from services.profiler.watchlist import MATCH_THRESHOLD, WatchlistStore
+from services.rules.rule import HUB_RULES, Rule
 from services.wire import hit_pb2, manifest_pb2
 
 if TYPE_CHECKING:  # the model pulls in scikit-learn: imported only when a model is given
@@ -266,3 +266,29 @@ def clearances(manifests: Sequence[manifest_pb2.Manifest], hits: Sequence[hit_pb
                 record.manifest_received_at.CopyFrom(manifest.received_at)
             records.append(record)
     return records
+
+
+class KeyedHit(NamedTuple):
+    """A hit or clearance record and the key it is produced under on the hits topic."""
+
+    # The flight key: every version of one flight's manifest, and what it raised, stays in one partition, in order.
+    flight_key: bytes
+    hit: hit_pb2.Hit
+
+
+def order_by_manifest(manifests: Sequence[manifest_pb2.Manifest], hits: Sequence[hit_pb2.Hit]) -> list[KeyedHit]:
+    """The hits of scored manifests and their clearances, keyed by flight, in manifest order: per manifest its
+    hits, then its clearance. The router applies them in partition order, so a later version of a flight updates
+    or withdraws what an earlier version raised only after it was raised."""
+    by_manifest: dict[str, list[hit_pb2.Hit]] = {}
+    for hit in hits:
+        by_manifest.setdefault(hit.manifest_id, []).append(hit)
+    cleared = {c.manifest_id: c for c in clearances(manifests, hits)}
+    ordered = []
+    for manifest in manifests:
+        manifest_id = manifest.manifest_id or codec.manifest_id(manifest)
+        key = codec.flight_key(manifest).encode()
+        ordered.extend(KeyedHit(key, hit) for hit in by_manifest.pop(manifest_id, []))
+        if manifest_id in cleared:
+            ordered.append(KeyedHit(key, cleared.pop(manifest_id)))
+    return ordered

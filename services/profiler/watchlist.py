@@ -53,7 +53,8 @@ ENTRY_SCHEMA: dict[str, pl.DataType] = {
     "document_number": pl.String(),
 }
 
-# Exact-match rows (exact_matches, the baseline the benchmark compares with).
+# A (traveller, entry) pair: the traveller's coordinates (manifest m, traveller t) and the entry's. The exact join
+# the screening benchmark compares with (benchmarks/exact_join.py) returns these columns.
 EXACT_SCHEMA: dict[str, pl.DataType] = {
     "m": pl.Int64(),
     "t": pl.Int64(),
@@ -63,7 +64,7 @@ EXACT_SCHEMA: dict[str, pl.DataType] = {
     "category": pl.String(),
 }
 
-# Fuzzy-match rows (matches): the exact columns plus the pair's score and its explanation.
+# Fuzzy-match rows (matches): the pair columns plus the pair's score and its explanation.
 MATCH_SCHEMA: dict[str, pl.DataType] = {
     **EXACT_SCHEMA,
     "score": pl.Float64(),
@@ -78,8 +79,6 @@ MATCH_THRESHOLD = DEFAULT_SCREENING_ALERT
 REVIEW_THRESHOLD = DEFAULT_SCREENING_REVIEW
 # Index keys shared by more entries than this are dropped (see the module docstring).
 MAX_POSTINGS = 500
-
-_KEYS = ["surname_key", "given_key", "dob"]
 
 
 def traveller_names(settings: HubSettings) -> Mapping[str, float]:
@@ -193,9 +192,10 @@ class WatchlistStore:
         """Fuzzy matches of travellers against every entry, scored by services.profiler.matching (MATCH_SCHEMA rows).
 
         travellers is a traveller frame (frames.TRAVELLER_SCHEMA; an optional "documents" column holds each
-        traveller's document numbers, see frames.read_travellers). jurisdiction as for exact_matches(): private
-        entries only match on flights in their owner's jurisdiction. One row per (traveller, entry) scoring
-        at least threshold, sorted by m, t, owner, entry_id.
+        traveller's document numbers, see frames.read_travellers). jurisdiction maps a manifest index (column m)
+        to the members with jurisdiction over that flight's route (Directory.jurisdiction(route_of(manifest))):
+        private entries only match on flights in their owner's jurisdiction (see within_jurisdiction). One row per
+        (traveller, entry) scoring at least threshold, sorted by m, t, owner, entry_id.
         """
         if self.entries.is_empty() or travellers.is_empty():
             return pl.DataFrame(schema=MATCH_SCHEMA)
@@ -219,7 +219,7 @@ class WatchlistStore:
                 on="row",
             ).join(index.evidence, on="e")
         ).filter(matching.could_reach(threshold, pl.col("e_common") * pl.col("t_several").cast(pl.Float64)))
-        dated = _allowed(dated.join(index.coordinates, on="e"), jurisdiction)
+        dated = within_jurisdiction(dated.join(index.coordinates, on="e"), jurisdiction)
         if dated.is_empty():
             return pl.DataFrame(schema=MATCH_SCHEMA)
         named = dated.join(rows.select("row", "t", t_surname="surname_key", t_given="given_key"), on="row").join(
@@ -236,43 +236,11 @@ class WatchlistStore:
             .sort("m", "t", "owner", "entry_id")
         )
 
-    def exact_matches(
-        self,
-        travellers: pl.DataFrame,
-        jurisdiction: Mapping[int, Collection[str]] | None = None,
-    ) -> pl.DataFrame:
-        """Travellers whose surname, given names and date of birth all equal an entry's (EXACT_SCHEMA rows).
 
-        The exact join that screening had before matches(); kept as the benchmark's baseline.
-
-        "Exact" means all three present on both sides and equal after name normalisation: an entry or
-        traveller with an empty surname, given names or date of birth never matches here, and a partial date
-        only matches the same partial date ("1980" does not match "1980-07-14"). Fuzzy and partial matching
-        come later.
-
-        jurisdiction maps a manifest index (column m) to the members with jurisdiction over that flight's
-        route (Directory.jurisdiction(route_of(manifest))). Regional entries match on every flight; private
-        entries only on flights in their owner's jurisdiction, so a manifest missing from the mapping gets no
-        private matches.
-        """
-        entries = self.entries.filter(*(pl.col(k) != "" for k in _KEYS))
-        if entries.is_empty() or travellers.is_empty():
-            return pl.DataFrame(schema=EXACT_SCHEMA)
-        candidates = (
-            travellers.select("m", "t", *_KEYS)
-            .filter(*(pl.col(k) != "" for k in _KEYS))
-            .join(entries, on=_KEYS, how="inner")
-            .select(EXACT_SCHEMA.keys())
-        )
-        return (
-            _allowed(candidates, jurisdiction)
-            .unique(["m", "t", "owner", "entry_id"], keep="first", maintain_order=True)
-            .sort("m", "t", "owner", "entry_id")
-        )
-
-
-def _allowed(pairs: pl.DataFrame, jurisdiction: Mapping[int, Collection[str]] | None) -> pl.DataFrame:
-    """Regional entries on every flight, private ones only on flights (column m) in the owner's jurisdiction."""
+def within_jurisdiction(pairs: pl.DataFrame, jurisdiction: Mapping[int, Collection[str]] | None) -> pl.DataFrame:
+    """The pairs (columns m, owner, scope) screening may report: regional entries on every flight, private ones only
+    on flights (column m) in their owner's jurisdiction, so a manifest missing from the mapping gets no private
+    matches."""
     owners = [(m, owner) for m, members in (jurisdiction or {}).items() for owner in members]
     allowed = pl.DataFrame(
         {"m": [p[0] for p in owners], "owner": [p[1].upper() for p in owners]},

@@ -1,9 +1,10 @@
 """The profiler process: manifests in, hits out, at least once.
 
-Loop: poll a batch of manifests -> catch the watchlists up to the topic's end -> score the batch -> produce
-the hits -> flush -> commit. Offsets are committed only after the hits are acknowledged, so a crash replays
-the batch; deterministic hit ids make the replay harmless downstream. Logs carry ids, offsets and counts,
-never the people.
+The hub's stream loop (services.stream) polls a batch of manifests, produces what ``handle()`` returns,
+flushes and commits, or rewinds the batch. This worker's part: catch the watchlists and rules up to their
+topics' end, score the batch, and return its hits and clearances in manifest order under their flight keys
+(scoring.order_by_manifest). A crash replays the batch; deterministic hit ids make the replay harmless
+downstream. Logs carry ids, offsets and counts, never the people.
 """
 
 from __future__ import annotations
@@ -11,23 +12,24 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import KafkaError
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from services import codec
-from services.bus import TableReader, Topics, await_topic_metadata, make_consumer, make_producer
+from services.bus import TableReader, Topics, make_consumer, make_producer
 from services.config import HubSettings
 from services.directory import Directory, load_directory
 from services.errors import BrokerUnavailableError
-from services.profiler.rules import HUB_RULES, Breaker, Rule
-from services.profiler.ruleset import RulesetError, RuleStore
-from services.profiler.scoring import clearances, score_batch
+from services.profiler.rules import Breaker
+from services.profiler.scoring import KeyedHit, order_by_manifest, score_batch
 from services.profiler.watchlist import WatchlistStore, traveller_names
+from services.rules.language import RulesetError
+from services.rules.rule import HUB_RULES, Rule
+from services.rules.store import RuleStore
+from services.stream import Handler, Interrupted, LoopSettings, Output, StreamLoop, close_quietly
 from services.wire import hit_pb2, manifest_pb2
 
 log = logging.getLogger(__name__)
@@ -67,12 +69,8 @@ _SOURCE_NAMES = {
     hit_pb2.REASON_SOURCE_MODEL: "model",
 }
 
-# How long one batch may wait for the watchlists to catch up, and for its hits to be acknowledged, before the
-# batch is rewound and retried.
+# How long one batch may wait for the watchlists and rules to catch up before the batch is rewound and retried.
 CATCH_UP_TIMEOUT_S = 30.0
-FLUSH_TIMEOUT_S = 30.0
-# Pause after a failed batch, so an unreachable broker is not hammered.
-RETRY_BACKOFF_S = 1.0
 
 
 def _utcnow() -> datetime:
@@ -83,10 +81,16 @@ def _sources_label(hit: hit_pb2.Hit) -> str:
     return "+".join(sorted({_SOURCE_NAMES.get(r.source, "unspecified") for r in hit.reasons}))
 
 
-class ProfilerWorker:
-    """One profiler process's loop, run in one thread; stop() may be called from any thread or signal handler.
+def loop_settings(settings: HubSettings) -> LoopSettings:
+    """The profiler's batches: up to profiler_max_batch manifests, a poll waiting profiler_poll_ms to fill one."""
+    return LoopSettings(poll_ms=settings.profiler_poll_ms, max_records=settings.profiler_max_batch)
 
-    The Kafka clients are built from settings unless given (tests pass in-memory fakes).
+
+class ProfilerWorker(Handler):
+    """One profiler process: its lists, rules, breaker and model, scored by the stream loop in one thread.
+
+    stop() may be called from any thread or signal handler. The Kafka clients are built from settings unless
+    given (tests pass in-memory fakes).
     """
 
     def __init__(
@@ -117,36 +121,15 @@ class ProfilerWorker:
         self._topics = Topics(settings.topic_prefix)
         self._group = f"{settings.topic_prefix}.profiler"
         self.store = WatchlistStore(traveller_names(settings))
-        self._stopping = threading.Event()
         self._closed = False
-        self._consumer = manifest_consumer
-        self._watchlists = watchlist_consumer
-        self._producer = producer
+        self._scored: list[KeyedHit] = []  # the batch in hand, from handle() to acknowledged()
+        self._hits_committed = 0
+        self._loop: StreamLoop | None = None
+        self._watchlists: TableReader | None = None
+        self._rule_files: TableReader | None = None
+        self._consumer, self._producer = manifest_consumer, producer
         try:
-            if self._consumer is None:
-                self._consumer = make_consumer(
-                    settings, self._group, "apihub-profiler", max_poll_records=settings.profiler_max_batch
-                )
-            if self._producer is None:
-                self._producer = make_producer(settings, "apihub-profiler")
-            self._consumer.subscribe([self._topics.manifests])
-            # Every profiler process reads the whole compacted topic and converges on the same lists.
-            self._watchlists = TableReader(
-                settings,
-                self._topics.watchlists,
-                self._apply_watchlist,
-                "apihub-profiler-watchlists",
-                consumer=watchlist_consumer,
-                poll_ms=settings.profiler_poll_ms,
-            )
-            self._rule_files = TableReader(
-                settings,
-                self._topics.rules,
-                self._apply_rules,
-                "apihub-profiler-rules",
-                consumer=rules_consumer,
-                poll_ms=settings.profiler_poll_ms,
-            )
+            self._connect(settings, watchlist_consumer, rules_consumer)
         except KafkaError as exc:
             self.close()
             raise BrokerUnavailableError(f"profiler could not reach Kafka at {settings.bootstrap}: {exc}") from exc
@@ -154,35 +137,72 @@ class ProfilerWorker:
             self.close()
             raise
 
+    def _connect(self, settings: HubSettings, watchlist_consumer, rules_consumer) -> None:
+        if self._consumer is None:
+            self._consumer = make_consumer(
+                settings, self._group, "apihub-profiler", max_poll_records=settings.profiler_max_batch
+            )
+        if self._producer is None:
+            self._producer = make_producer(settings, "apihub-profiler")
+        self._loop = StreamLoop(
+            "profiler",
+            self._consumer,
+            self._producer,
+            self,
+            loop_settings(settings),
+            topics=[self._topics.manifests],
+            output_topics=[self._topics.hits],
+            failures=BATCH_FAILURES,
+            batch_seconds=BATCH_DURATION,
+        )
+        # Every profiler process reads the whole compacted topics and converges on the same lists and rules.
+        self._watchlists = TableReader(
+            settings,
+            self._topics.watchlists,
+            self._apply_watchlist,
+            "apihub-profiler-watchlists",
+            consumer=watchlist_consumer,
+            poll_ms=settings.profiler_poll_ms,
+        )
+        self._rule_files = TableReader(
+            settings,
+            self._topics.rules,
+            self._apply_rules,
+            "apihub-profiler-rules",
+            consumer=rules_consumer,
+            poll_ms=settings.profiler_poll_ms,
+        )
+
     # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Process batches until stop(); a failed batch is rewound, logged and retried after a pause."""
+        self._loop.run()
 
     def stop(self) -> None:
         """Ask run() to return after the batch in hand is committed (or left uncommitted). Idempotent."""
-        self._stopping.set()
+        if self._loop is not None:
+            self._loop.stop()
 
     @property
     def stopping(self) -> bool:
-        return self._stopping.is_set()
+        return self._loop is None or self._loop.stopping.is_set()
 
     def close(self) -> None:
-        """Close the Kafka clients without committing anything more. Idempotent."""
+        """Stop, then close the Kafka clients without committing anything more. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        self._stopping.set()
-        clients = (
-            ("manifest consumer", self._consumer, lambda c: c.close(autocommit=False)),
-            ("watchlist reader", self._watchlists, lambda c: c.close()),
-            ("rules reader", getattr(self, "_rule_files", None), lambda c: c.close()),
-            ("producer", self._producer, lambda c: c.close(timeout=FLUSH_TIMEOUT_S)),
-        )
-        for name, client, closer in clients:
-            if client is None:
-                continue
-            try:
-                closer(client)
-            except Exception as exc:  # one failing client must not keep the others open
-                log.warning("closing the %s failed: %s", name, type(exc).__name__)
+        if self._loop is not None:
+            self._loop.close()
+        else:  # the loop was never built: close the clients that were
+            if self._consumer is not None:
+                close_quietly("manifest consumer", lambda: self._consumer.close(autocommit=False))
+            if self._producer is not None:
+                close_quietly("producer", lambda: self._producer.close(timeout=LoopSettings().close_timeout_s))
+        for name, reader in (("watchlist reader", self._watchlists), ("rules reader", self._rule_files)):
+            if reader is not None:
+                close_quietly(name, reader.close)
 
     def __enter__(self) -> ProfilerWorker:
         return self
@@ -190,82 +210,52 @@ class ProfilerWorker:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    # -- the loop ------------------------------------------------------------------------------------------
+    # -- the stream loop's handler -------------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Process batches until stop(); a failed batch is rewound, logged and retried after a pause."""
+    def process_once(self) -> int:
+        """Poll and process one batch (services.stream.StreamLoop.step); returns the number of hits committed
+        (clearance records not counted). A failed batch is rewound and its error raised."""
+        self._hits_committed = 0
+        self._loop.step()
+        return self._hits_committed
+
+    def warm_up(self, stopping: threading.Event) -> None:
         log.info(
             "profiler running: group %s, manifests %s, watchlists %s",
             self._group,
             self._topics.manifests,
             self._topics.watchlists,
         )
-        if not await_topic_metadata(self._consumer, self._topics.manifests, self._stopping, RETRY_BACKOFF_S):
-            return
-        try:  # the output topic's metadata now, not as a round trip on the first hit
-            self._producer.partitions_for(self._topics.hits)
-        except KafkaError as exc:
-            log.warning("profiler warm-up incomplete (%s)", type(exc).__name__)
-        try:
-            # Load the lists at start-up, so logs and gauges show them before the first manifest arrives.
-            self.catch_up_watchlists()
-        except Exception as exc:
-            log.warning("initial watchlist load failed, retried with the first batch: %s", type(exc).__name__)
-        while not self._stopping.is_set():
-            try:
-                self.process_once()
-            except Exception as exc:
-                BATCH_FAILURES.inc()
-                log.warning("profiler batch failed, will retry: %s", type(exc).__name__)
-                self._stopping.wait(RETRY_BACKOFF_S)
-        log.info("profiler stopped")
+        # Load the lists at start-up, so logs and gauges show them before the first manifest arrives.
+        self.catch_up_watchlists()
 
-    def process_once(self) -> int:
-        """Poll, score, produce, flush and commit one batch; returns the number of hits produced (clearance
-        records not counted)."""
-        polled = self._consumer.poll(
-            timeout_ms=self._settings.profiler_poll_ms, max_records=self._settings.profiler_max_batch
-        )
-        records = [record for batch in polled.values() for record in batch]
-        if not records:
-            return 0
-        started = time.perf_counter()
-        try:
-            # A watchlist acknowledged before this batch was polled is at or below the end offsets read now.
-            if not self.catch_up_watchlists():
-                self._rewind(polled)  # stopping: leave the batch uncommitted for the next owner
-                return 0
-            keyed = self._score(records)
-            futures = [
-                self._producer.send(self._topics.hits, key=key, value=hit.SerializeToString()) for key, hit in keyed
-            ]
-            self._producer.flush(timeout=FLUSH_TIMEOUT_S)
-            failed = [f for f in futures if f.failed()]
-            if failed:
-                raise failed[0].exception
-        except BaseException:
-            self._rewind(polled)
-            raise
-        try:
-            self._consumer.commit()
-        except CommitFailedError:
-            # The group rebalanced: the hits are durable, the new owner replays the batch, hit ids dedupe it.
-            log.warning("commit failed after a rebalance; %d manifests will be replayed", len(records))
-        for _, hit in keyed:
+    def handle(self, records: list) -> list[Output]:
+        # A watchlist acknowledged before this batch was polled is at or below the end offsets read now.
+        if not self.catch_up_watchlists():
+            raise Interrupted("stopping while catching up the watchlists")  # left for the next owner
+        self._scored = self._score(records)
+        return [Output(self._topics.hits, hit.SerializeToString(), key=key) for key, hit in self._scored]
+
+    def acknowledged(self, records: list, outputs: Sequence[Output]) -> None:
+        scored, self._scored = self._scored, []
+        hits = 0
+        for _, hit in scored:
             if hit.hit_id:
+                hits += 1
                 HITS_EMITTED.labels(source=_sources_label(hit)).inc()
             else:
                 CLEARANCES_EMITTED.inc()
-        BATCH_DURATION.observe(time.perf_counter() - started)
-        hits = sum(1 for _, hit in keyed if hit.hit_id)
-        log.info("batch: %d manifest records, %d hits, %d clearances", len(records), hits, len(keyed) - hits)
-        return hits
+        self._hits_committed = hits
+        log.info("batch: %d manifest records, %d hits, %d clearances", len(records), hits, len(scored) - hits)
 
     def catch_up_watchlists(self, timeout_s: float = CATCH_UP_TIMEOUT_S) -> bool:
         """Apply watchlist and rule records up to the topics' current end offsets; False if stop() interrupted it."""
-        return self._watchlists.catch_up(timeout_s, stopping=self._stopping) and self._rule_files.catch_up(
-            timeout_s, stopping=self._stopping
+        stopping = self._loop.stopping
+        return self._watchlists.catch_up(timeout_s, stopping=stopping) and self._rule_files.catch_up(
+            timeout_s, stopping=stopping
         )
+
+    # -- tables --------------------------------------------------------------------------------------------
 
     def _apply_rules(self, key: bytes | None, value: bytes | None, record) -> None:
         owner = (key or b"").decode(errors="replace")
@@ -287,8 +277,6 @@ class ProfilerWorker:
             found.digest if found else "-",
         )
 
-    # -- steps ---------------------------------------------------------------------------------------------
-
     def _apply_watchlist(self, key: bytes | None, value: bytes | None, record) -> None:
         try:
             owner = self.store.apply_record(key, value)
@@ -304,6 +292,8 @@ class ProfilerWorker:
             return
         WATCHLIST_ENTRIES.labels(owner=owner).set(self.store.count(owner))
         log.info("watchlist of %s applied: %d entries", owner, self.store.count(owner))
+
+    # -- scoring -------------------------------------------------------------------------------------------
 
     def _decode(self, records: list) -> list[tuple[object, manifest_pb2.Manifest]]:
         decoded = []
@@ -326,9 +316,9 @@ class ProfilerWorker:
             decoded.append((record, manifest))
         return decoded
 
-    def _score(self, records: list) -> list[tuple[bytes, hit_pb2.Hit]]:
-        """(flight key, hit or clearance) for the batch, in manifest order; a manifest that breaks scoring
-        is skipped."""
+    def _score(self, records: list) -> list[KeyedHit]:
+        """The batch's hits and clearances under their flight keys, in manifest order; a manifest that breaks
+        scoring is skipped."""
         decoded = self._decode(records)
         if not decoded:
             return []
@@ -339,36 +329,29 @@ class ProfilerWorker:
         except Exception as exc:
             # Isolate the manifest that breaks scoring instead of retrying the whole batch forever.
             log.error("batch scoring failed (%s); scoring %d manifests one by one", type(exc).__name__, len(decoded))
-            hits, manifests = [], []
-            for record, manifest in decoded:
-                try:
-                    hits.extend(self._score_manifests([manifest], now))
-                    manifests.append(manifest)
-                except Exception as one_exc:
-                    BAD_RECORDS.labels(stream="manifests", stage="score").inc()
-                    log.error(
-                        "skipping manifest %s at %s[%d]@%d: scoring failed with %s",
-                        manifest.manifest_id,
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                        type(one_exc).__name__,
-                    )
+            hits, manifests = self._score_one_by_one(decoded, now)
         MANIFESTS_CONSUMED.labels(outcome="scored").inc(len(manifests))
         TRAVELLERS_SCORED.inc(sum(len(m.travellers) for m in manifests))
-        # Per manifest: its hits, then its clearance; the flight key keeps a flight's versions in order.
-        by_manifest: dict[str, list[hit_pb2.Hit]] = {}
-        for hit in hits:
-            by_manifest.setdefault(hit.manifest_id, []).append(hit)
-        cleared = {c.manifest_id: c for c in clearances(manifests, hits)}
-        out = []
-        for m in manifests:
-            mid = m.manifest_id or codec.manifest_id(m)
-            key = codec.flight_key(m).encode()
-            out.extend((key, hit) for hit in by_manifest.pop(mid, []))
-            if mid in cleared:
-                out.append((key, cleared.pop(mid)))
-        return out
+        return order_by_manifest(manifests, hits)
+
+    def _score_one_by_one(self, decoded, now: datetime) -> tuple[list[hit_pb2.Hit], list[manifest_pb2.Manifest]]:
+        hits: list[hit_pb2.Hit] = []
+        manifests: list[manifest_pb2.Manifest] = []
+        for record, manifest in decoded:
+            try:
+                hits.extend(self._score_manifests([manifest], now))
+                manifests.append(manifest)
+            except Exception as exc:
+                BAD_RECORDS.labels(stream="manifests", stage="score").inc()
+                log.error(
+                    "skipping manifest %s at %s[%d]@%d: scoring failed with %s",
+                    manifest.manifest_id,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    type(exc).__name__,
+                )
+        return hits, manifests
 
     def _score_manifests(self, manifests: list[manifest_pb2.Manifest], now: datetime) -> list[hit_pb2.Hit]:
         """score_batch with this worker's lists, rules, breaker and model."""
@@ -383,16 +366,6 @@ class ProfilerWorker:
             thresholds=self._settings.model_thresholds,
             watchlist_threshold=self._settings.lowest_screening_review,
         )
-
-    def _rewind(self, polled: dict) -> None:
-        """Seek back to the first record of each polled partition, so the batch is consumed again."""
-        for tp, batch in polled.items():
-            if not batch:
-                continue
-            try:
-                self._consumer.seek(tp, batch[0].offset)
-            except Exception as exc:  # the partition was revoked meanwhile: its new owner replays it anyway
-                log.warning("could not rewind %s[%d]: %s", tp.topic, tp.partition, type(exc).__name__)
 
 
 def run_profiler(settings: HubSettings, directory: Directory | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Member-facing gRPC servicers: HitDelivery (Subscribe + Ack on the member's outbox) and WatchlistAdmin.
+"""Member-facing gRPC servicer HitDelivery: Subscribe + Ack on the member's outbox, and Dispose (the members'
+configuration, WatchlistAdmin and RulesAdmin, is in services.router.admin).
 
 A member's outbox has one partition; a record's offset there is the member's cursor, and the committed
 offset of the member's consumer group is its acknowledged position. Delivery consumers use manual
@@ -13,23 +14,22 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 
 import grpc
 from google.protobuf.message import DecodeError
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.auth import authenticate, presented_token, token_digest
+from services.auth import authorize_member
 from services.bus import TableReader, Topics, make_consumer, make_producer
 from services.codec import hit_fingerprint
 from services.config import HubSettings
 from services.directory import Directory
+from services.dispositions import OUTCOME_NAMES
 from services.router.ledger import DeliveryLedger
-from services.tls import peer_cert_sha256
-from services.wire import delivery_pb2, delivery_pb2_grpc, hit_pb2, intake_pb2
+from services.wire import delivery_pb2, delivery_pb2_grpc, hit_pb2
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,13 @@ DELIVERY_LATENCY = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
 )
 DISPOSITIONS = Counter("apihub_router_dispositions", "Members' outcomes recorded for hits.", ["member", "outcome"])
-WATCHLISTS_LOADED = Counter("apihub_router_watchlists_loaded", "Watchlists acknowledged by the broker.")
 
 # Subscribe streams each hold a server thread for their lifetime; this many at most, so Ack, LoadWatchlist
 # and health checks always find a free thread in the 32-thread pool.
 MAX_STREAMS = 24
 # How many (hit id, fingerprint) pairs one stream remembers to skip replayed duplicates.
 SEEN_PER_STREAM = 100_000
-# Bound on the Kafka round trips of one Ack / LoadWatchlist, so a broker outage answers UNAVAILABLE.
+# Bound on the Kafka round trips of one Ack or Dispose, so a broker outage answers UNAVAILABLE.
 KAFKA_TIMEOUT_S = 10.0
 # Longest an RPC waits for a new Kafka client to reach the broker before it fails UNAVAILABLE.
 BOOTSTRAP_TIMEOUT_MS = 10_000
@@ -77,59 +76,12 @@ def default_consumer_factory(settings: HubSettings) -> ConsumerFactory:
     return factory
 
 
-def authorize_member(context: grpc.ServicerContext, settings: HubSettings, directory: Directory, claimed: str) -> str:
-    """The member code the caller may act as, or abort: a member token for exactly the claimed member."""
-    principal = authenticate(context, settings.auth_secret, "member")
-    member = claimed.strip().upper()
-    if member != principal.code:
-        context.abort(
-            grpc.StatusCode.PERMISSION_DENIED,
-            f"a token for {principal.code} cannot act for member '{member}'",
-        )
-    if member not in directory:
-        context.abort(grpc.StatusCode.NOT_FOUND, f"'{member}' is not a member of this hub")
-    allowed = directory.members[member].token_sha256
-    if allowed and token_digest(presented_token(context)) not in allowed:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, f"this credential of {member} is revoked or unknown")
-    pinned = directory.members[member].cert_sha256
-    if pinned and peer_cert_sha256(context) not in pinned:
-        # None (no client certificate: plain text, or TLS without APIHUB_TLS_CLIENT_CA_FILE) is never listed.
-        context.abort(
-            grpc.StatusCode.UNAUTHENTICATED,
-            f"{member} must connect over mutual TLS with one of its registered client certificates",
-        )
-    return member
-
-
-OUTCOMES = {
-    value: name.removeprefix("OUTCOME_").lower()
-    for name, value in delivery_pb2.Outcome.items()
-    if value != delivery_pb2.OUTCOME_UNSPECIFIED
-}
-
-
 def audit_event(
     event: str, member: str, hit_id: str = "", cursor: int = -1, detail: str = ""
 ) -> delivery_pb2.AuditEvent:
     record = delivery_pb2.AuditEvent(event=event, member=member, hit_id=hit_id, cursor=cursor, detail=detail)
     record.at.GetCurrentTime()
     return record
-
-
-def store_record(context, get_producer, topic: str, key: str, value: bytes, what: str, timeout_s: float) -> None:
-    """Produce one record and wait for the broker's ack; abort the call with a clear status otherwise."""
-    try:
-        get_producer().send(topic, key=key.encode(), value=value).get(timeout=timeout_s)
-    except MessageSizeTooLargeError:
-        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{what} too large for one record")
-    except KafkaTimeoutError:
-        context.abort(
-            grpc.StatusCode.UNAVAILABLE,
-            f"the broker did not acknowledge the {what} in time; nothing is promised, retry",
-        )
-    except KafkaError as exc:
-        code = grpc.StatusCode.UNAVAILABLE if exc.retriable else grpc.StatusCode.INTERNAL
-        context.abort(code, f"the broker did not store the {what} ({type(exc).__name__})")
 
 
 def _broker_unavailable(context: grpc.ServicerContext, exc: Exception) -> None:
@@ -311,8 +263,10 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         self, request: delivery_pb2.DisposeRequest, context: grpc.ServicerContext
     ) -> delivery_pb2.DisposeResponse:
         member = authorize_member(context, self._settings, self._directory, request.member)
-        if request.outcome not in OUTCOMES:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"outcome must be one of {', '.join(OUTCOMES.values())}")
+        if request.outcome not in OUTCOME_NAMES:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"outcome must be one of {', '.join(OUTCOME_NAMES.values())}"
+            )
         if not request.hit_id:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hit_id is required")
         try:
@@ -331,11 +285,11 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         disposition.at.GetCurrentTime()
         self.record(
             context,
-            audit_event("disposed", member, hit_id=request.hit_id, detail=OUTCOMES[request.outcome]),
+            audit_event("disposed", member, hit_id=request.hit_id, detail=OUTCOME_NAMES[request.outcome]),
             (self._topics.dispositions, request.hit_id, disposition),
         )
-        DISPOSITIONS.labels(member=member, outcome=OUTCOMES[request.outcome]).inc()
-        log.info("member %s disposed hit %s as %s", member, request.hit_id, OUTCOMES[request.outcome])
+        DISPOSITIONS.labels(member=member, outcome=OUTCOME_NAMES[request.outcome]).inc()
+        log.info("member %s disposed hit %s as %s", member, request.hit_id, OUTCOME_NAMES[request.outcome])
         return delivery_pb2.DisposeResponse(disposition=disposition)
 
     def _delivered(self, hit_id: str) -> hit_pb2.DeliveryRecord | None:
@@ -391,149 +345,3 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         for consumer, lock in committers.values():
             with lock:
                 consumer.close(autocommit=False)
-
-
-# -- WatchlistAdmin ----------------------------------------------------------------------------------------
-
-
-def validate_watchlist(watchlist: delivery_pb2.Watchlist, owner: str) -> list[intake_pb2.FieldViolation]:
-    """Field-level problems of a watchlist loaded by ``owner`` (already authenticated); empty when valid."""
-    violations: list[intake_pb2.FieldViolation] = []
-
-    def violation(field: str, code: str, description: str) -> None:
-        violations.append(intake_pb2.FieldViolation(field=field, code=code, description=description))
-
-    if watchlist.scope not in delivery_pb2.WatchlistScope.values():
-        violation("scope", "invalid_value", f"unknown watchlist scope {watchlist.scope}")
-    first_index: dict[str, int] = {}
-    for i, entry in enumerate(watchlist.entries):
-        entry_id = entry.entry_id.strip()
-        if not entry_id:
-            violation(f"entries[{i}].entry_id", "required", "every entry needs an entry_id")
-        elif entry_id in first_index:
-            violation(
-                f"entries[{i}].entry_id",
-                "duplicate",
-                f"entry_id '{entry_id}' is also used by entries[{first_index[entry_id]}]",
-            )
-        else:
-            first_index[entry_id] = i
-        if not entry.surname.strip():
-            violation(f"entries[{i}].surname", "required", "every entry needs a surname")
-        entry_owner = entry.owner.strip().upper()
-        if entry_owner and entry_owner != owner:
-            violation(
-                f"entries[{i}].owner",
-                "owner_mismatch",
-                f"entry owner '{entry_owner}' differs from the watchlist's owner '{owner}'",
-            )
-    return violations
-
-
-def normalize_watchlist(watchlist: delivery_pb2.Watchlist, owner: str, now: datetime) -> delivery_pb2.Watchlist:
-    """The record stored for a valid watchlist: owner on the list and every entry, a scope, loaded_at."""
-    stored = delivery_pb2.Watchlist()
-    stored.CopyFrom(watchlist)
-    stored.owner = owner
-    if stored.scope == delivery_pb2.WATCHLIST_SCOPE_UNSPECIFIED:
-        stored.scope = delivery_pb2.WATCHLIST_SCOPE_REGIONAL
-    for entry in stored.entries:
-        entry.owner = owner
-        entry.entry_id = entry.entry_id.strip()
-    stored.loaded_at.FromDatetime(now)
-    return stored
-
-
-class WatchlistAdminServicer(delivery_pb2_grpc.WatchlistAdminServicer):
-    """Stores a member's whole watchlist on the compacted watchlists topic (key = owner: latest wins)."""
-
-    def __init__(
-        self,
-        settings: HubSettings,
-        directory: Directory,
-        *,
-        producer_factory: ProducerFactory | None = None,
-        ack_timeout_s: float = KAFKA_TIMEOUT_S,
-    ):
-        self._settings = settings
-        self._directory = directory
-        self._topics = Topics(settings.topic_prefix)
-        self._producer_factory = producer_factory or (
-            lambda: make_producer(settings, "apihub-watchlists", bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
-        )
-        self._producer: KafkaProducer | None = None
-        self._producer_lock = threading.Lock()
-        self._ack_timeout_s = ack_timeout_s
-
-    def _get_producer(self) -> KafkaProducer:
-        # Created on first use: the server starts, and answers health checks, while Kafka is coming up.
-        with self._producer_lock:
-            if self._producer is None:
-                self._producer = self._producer_factory()
-            return self._producer
-
-    def LoadWatchlist(
-        self, request: delivery_pb2.Watchlist, context: grpc.ServicerContext
-    ) -> delivery_pb2.LoadWatchlistResponse:
-        owner = authorize_member(context, self._settings, self._directory, request.owner)
-        violations = validate_watchlist(request, owner)
-        if violations:
-            log.info("watchlist of %s rejected: %d violations", owner, len(violations))
-            return delivery_pb2.LoadWatchlistResponse(entries=0, errors=violations)
-        stored = normalize_watchlist(request, owner, datetime.now(UTC))
-        store_record(
-            context,
-            self._get_producer,
-            self._topics.watchlists,
-            owner,
-            stored.SerializeToString(),
-            "watchlist",
-            self._ack_timeout_s,
-        )
-        WATCHLISTS_LOADED.inc()
-        log.info(
-            "watchlist of %s stored: %d entries, scope %s",
-            owner,
-            len(stored.entries),
-            delivery_pb2.WatchlistScope.Name(stored.scope),
-        )
-        return delivery_pb2.LoadWatchlistResponse(entries=len(stored.entries))
-
-    def close(self) -> None:
-        with self._producer_lock:
-            producer, self._producer = self._producer, None
-        if producer is not None:
-            producer.close(timeout=KAFKA_TIMEOUT_S)
-
-
-class RulesAdminServicer(delivery_pb2_grpc.RulesAdminServicer):
-    """Members load their own targeting rules; every profiler applies them from the rules topic."""
-
-    def __init__(self, settings: HubSettings, directory: Directory, watchlists: WatchlistAdminServicer):
-        self._settings = settings
-        self._directory = directory
-        self._topics = Topics(settings.topic_prefix)
-        # One producer per process for members' configuration: the watchlist servicer's.
-        self._producer = watchlists._get_producer
-        self._ack_timeout_s = watchlists._ack_timeout_s
-
-    def LoadRules(
-        self, request: delivery_pb2.RuleFile, context: grpc.ServicerContext
-    ) -> delivery_pb2.LoadRulesResponse:
-        from services.profiler.ruleset import RulesetError, parse_ruleset
-
-        owner = authorize_member(context, self._settings, self._directory, request.owner)
-        try:
-            ruleset = parse_ruleset(request.yaml, f"rules of {owner}", owner)
-        except RulesetError as exc:
-            log.info("rules of %s rejected: %d problems", owner, len(exc.problems))
-            errors = [
-                intake_pb2.FieldViolation(field=f"line {p.line}", code="invalid_rule", description=str(p))
-                for p in exc.problems
-            ]
-            return delivery_pb2.LoadRulesResponse(errors=errors)
-        store_record(
-            context, self._producer, self._topics.rules, owner, request.yaml.encode(), "rule file", self._ack_timeout_s
-        )
-        log.info("rules of %s stored: %d enabled, digest %s", owner, len(ruleset.rules), ruleset.digest)
-        return delivery_pb2.LoadRulesResponse(rules=len(ruleset.rules), digest=ruleset.digest)

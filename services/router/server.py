@@ -1,5 +1,5 @@
-"""The router process: the member-facing gRPC server (HitDelivery, WatchlistAdmin, health, reflection) plus
-the RouterWorker thread that fills the outboxes.
+"""The router process: the member-facing gRPC server (HitDelivery, WatchlistAdmin, RulesAdmin, health,
+reflection) plus the RouterWorker thread that fills the outboxes.
 
 ``DeliveryServer`` builds and binds (tests listen on "127.0.0.1:0"); ``run_router`` is the entry point that
 owns signals, metrics and the shutdown order.
@@ -13,7 +13,8 @@ import threading
 from services.bus import ensure_topics
 from services.config import HubSettings
 from services.directory import Directory, load_directory
-from services.router.delivery import HitDeliveryServicer, RulesAdminServicer, WatchlistAdminServicer
+from services.router.admin import ConfigProducer, RulesAdminServicer, WatchlistAdminServicer
+from services.router.delivery import HitDeliveryServicer
 from services.router.lag import OutboxLagMonitor
 from services.router.webhook import WebhookDispatcher
 from services.router.worker import RouterWorker
@@ -35,8 +36,10 @@ class DeliveryServer:
 
     def __init__(self, settings: HubSettings, directory: Directory, listen: str | None = None):
         self.delivery = HitDeliveryServicer(settings, directory)
-        self.admin = WatchlistAdminServicer(settings, directory)
-        self.rules = RulesAdminServicer(settings, directory, self.admin)
+        # One producer per process for members' configuration, shared by both admin servicers.
+        self.config_producer = ConfigProducer.for_settings(settings)
+        self.admin = WatchlistAdminServicer(settings, directory, producer=self.config_producer)
+        self.rules = RulesAdminServicer(settings, directory, producer=self.config_producer)
         self.server = new_grpc_server(settings)
         delivery_pb2_grpc.add_HitDeliveryServicer_to_server(self.delivery, self.server)
         delivery_pb2_grpc.add_WatchlistAdminServicer_to_server(self.admin, self.server)
@@ -58,7 +61,7 @@ class DeliveryServer:
         self.delivery.stop()
         self.server.stop(grace).wait()
         self.delivery.close()
-        self.admin.close()
+        self.config_producer.close()
 
 
 def run_router(settings: HubSettings) -> None:

@@ -3,9 +3,10 @@
 The request carries ``X-Apihub-Timestamp`` and ``X-Apihub-Signature: sha256=<hex>``, an HMAC-SHA256 over
 ``"<timestamp>.<body>"`` with the member's secret, so the member can check it came from the hub and is fresh.
 A failed POST is retried with exponential backoff and jitter; after ``attempts`` tries the hit goes to the
-dead-letter topic (with the error, not the body's personal data in any log) and the outbox moves on. Offsets
-of the webhook's consumer group advance only after the member answered 2xx or the hit is dead-lettered, so
-a router restart resumes where delivery stood. A member whose endpoint keeps failing shows up in the
+dead-letter topic (with the error, not the body's personal data in any log) and the outbox moves on. The
+hub's stream loop (services.stream) reads the outbox one hit per batch and commits the webhook's consumer group
+offset only after the member answered 2xx or the hit's dead letter is acknowledged, so a router restart resumes
+where delivery stood. A member whose endpoint keeps failing shows up in the
 ``apihub_router_webhook_consecutive_failures`` gauge and in a log line per failure.
 """
 
@@ -23,14 +24,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka.structs import TopicPartition
 from prometheus_client import Counter, Gauge
 
 from services.bus import Topics, make_consumer, make_producer
 from services.codec import hit_to_json
 from services.config import HubSettings
 from services.directory import Member
+from services.stream import Handler, Interrupted, LoopSettings, Output, StreamLoop
 from services.wire import hit_pb2
 
 log = logging.getLogger(__name__)
@@ -81,10 +82,21 @@ def post(url: str, secret: str, body: bytes, timeout_s: float) -> int:
         return exc.code
 
 
-class WebhookDispatcher:
-    """One member's push channel: its outbox → POSTs, in order, at least once."""
+# One hit per batch: each POST is the member's acknowledgement of one hit, so the group offset moves one hit
+# at a time (a stop in the middle of a hit's retries leaves exactly that hit uncommitted). The dead-letter
+# producer closes within five seconds.
+WEBHOOK_LOOP = LoopSettings(max_records=1, close_timeout_s=5.0)
 
-    def __init__(self, settings: HubSettings, member: Member, policy: RetryPolicy | None = None):
+
+class WebhookDispatcher(Handler):
+    """One member's push channel: its outbox → POSTs, in order, at least once.
+
+    ``consumer`` and ``producer`` may be injected (tests); by default they are built from the settings.
+    """
+
+    def __init__(
+        self, settings: HubSettings, member: Member, policy: RetryPolicy | None = None, *, consumer=None, producer=None
+    ):
         if member.webhook is None:
             raise ValueError(f"member {member.code} has no webhook")
         self._member = member
@@ -93,32 +105,62 @@ class WebhookDispatcher:
         if not self._secret:
             raise ValueError(f"webhook of {member.code}: environment variable {member.webhook.secret_env} is not set")
         self._topics = Topics(settings.topic_prefix)
-        self._tp = TopicPartition(self._topics.outbox(member.code), 0)
-        self._consumer = make_consumer(settings, self._topics.webhook_group(member.code), "apihub-webhook")
-        self._consumer.assign([self._tp])
-        self._producer = make_producer(settings, "apihub-webhook-dlq")
-        self._stopping = threading.Event()
+        self._loop = StreamLoop(
+            f"webhook-{member.code}",
+            consumer or make_consumer(settings, self._topics.webhook_group(member.code), "apihub-webhook"),
+            producer or make_producer(settings, "apihub-webhook-dlq"),
+            self,
+            WEBHOOK_LOOP,
+            partitions=[TopicPartition(self._topics.outbox(member.code), 0)],
+        )
+        self._dead_lettered: list[tuple[str, str, int]] = []  # (hit id, error, attempts) of the batch in hand
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._loop.stop()
 
     def run(self) -> None:
-        code = self._member.code
-        WEBHOOK_FAILING.labels(code).set(0)
-        while not self._stopping.is_set():
-            try:
-                for record in [r for batch in self._consumer.poll(timeout_ms=500).values() for r in batch]:
-                    if not self._deliver(record):
-                        return  # stopping in the middle of retries: the record stays uncommitted
-                    self._consumer.commit({self._tp: OffsetAndMetadata(record.offset + 1, "", -1)})
-            except KafkaError as exc:
-                log.warning("webhook of %s: broker error %s; retrying", code, type(exc).__name__)
-                self._stopping.wait(1.0)
+        self._loop.run()
 
-    def _deliver(self, record) -> bool:
-        """POST until 2xx or the retries run out (then dead-letter); False only if stopped meanwhile."""
+    def close(self) -> None:
+        self._loop.close()
+
+    # -- the stream loop's handler -------------------------------------------------------------------------
+
+    def warm_up(self, stopping: threading.Event) -> None:
+        WEBHOOK_FAILING.labels(self._member.code).set(0)
+
+    def handle(self, records: list) -> list[Output]:
+        """POST each hit; the dead letters of those given up on are the outputs. Raises Interrupted when stopped
+        in the middle of a hit's retries (the hit stays uncommitted)."""
+        self._dead_lettered = []
+        outputs = []
+        for record in records:
+            try:
+                hit = hit_pb2.Hit.FromString(record.value)
+            except Exception as exc:  # never a hit the router wrote: no member can use it, so set it aside
+                hit_id, error, attempts = (record.key or b"").decode(errors="replace"), type(exc).__name__, 0
+            else:
+                hit_id, error, attempts = hit.hit_id, self._deliver(record, hit), self._policy.attempts
+            if error is not None:
+                outputs.append(self._dead_letter(record, hit_id, error))
+                self._dead_lettered.append((hit_id, error, attempts))
+        return outputs
+
+    def acknowledged(self, records: list, outputs) -> None:
+        for hit_id, error, attempts in self._dead_lettered:
+            DEAD_LETTERS.labels(self._member.code).inc()
+            log.error(
+                "webhook of %s gave up on hit %s after %d attempts (%s); dead-lettered",
+                self._member.code,
+                hit_id,
+                attempts,
+                error,
+            )
+        self._dead_lettered = []
+
+    def _deliver(self, record, hit: hit_pb2.Hit) -> str | None:
+        """POST until 2xx (None) or the retries run out (the last error); Interrupted if stopped meanwhile."""
         code = self._member.code
-        hit = hit_pb2.Hit.FromString(record.value)
         body = json.dumps(hit_to_json(hit, record.offset)).encode()
         for attempt in range(1, self._policy.attempts + 1):
             try:
@@ -129,7 +171,7 @@ class WebhookDispatcher:
             if 200 <= status < 300:
                 WEBHOOK_DELIVERIES.labels(code, "ok").inc()
                 WEBHOOK_FAILING.labels(code).set(0)
-                return True
+                return None
             WEBHOOK_DELIVERIES.labels(code, "failed").inc()
             WEBHOOK_FAILING.labels(code).inc()
             log.warning(
@@ -140,29 +182,14 @@ class WebhookDispatcher:
                 self._policy.attempts,
                 error,
             )
-            if attempt < self._policy.attempts and self._stopping.wait(self._policy.delay(attempt)):
-                return False
-        self._dead_letter(record, hit, error)
-        return True
+            if attempt < self._policy.attempts and self._loop.stopping.wait(self._policy.delay(attempt)):
+                raise Interrupted(f"stopping during the retries of hit {hit.hit_id}")
+        return error
 
-    def _dead_letter(self, record, hit: hit_pb2.Hit, error: str) -> None:
-        headers = [
+    def _dead_letter(self, record, hit_id: str, error: str) -> Output:
+        headers = (
             ("member", self._member.code.encode()),
             ("error", error.encode()),
             ("outbox_offset", str(record.offset).encode()),
-        ]
-        self._producer.send(self._topics.dead_letters, key=hit.hit_id.encode(), value=record.value, headers=headers)
-        self._producer.flush(timeout=30)
-        DEAD_LETTERS.labels(self._member.code).inc()
-        log.error(
-            "webhook of %s gave up on hit %s after %d attempts (%s); dead-lettered",
-            self._member.code,
-            hit.hit_id,
-            self._policy.attempts,
-            error,
         )
-
-    def close(self) -> None:
-        self.stop()
-        self._consumer.close(autocommit=False)
-        self._producer.close(timeout=5)
+        return Output(self._topics.dead_letters, record.value, key=hit_id.encode(), headers=headers)

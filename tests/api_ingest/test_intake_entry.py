@@ -15,9 +15,9 @@ from services.api_ingest.index import IntakeIndex
 from services.api_ingest.servicer import ManifestIntakeServicer
 from services.auth import bearer, issue_token
 from services.config import HubSettings
-from services.demo import DemoTraffic
 from services.serving import add_standard_services, bind, new_grpc_server
 from services.wire import intake_pb2, intake_pb2_grpc, manifest_pb2
+from synthetic.traffic import DemoTraffic
 
 # Statuses an input may legitimately earn; INTERNAL or UNKNOWN would mean the input broke the server.
 EXPECTED = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.RESOURCE_EXHAUSTED}

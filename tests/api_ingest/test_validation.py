@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.api_ingest.mrz import check_digit
 from services.api_ingest.validation import ICAO_SPECIAL_CODES, validate_manifest
-from services.demo import DemoTraffic
+from services.paxlst.mrz import check_digit
 from services.wire import manifest_pb2
+from synthetic.traffic import DemoTraffic
 
 # First leg departs 2026-03-10 09:00Z: every "now" in these tests is that day.
 DEPARTURE = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)

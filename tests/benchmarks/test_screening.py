@@ -11,14 +11,14 @@ import pytest
 from benchmarks import screening, screening_baseline
 from benchmarks.model import add_bookings
 from services import codec
-from services.demo import DemoTraffic
 from services.directory import load_directory
 from services.profiler.frames import read_travellers
-from services.profiler.rules import HUB_RULES
-from services.profiler.ruleset import parse_ruleset
 from services.profiler.scoring import STAGES, score_batch
 from services.profiler.watchlist import REVIEW_THRESHOLD, WatchlistStore
+from services.rules.language import parse_ruleset
+from services.rules.rule import HUB_RULES
 from services.wire import delivery_pb2, hit_pb2
+from synthetic.traffic import DemoTraffic
 
 
 def test_rule_generator_yields_50_valid_distinct_rules_across_owners():

@@ -8,12 +8,12 @@ from services import client
 from services.api_ingest.server import IngestServer
 from services.auth import issue_token
 from services.bus import ensure_topics
-from services.demo import DemoTraffic
 from services.directory import load_directory
 from services.profiler.worker import ProfilerWorker
 from services.router.server import DeliveryServer
 from services.router.worker import RouterWorker
 from services.wire import delivery_pb2, manifest_pb2
+from synthetic.traffic import DemoTraffic
 
 
 class RunningHub:

@@ -12,8 +12,8 @@ import pytest
 from hubkit import flight, plant
 
 from services import client
-from services.demo import demo_watchlists
 from services.wire import delivery_pb2
+from synthetic.traffic import demo_watchlists
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ import pytest
 from hubkit import flight, plant
 
 from services import client
-from services.demo import demo_watchlists
 from services.directory import load_directory
 from services.wire import manifest_pb2
+from synthetic.traffic import demo_watchlists
 
 pytestmark = pytest.mark.integration
 

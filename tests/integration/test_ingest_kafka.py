@@ -10,8 +10,8 @@ from services.api_ingest.server import IngestServer
 from services.auth import issue_token
 from services.bus import Topics, ensure_topics, make_consumer
 from services.codec import flight_key
-from services.demo import DemoTraffic
 from services.wire import intake_pb2, manifest_pb2
+from synthetic.traffic import DemoTraffic
 
 pytestmark = pytest.mark.integration
 

@@ -11,13 +11,13 @@ from hubkit import flight, plant
 from typer.testing import CliRunner
 
 from services import client
-from services.demo import demo_watchlists
 from services.profiler.frames import add_features, manifests_to_frame
-from services.profiler.history import FEATURE_COLUMNS
 from services.profiler.labels import read_labels, read_labels_file
-from services.profiler.model import METADATA_FILE, load_model, train
+from services.profiler.model import FEATURE_COLUMNS, METADATA_FILE, load_model
 from services.profiler.model_cli import model_app
 from services.wire import delivery_pb2, intake_pb2, manifest_pb2
+from synthetic.history import train_on_history
+from synthetic.traffic import demo_watchlists
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def test_members_dispositions_become_labels_and_train_the_model(hub, tmp_path):
         assert tuple(rows[hit_id][c] for c in FEATURE_COLUMNS) == served[t].select(list(FEATURE_COLUMNS)).row(0)
     assert (rows[by_ref["FJ733-L1"]]["party_size"], rows[by_ref["FJ733-L1"]]["payment_form"]) == (2, "CA")
 
-    artefact = train(tmp_path / "lib", rows=5_000, seed=3, labels=labels.frame, label_source="test")
+    artefact = train_on_history(tmp_path / "lib", rows=5_000, seed=3, labels=labels.frame, label_source="test")
     section = artefact.metadata["dispositions"]
     assert (section["labels"], section["positives"], section["positive_share"]) == (4, 3, 0.75)
     assert section["evaluation"]["evaluated"] is False

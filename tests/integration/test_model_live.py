@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 from hubkit import RunningHub, flight
 
-from services.profiler.history import CASH
-from services.profiler.model import train
+from services.profiler.model import CASH
 from services.profiler.scoring import MODEL_ONLY_CAP
 from services.wire import delivery_pb2, hit_pb2, manifest_pb2
+from synthetic.history import train_on_history
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def hub_with_model(settings, tmp_path):
-    artefact = train(tmp_path / "models", rows=30_000, seed=1)
+    artefact = train_on_history(tmp_path / "models", rows=30_000, seed=1)
     # Samoa reviews nothing the model alone raises (a probability never reaches 1); Fiji keeps the default.
     running = RunningHub(settings.model_copy(update={"model_path": artefact.path, "model_thresholds": {"WSM": 1.0}}))
     yield running, artefact

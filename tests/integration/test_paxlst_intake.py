@@ -11,11 +11,11 @@ import pytest
 from samples import GUIDE, astra_interchanges, sample
 
 from services import client
-from services.api_ingest.paxlst import parse_paxlst, split_interchanges
-from services.api_ingest.paxlst_writer import render_paxlst
 from services.bus import Topics, make_consumer
-from services.demo import demo_watchlists
+from services.paxlst.reader import parse_paxlst, split_interchanges
+from services.paxlst.writer import render_paxlst
 from services.wire import intake_pb2
+from synthetic.traffic import demo_watchlists
 
 pytestmark = pytest.mark.integration
 

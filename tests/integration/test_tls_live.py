@@ -10,9 +10,9 @@ import pytest
 from hubkit import RunningHub, flight, plant
 
 from services import client
-from services.demo import demo_watchlists
 from services.directory import Directory, load_directory
 from services.tls import cert_sha256, write_dev_certs
+from synthetic.traffic import demo_watchlists
 
 pytestmark = pytest.mark.integration
 

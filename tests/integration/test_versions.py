@@ -6,8 +6,8 @@ import pytest
 from hubkit import flight, plant
 
 from services.bus import Topics, make_consumer
-from services.demo import demo_watchlists
 from services.wire import hit_pb2, intake_pb2, manifest_pb2
+from synthetic.traffic import demo_watchlists
 
 pytestmark = pytest.mark.integration
 

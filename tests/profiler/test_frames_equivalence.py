@@ -17,8 +17,7 @@ from samples import GUIDE, astra_interchanges, sample
 
 from benchmarks.model import add_bookings
 from services import codec
-from services.api_ingest.paxlst import parse_paxlst
-from services.demo import DemoTraffic
+from services.paxlst.reader import parse_paxlst
 from services.profiler.frames import (
     FEATURE_SCHEMA,
     TRAVELLER_SCHEMA,
@@ -32,6 +31,7 @@ from services.profiler.frames import (
     read_travellers,
 )
 from services.wire import manifest_pb2
+from synthetic.traffic import DemoTraffic
 
 M = manifest_pb2
 

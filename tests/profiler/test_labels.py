@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from services import codec
+from services.dispositions import latest_per_member
 from services.profiler.frames import add_features, manifests_to_frame
-from services.profiler.history import FEATURE_COLUMNS, history
 from services.profiler.labels import (
     LABEL_SCHEMA,
     LabelFileError,
@@ -19,21 +19,20 @@ from services.profiler.labels import (
     choose_versions,
     hit_labels,
     label_rows,
-    latest_per_member,
     outcome_label,
     read_labels_file,
     write_labels_file,
 )
 from services.profiler.model import (
+    FEATURE_COLUMNS,
     FEATURE_SCHEMA_VERSION,
-    MIN_LABELS_FOR_EVALUATION,
-    effective_label_weight,
     feature_matrix,
     feature_schema_hash,
     load_model,
-    train,
 )
+from services.profiler.training import MIN_LABELS_FOR_EVALUATION, effective_label_weight
 from services.wire import delivery_pb2, hit_pb2, manifest_pb2
+from synthetic.history import history, train_on_history
 
 OUT = delivery_pb2
 DEPARTURE = datetime(2026, 3, 1, 7, 0, tzinfo=UTC)
@@ -319,7 +318,7 @@ def test_weight_is_capped_so_dispositions_never_dominate():
 
 def test_few_labels_are_used_in_training_recorded_and_not_evaluated(tmp_path):
     labels = _synthetic_labels(MIN_LABELS_FOR_EVALUATION - 1)
-    artefact = train(tmp_path, rows=5_000, seed=3, labels=labels, label_source="file labels.csv")
+    artefact = train_on_history(tmp_path, rows=5_000, seed=3, labels=labels, label_source="file labels.csv")
     section = artefact.metadata["dispositions"]
     assert section["labels"] == section["train_rows"] == MIN_LABELS_FOR_EVALUATION - 1
     assert section["positives"] == int(labels["of_interest"].sum())
@@ -327,7 +326,7 @@ def test_few_labels_are_used_in_training_recorded_and_not_evaluated(tmp_path):
     assert section["evaluation"]["evaluated"] is False and "fewer than" in section["evaluation"]["reason"]
     assert section["weighting"]["per_row"] == 10.0
     assert section["raised_by"] == {"model": 24, "watchlist": 25}
-    assert artefact.metadata["training"]["source"] == "services.profiler.history + member dispositions"
+    assert artefact.metadata["training"]["source"] == "synthetic.history + member dispositions"
     # Same features and schema hash as ever: the profiler loads it.
     assert artefact.metadata["feature_schema_hash"] == feature_schema_hash()
     assert load_model(artefact.path).metadata["dispositions"] == section
@@ -335,9 +334,9 @@ def test_few_labels_are_used_in_training_recorded_and_not_evaluated(tmp_path):
 
 def test_enough_labels_are_partly_held_out_and_evaluated_and_move_the_model(tmp_path):
     labels = _synthetic_labels(400)
-    plain = train(tmp_path / "plain", rows=20_000, seed=3)
+    plain = train_on_history(tmp_path / "plain", rows=20_000, seed=3)
     assert plain.metadata["dispositions"]["labels"] == 0
-    with_labels = train(tmp_path / "labelled", rows=20_000, seed=3, labels=labels, label_weight=20.0)
+    with_labels = train_on_history(tmp_path / "labelled", rows=20_000, seed=3, labels=labels, label_weight=20.0)
     section = with_labels.metadata["dispositions"]
     evaluation = section["evaluation"]
     assert evaluation["evaluated"] is True

@@ -7,6 +7,7 @@ from services.directory import load_directory
 from services.profiler.frames import add_features, manifests_to_frame
 from services.profiler.model import (
     DEFAULT_THRESHOLD,
+    FEATURE_COLUMNS,
     FEATURE_NAMES,
     INPUT_COLUMNS,
     METADATA_FILE,
@@ -14,18 +15,18 @@ from services.profiler.model import (
     ModelArtifactError,
     load_model,
     manifest_thresholds,
-    train,
 )
 from services.profiler.scoring import MODEL_ONLY_CAP, combined_score, hit_score, score_batch
 from services.profiler.watchlist import WatchlistStore
 from services.wire import hit_pb2, manifest_pb2
+from synthetic.history import train_on_history
 
 NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 DEPARTURE = datetime(2026, 3, 1, 7, 0, tzinfo=UTC)  # 19:00 on 1 March in Nadi
 DIRECTORY = load_directory()
 EMPTY = WatchlistStore()
-# Attributes that must never reach the model, as column names or name parts (also in test_history.py: kept
-# here, not imported from the code under test, so weakening the code's own list cannot pass these tests).
+# Attributes that must never reach the model, as column names or name parts (also in tests/synthetic/test_history.py:
+# kept here, not imported from the code under test, so weakening the code's own list cannot pass these tests).
 PROTECTED = {
     "nationality", "nationality_differs", "residence", "issuing", "issuer", "sex", "gender", "name", "surname",
     "given", "dob", "birth", "age", "ethnicity", "ethnic", "religion", "country", "origin", "destination", "ports",
@@ -39,7 +40,7 @@ def _tokens(name: str) -> set[str]:
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     # Small and seeded: about a third of a second.
-    return train(tmp_path_factory.mktemp("models"), rows=30_000, seed=1)
+    return train_on_history(tmp_path_factory.mktemp("models"), rows=30_000, seed=1)
 
 
 def _date(y, m, d):
@@ -94,6 +95,17 @@ def test_features_exclude_protected_attributes():
     # ... and so do the columns they are computed from (a feature named innocently cannot read nationality).
     for column in INPUT_COLUMNS:
         assert not _tokens(column) & PROTECTED, column
+
+
+def test_the_training_columns_are_the_ones_the_features_read():
+    """FEATURE_COLUMNS (what a training row holds: the synthetic history, disposition labels) names exactly the
+    add_features columns the features are computed from, with add_features' dtypes."""
+    assert set(FEATURE_COLUMNS) == INPUT_COLUMNS
+    manifest = manifest_pb2.Manifest(carrier="FJ", flight_number="411")
+    manifest.legs.add(origin="NAN", destination="SYD").scheduled_departure.FromDatetime(DEPARTURE)
+    manifest.travellers.add(role=manifest_pb2.TRAVELLER_ROLE_PASSENGER, surname="TAVOLA")
+    features = add_features(manifests_to_frame([manifest]), [manifest])
+    assert {name: features.schema[name] for name in FEATURE_COLUMNS} == FEATURE_COLUMNS
 
 
 # -- training and the artefact -----------------------------------------------------------------------------

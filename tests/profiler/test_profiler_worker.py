@@ -44,8 +44,9 @@ class FakeManifestConsumer:
     def seek(self, tp, offset):
         self.seeks.append((tp, offset))
 
-    def commit(self):
+    def commit(self, offsets=None, timeout_ms=None):
         self.events.append("commit")
+        self.committed = offsets
 
     def close(self, autocommit=True):
         self.closed_with = autocommit
@@ -92,6 +93,9 @@ class FakeFuture:
 
     def failed(self):
         return self.exception is not None
+
+    def succeeded(self):
+        return self.exception is None
 
 
 class FakeProducer:
@@ -201,6 +205,9 @@ def test_hits_are_flushed_before_offsets_are_committed(fakes):
     sends = len(fakes["producer"].sent)
     assert sends >= 2
     assert fakes["events"] == ["poll", *["send"] * sends, "flush", "commit"]
+    # The offset after the batch's last record, not the last record itself.
+    committed = {tp: at.offset for tp, at in fakes["consumer"].committed.items()}
+    assert committed == {TopicPartition(TOPICS.manifests, 0): 12}
 
 
 def test_unacknowledged_hits_rewind_the_batch_and_commit_nothing(fakes):

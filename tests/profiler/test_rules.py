@@ -14,20 +14,18 @@ from typer.testing import CliRunner
 from services.directory import load_directory
 from services.profiler.frames import add_features, manifests_to_frame
 from services.profiler.rules import (
-    DOCUMENT_EXPIRED,
-    HUB_RULES,
     Breaker,
     BreakerTrip,
-    Rule,
     evaluate_rules,
     match_rules,
     prepare_frame,
     with_jurisdiction,
 )
 from services.profiler.rules_cli import rules_app
-from services.profiler.ruleset import parse_ruleset
 from services.profiler.scoring import score_batch
 from services.profiler.watchlist import WatchlistStore
+from services.rules.language import parse_ruleset
+from services.rules.rule import DOCUMENT_EXPIRED, HUB_RULES, Rule
 from services.wire import manifest_pb2
 
 NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)

@@ -6,9 +6,10 @@ import pytest
 from services import codec
 from services.directory import load_directory
 from services.profiler.frames import add_features, manifests_to_frame
-from services.profiler.rules import DOCUMENT_EXPIRED, HUB_RULES, Rule, evaluate_rules, with_jurisdiction
-from services.profiler.scoring import clearances, combined_score, score_batch
+from services.profiler.rules import evaluate_rules, with_jurisdiction
+from services.profiler.scoring import clearances, combined_score, order_by_manifest, score_batch
 from services.profiler.watchlist import WatchlistStore
+from services.rules.rule import DOCUMENT_EXPIRED, HUB_RULES, Rule
 from services.wire import delivery_pb2, hit_pb2, manifest_pb2
 
 NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
@@ -275,3 +276,23 @@ def test_cancellations_and_unflagged_travellers_produce_nothing():
     assert score_batch([cancel], _store(), DIRECTORY, NOW) == []
     assert score_batch([_manifest(_traveller(), _traveller())], _store(), DIRECTORY, NOW) == []
     assert score_batch([], _store(), DIRECTORY, NOW) == []
+
+
+def test_hits_and_clearances_go_out_per_manifest_in_order_under_the_flight_key():
+    # One flight, three versions in one batch: the original raises a hit, the change clears a traveller who left,
+    # the cancellation withdraws the whole flight. Each version's hits, then its clearance, in manifest order.
+    original = _manifest(_wanted(), _traveller(ref="PAX-1"), manifest_id="m-v1")
+    change = _manifest(_wanted(), manifest_id="m-v2", function=manifest_pb2.MESSAGE_FUNCTION_CHANGE)
+    change.amendment = manifest_pb2.AMENDMENT_CANCELLED_RESERVATION
+    cancel = _manifest(manifest_id="m-v3", function=manifest_pb2.MESSAGE_FUNCTION_CANCEL)
+    batch = [original, change, cancel]
+    hits = score_batch(batch, _store(), DIRECTORY, NOW)
+    ordered = order_by_manifest(batch, hits)
+    assert [(k.hit.manifest_id, bool(k.hit.hit_id)) for k in ordered] == [
+        ("m-v1", True),
+        ("m-v1", False),
+        ("m-v2", False),
+        ("m-v3", False),
+    ]
+    assert {k.flight_key for k in ordered} == {codec.flight_key(original).encode()}
+    assert ordered[0].hit.hit_id in ordered[2].hit.withdrawn_hit_ids and ordered[3].hit.whole_flight

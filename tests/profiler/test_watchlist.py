@@ -123,14 +123,6 @@ def test_index_is_rebuilt_after_a_change():
     assert _matched_ids(store, travellers) == ["TON-1"]
 
 
-def test_exact_matches_stay_available_as_the_baseline():
-    store = _store(("FJI", REGIONAL, [_entry("WL-0007"), _entry("WL-Y", dob=(1980, 0, 0))]))
-    travellers = _travellers(("MUELLER", "JEAN PIERRE", (1980, 7, 14)), ("Muller", "Jean-Pierre", (1980, 7, 14)))
-    exact = store.exact_matches(travellers, {0: {"FJI"}})
-    assert exact.schema.names() == list(EXACT_SCHEMA)
-    assert exact.select("t", "entry_id").rows() == [(0, "WL-0007")]
-
-
 def test_entry_without_given_names_matches_on_surname_and_date_of_birth():
     store = _store(("FJI", REGIONAL, [_entry("WL-MONO", surname="Navunisaravi", given="")]))
     assert _matched_ids(store, _travellers(("Navunisaravi", "", (1980, 7, 14)))) == ["WL-MONO"]

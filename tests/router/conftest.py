@@ -134,14 +134,17 @@ class FakeProducer:
     def __init__(self, calls: list | None = None, fail_topics: dict[str, Exception] | None = None):
         self.calls = calls if calls is not None else []
         self.sent: list[tuple[str, bytes | None, bytes]] = []
+        self.headers: dict[tuple[str, bytes | None], dict[str, bytes]] = {}
         self.fail_topics = fail_topics or {}
 
     def partitions_for(self, topic):
         self.calls.append(("metadata", topic))
         return {0}
 
-    def send(self, topic, key=None, value=None):
+    def send(self, topic, key=None, value=None, headers=None):
         self.sent.append((topic, key, value))
+        if headers is not None:
+            self.headers[(topic, key)] = dict(headers)
         self.calls.append(("send", topic))
         return FakeFuture(self.fail_topics.get(topic))
 

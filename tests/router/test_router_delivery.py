@@ -400,9 +400,8 @@ def test_dispose_is_refused_for_hits_the_member_never_got_and_for_bad_outcomes(
 
 
 def test_a_revoked_member_credential_is_refused_and_a_listed_one_accepted(unit_settings, fakes):
-    from services.auth import issue_token, token_digest
+    from services.auth import authorize_member, issue_token, token_digest
     from services.directory import parse_directory
-    from services.router.delivery import authorize_member
 
     current = issue_token(unit_settings.auth_secret, "member", "FJI", serial=2)
     revoked = issue_token(unit_settings.auth_secret, "member", "FJI")

@@ -5,7 +5,13 @@ import pytest
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from services.bus import Topics
-from services.router.delivery import WatchlistAdminServicer, normalize_watchlist, validate_watchlist
+from services.router.admin import (
+    ConfigProducer,
+    RulesAdminServicer,
+    WatchlistAdminServicer,
+    normalize_watchlist,
+    validate_watchlist,
+)
 from services.wire import delivery_pb2
 
 
@@ -165,3 +171,30 @@ def test_producer_is_created_once_and_closed(unit_settings, directory, fakes, to
 
     assert len(made) == 1
     assert made[0].calls[-1] == ("close",)
+
+
+def test_both_admin_servicers_store_through_the_producer_they_are_given_and_leave_closing_it_to_its_owner(
+    unit_settings, directory, fakes, token_for
+):
+    made = []
+
+    def factory():
+        made.append(fakes.Producer())
+        return made[-1]
+
+    shared = ConfigProducer(factory)
+    watchlists = WatchlistAdminServicer(unit_settings, directory, producer=shared)
+    rules = RulesAdminServicer(unit_settings, directory, producer=shared)
+    ctx = fakes.Context(token_for("member", "FJI"))
+    watchlists.LoadWatchlist(watchlist(), ctx)
+    reply = rules.LoadRules(delivery_pb2.RuleFile(owner="FJI", yaml="owner: FJI\nrules: []\n"), ctx)
+    watchlists.close()
+    rules.close()
+
+    topics = Topics(unit_settings.topic_prefix)
+    assert not reply.errors and len(made) == 1
+    assert [(topic, key) for topic, key, _ in made[0].sent] == [(topics.watchlists, b"FJI"), (topics.rules, b"FJI")]
+    assert ("close",) not in made[0].calls
+    shared.close()
+    shared.close()
+    assert made[0].calls.count(("close",)) == 1

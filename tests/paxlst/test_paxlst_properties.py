@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydifact.parser import Parser
 
-from services.api_ingest.paxlst import parse_paxlst, tokenise
-from services.api_ingest.paxlst_writer import render_paxlst
+from services.paxlst.reader import parse_paxlst
+from services.paxlst.syntax import tokenise
+from services.paxlst.writer import render_paxlst
 from services.wire import manifest_pb2
 
 M = manifest_pb2

@@ -15,14 +15,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from services.api_ingest.paxlst import (
-    DEFAULT_DELIMITERS,
-    Delimiters,
-    birth_year,
-    expiry_year,
-    near_year,
-    port_zone,
-)
+from services.geo import port_zone
+from services.paxlst.dates import birth_year, expiry_year, near_year
+from services.paxlst.syntax import DEFAULT_DELIMITERS, Delimiters
 from services.wire import manifest_pb2
 
 _ROLE_CODES = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.api_ingest.mrz import MrzFormatError, check_digit, verify_mrz
+from services.paxlst.mrz import MrzFormatError, check_digit, verify_mrz
 
 # Doc 9303 Part 4 (TD3 passport), Part 5 (TD1), Part 6 (TD2), Part 7 (MRV-A, MRV-B): the "Utopia" specimens.
 TD3 = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10")

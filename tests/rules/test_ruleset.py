@@ -7,7 +7,7 @@ import pytest
 
 from services.profiler.frames import FEATURE_SCHEMA, add_features, manifests_to_frame
 from services.profiler.rules import evaluate_rules, with_jurisdiction
-from services.profiler.ruleset import (
+from services.rules.language import (
     FIELDS,
     OPERATORS,
     RulesetError,
@@ -359,8 +359,8 @@ def test_every_field_reads_a_feature_or_frame_column(frame):
 
 
 def test_rule_store_keeps_the_latest_set_per_owner():
-    from services.profiler.rules import HUB_RULES
-    from services.profiler.ruleset import RuleStore
+    from services.rules.rule import HUB_RULES
+    from services.rules.store import RuleStore
 
     store = RuleStore()
     assert store.rules == HUB_RULES
@@ -385,7 +385,8 @@ def test_rule_store_keeps_the_latest_set_per_owner():
 
 
 def test_rule_store_takes_an_injected_compiler():
-    from services.profiler.ruleset import RuleSet, RuleStore
+    from services.rules.language import RuleSet
+    from services.rules.store import RuleStore
 
     seen = []
 

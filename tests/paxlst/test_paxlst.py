@@ -8,18 +8,11 @@ from datetime import UTC, date, datetime
 import pytest
 from samples import astra_interchanges, sample
 
-from services.api_ingest.paxlst import (
-    MAX_BYTES,
-    MAX_SEGMENTS,
-    Delimiters,
-    looks_like_paxlst,
-    parse_paxlst,
-    split_interchanges,
-    tokenise,
-)
-from services.api_ingest.paxlst_writer import render_interchange, render_paxlst
-from services.demo import DemoTraffic
+from services.paxlst.reader import MAX_BYTES, looks_like_paxlst, parse_paxlst, split_interchanges
+from services.paxlst.syntax import MAX_SEGMENTS, Delimiters, tokenise
+from services.paxlst.writer import render_interchange, render_paxlst
 from services.wire import manifest_pb2
+from synthetic.traffic import DemoTraffic
 
 M = manifest_pb2
 TODAY = date(2026, 3, 1)

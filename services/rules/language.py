@@ -33,7 +33,6 @@ import functools
 import hashlib
 import operator
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import resources
@@ -44,7 +43,7 @@ import yaml
 
 from services.errors import ConfigError
 from services.geo import is_country
-from services.profiler.rules import HUB_RULES, Rule
+from services.rules.rule import Rule
 
 # The owner the starter templates carry: a member replaces it with its own code (or loads with member=...).
 PLACEHOLDER_OWNER = "MEMBER"
@@ -553,7 +552,7 @@ def load_ruleset(path: Path, member: str | None = None) -> RuleSet:
 
 def starter_text(member: str | None = None) -> str:
     """The starter templates shipped with the hub; with member, its code replaces the placeholder owner."""
-    text = resources.files("services.profiler.data").joinpath("starter_rules.yaml").read_text(encoding="utf-8")
+    text = resources.files("services.data").joinpath("starter_rules.yaml").read_text(encoding="utf-8")
     if member:
         text = re.sub(
             rf"^owner: {PLACEHOLDER_OWNER}\b.*$", f"owner: {member.strip().upper()}", text, count=1, flags=re.M
@@ -568,67 +567,3 @@ def describe_fields() -> str:
         choices = f" ({' | '.join(field.choices)})" if field.choices else ""
         lines.append(f"{name:32} {field.kind}{choices}: {field.help}; operators: {', '.join(OPERATORS[field.kind])}")
     return "\n".join(lines)
-
-
-class RuleStore:
-    """The latest rule set of every owner member (replace semantics), plus the hub-wide rules.
-
-    Fed from the compacted rules topic: key = owner member code, value = the member's rule file (UTF-8 YAML),
-    a tombstone clears the owner. Every profiler process replays the topic into a RuleStore and converges on
-    the same rules. A record that does not validate raises and leaves the owner's previous rules in place.
-    """
-
-    def __init__(
-        self,
-        hub_rules: Sequence[Rule] = HUB_RULES,
-        compile_ruleset: Callable[[str, str, str | None], RuleSet] = parse_ruleset,
-    ) -> None:
-        self._hub = tuple(hub_rules)
-        self._compile = compile_ruleset
-        self._sets: dict[str, RuleSet] = {}
-        self._rules: tuple[Rule, ...] | None = None
-
-    def apply(self, ruleset: RuleSet) -> str:
-        """Replace the owner's rules with this set (no enabled rules: clear them); returns the owner."""
-        owner = ruleset.owner.strip().upper()
-        if not owner:
-            raise ValueError("rule set has no owner")
-        if ruleset.rules or ruleset.disabled:
-            self._sets[owner] = ruleset
-        else:
-            self._sets.pop(owner, None)
-        self._rules = None
-        return owner
-
-    def apply_record(self, key: bytes | None, value: bytes | None) -> str:
-        """Apply one record of the rules topic; raises ValueError / RulesetError for one that cannot be."""
-        owner = (key or b"").decode("utf-8", errors="strict").strip().upper()
-        if not owner:
-            raise ValueError("rules record without an owner key")
-        if value is None:
-            self.clear(owner)
-            return owner
-        # The key names the owner: a file claiming another owner is refused (member=owner checks it).
-        return self.apply(self._compile(value.decode("utf-8"), f"rules of {owner}", owner))
-
-    def clear(self, owner: str) -> None:
-        self._sets.pop(owner.strip().upper(), None)
-        self._rules = None
-
-    @property
-    def owners(self) -> list[str]:
-        return sorted(self._sets)
-
-    def ruleset(self, owner: str) -> RuleSet | None:
-        return self._sets.get(owner.strip().upper())
-
-    def count(self, owner: str) -> int:
-        found = self.ruleset(owner)
-        return 0 if found is None else len(found.rules)
-
-    @property
-    def rules(self) -> tuple[Rule, ...]:
-        """Hub-wide rules, then each owner's enabled rules (owners in code order): what score_batch takes."""
-        if self._rules is None:
-            self._rules = self._hub + tuple(r for o in sorted(self._sets) for r in self._sets[o].rules)
-        return self._rules

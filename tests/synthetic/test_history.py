@@ -1,7 +1,7 @@
 import polars as pl
 
 from services.profiler.frames import FEATURE_SCHEMA
-from services.profiler.history import HISTORY_SCHEMA, PATTERNS, history
+from synthetic.history import HISTORY_SCHEMA, PATTERNS, history
 
 # Attributes that must never reach the model, as column names or name parts.
 PROTECTED = {

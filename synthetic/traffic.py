@@ -1,6 +1,7 @@
 """Synthetic demo traffic: Pacific flights with made-up travellers, and watchlists that some of them are on.
 
-Every name, date and document number here is invented. Seeded, so a demo run and a test see the same data.
+Every name, date and document number here is invented. Seeded, so a demo run and a test see the same data. Used by
+the demo (synthetic.demo), the tests and the benchmarks; never by the hub's runtime.
 """
 
 from __future__ import annotations

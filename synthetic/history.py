@@ -1,5 +1,7 @@
 """A labelled synthetic travel history for training and evaluating the risk model (services.profiler.model).
 
+`apihub model train` generates it (from a source checkout) and hands it to services.profiler.training.train.
+
 There is no real labelled data in the project (nor should there be in a repository), so the hub generates
 its own: one row per traveller seen on a Pacific flight, with the columns that
 services.profiler.frames.add_features derives from API/booking data and that the model reads, plus a label
@@ -39,26 +41,20 @@ dispositions wrong.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import polars as pl
 
+from services.profiler.model import CASH, FEATURE_COLUMNS, ModelArtifact
+from services.profiler.training import train
+
 # Columns of history(): the add_features columns the model reads (same names and dtypes), then the labels.
 HISTORY_SCHEMA: dict[str, pl.DataType] = {
-    "role_kind": pl.String(),
-    "in_transit": pl.Boolean(),
-    "doc_validity_days": pl.Int32(),
-    "transit_count": pl.Int32(),
-    "party_size": pl.Int32(),
-    "booking_lead_days": pl.Int32(),
-    "payment_form": pl.String(),
-    "one_way": pl.Boolean(),
+    **FEATURE_COLUMNS,
     "of_interest": pl.Boolean(),
     "pattern": pl.String(),
-}
-
-# The feature columns of HISTORY_SCHEMA: what the model reads, here and in disposition labels (labels.py).
-FEATURE_COLUMNS: dict[str, pl.DataType] = {
-    name: dtype for name, dtype in HISTORY_SCHEMA.items() if name not in ("of_interest", "pattern")
 }
 
 # (name, probability that a traveller matching it is of interest), in order of precedence.
@@ -70,7 +66,8 @@ PATTERNS: tuple[tuple[str, float], ...] = (
 )
 BACKGROUND_RATE = 0.001
 DEFAULT_LABEL_NOISE = 0.001
-CASH = ("CA", "CASH")
+# Where train() records the data came from (the metadata's training.source).
+SOURCE = "synthetic.history"
 
 
 def _choice(rng: np.random.Generator, n: int, values: list, p: list[float]) -> np.ndarray:
@@ -139,3 +136,9 @@ def history(rows: int = 200_000, seed: int = 7, label_noise: float = DEFAULT_LAB
     label = rng.random(n) < frame["_rate"].to_numpy()
     label ^= rng.random(n) < label_noise
     return frame.drop("_rate").with_columns(of_interest=pl.Series(label, dtype=pl.Boolean)).select(list(HISTORY_SCHEMA))
+
+
+def train_on_history(out_dir: Path, rows: int = 200_000, seed: int = 7, **options: Any) -> ModelArtifact:
+    """services.profiler.training.train on `rows` rows of history(seed=seed), split with the same seed, recorded as
+    SOURCE in the artefact's metadata; `options` go to train (labels, label_weight, holdout, now, ...)."""
+    return train(out_dir, history(rows, seed), source=SOURCE, seed=seed, **options)

@@ -1,6 +1,6 @@
 """Precision statistics from dispositions: credited to every reason, latest outcome per member counts."""
 
-from services.router.dispositions import precision_by_reason
+from services.dispositions import precision_by_reason
 from services.wire import delivery_pb2
 
 

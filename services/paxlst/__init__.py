@@ -1,0 +1,12 @@
+"""UN/EDIFACT PAXLST and ICAO 9303 machine-readable zones: formats several parts of the hub read and write.
+
+Platform code (no service imports it from another): intake reads carriers' interchanges, offline screening
+(`apihub rules test`, `apihub screen`) reads manifest files, and the demo, tests and benchmarks write them.
+
+    syntax.py    character sets, service characters (UNA), the tokeniser: text -> segments
+    dates.py     DTM formats and the century of two-digit years
+    message.py   one message (UNH ... UNT) -> Manifest, with violations and field locations
+    reader.py    parse_paxlst: an interchange -> its messages; looks_like_paxlst, split_interchanges
+    writer.py    render_paxlst / render_interchange: Manifests -> an interchange
+    mrz.py       verify_mrz, check_digit: layouts and check digits of ICAO Doc 9303 zones
+"""

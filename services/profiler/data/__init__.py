@@ -1,1 +1,0 @@
-"""Data files shipped with the profiler: the starter rule templates."""

@@ -1,0 +1,11 @@
+"""The rule language: members' targeting rules as data, validated at the edge and compiled for the profiler.
+
+Platform code: the router's RulesAdmin validates a member's file with it before storing it on the rules topic,
+every profiler compiles the topic's files with it (and evaluates them, services.profiler.rules), and `apihub
+rules` checks and backtests files offline.
+
+    rule.py      Rule: id, owner, score, documentation, a polars expression; the hub's own HUB_RULES
+    language.py  the YAML rule files: fields and operators, parse_ruleset (errors name the rule and the line),
+                 load_ruleset, the starter templates (services/data/starter_rules.yaml)
+    store.py     RuleStore: the latest rule set of every owner, fed from the rules topic
+"""

@@ -1,0 +1,140 @@
+"""The demo: what `apihub up` plays on a running hub by default, and the files `apihub dev demo-files` writes.
+
+run_demo loads the demo watchlists, follows every member's hits and feeds demo manifests (synthetic.traffic) to
+the hub that services.launcher started; write_demo_files writes the same data as files for trying `apihub submit`,
+`watchlist load` and `screen` by hand. Both use the hub's public clients only (services.client), as a carrier and
+a member would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+from google.protobuf import json_format
+
+from services import client
+from services.auth import issue_token
+from services.codec import format_partial_date, hit_to_json
+from services.directory import load_directory
+from services.launcher import Hub
+from services.paxlst.writer import render_paxlst
+from services.wire import delivery_pb2, intake_pb2, manifest_pb2
+from synthetic.traffic import DemoTraffic, cancelled_reservation, demo_watchlists
+
+# How `apihub up` names this module to a user whose install has none of it.
+DEMO_HINT = "a source checkout runs it: `make demo`"
+
+
+def _show_hits(member: str, say: Callable[[str], None]) -> Callable[[delivery_pb2.Delivery], None]:
+    """A Follower callback printing each hit a member's contact point receives, in one line."""
+
+    def show(delivery: delivery_pb2.Delivery) -> None:
+        h = hit_to_json(delivery.hit)
+        why = "; ".join(
+            f"{r['source']} {r['id']} ({r['score']:.2f}{', ' + r['band'] if r['band'] else ''}): {r['explanation']}"
+            for r in h["reasons"]
+        )
+        f = h["flight"]
+        if h["state"] == "withdrawn":
+            say(f"[{member} contact point] hit {h['hit_id']} WITHDRAWN (passenger {h['passenger']['ref']})")
+            return
+        say(
+            f"[{member} contact point] hit {h['hit_id']} on {f['carrier']}{f['number']} "
+            f"{'-'.join(f['route'])} {f['departure'][:16]} passenger {h['passenger']['ref']} "
+            f"score {h['score']:.2f}{' for review' if h['for_review'] else ''} — {why}"
+        )
+
+    return show
+
+
+def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[str], None]) -> None:
+    """Load demo watchlists, follow every member's hits in threads, and feed manifests until ``stop``."""
+    s = hub.settings
+    secret = s.auth_secret
+    member_chan = client.channel_for(s, s.delivery_listen)
+    for owner, entries in demo_watchlists().items():
+        client.load_watchlist(member_chan, issue_token(secret, "member", owner), owner, entries)
+    say("Demo watchlists loaded for FJI, WSM, AUS and TON (synthetic people).")
+
+    def follow(member: str) -> None:
+        follower = client.Follower(member_chan, issue_token(secret, "member", member), member)
+        while not stop.is_set():
+            try:
+                follower.follow(_show_hits(member, say), should_stop=stop.is_set)
+            except grpc.RpcError:
+                stop.wait(1)  # the router restarts or shuts down: resume from the acknowledged cursor
+
+    directory = load_directory(s.directory_file)
+    for member in directory.codes:
+        threading.Thread(target=follow, args=(member,), daemon=True, name=f"follow-{member}").start()
+
+    # Carriers alternate between gRPC and PAXLST; now and then one cancels the reservation of a watchlisted
+    # passenger it reported earlier (an XR change), and the members that got the hit see it withdrawn.
+    traffic = DemoTraffic()
+    ingest_chan = client.channel_for(s, s.ingest_listen)
+    to_cancel: list[tuple[manifest_pb2.Manifest, str]] = []
+    sent = 0
+    while not stop.is_set():
+        sent += 1
+        if to_cancel and sent % 4 == 0:
+            original, ref = to_cancel.pop(0)
+            m, what = cancelled_reservation(original, ref), f"cancels the reservation of {ref}"
+        else:
+            m = traffic.next_manifest()
+            what = "passenger list"
+            if traffic.planted:
+                to_cancel.append((m, traffic.planted))
+        token = issue_token(secret, "carrier", m.carrier)
+        if sent % 2:
+            receipt, via = client.submit(ingest_chan, token, [m])[0], "gRPC"
+        else:
+            receipt, via = client.submit_paxlst(ingest_chan, token, render_paxlst(m)).receipts[0], "PAXLST"
+        status = intake_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_").lower()
+        route = "-".join([leg.origin for leg in m.legs] + [m.legs[-1].destination])
+        say(
+            f"[carrier {m.carrier}] {via} {what} {m.carrier}{m.flight_number} {route}: {receipt.passengers} "
+            f"passengers, {receipt.crew} crew -> {status} ({receipt.manifest_id})"
+        )
+        stop.wait(interval)
+        hub.check_children()
+
+
+def _watchlist_csv(entries: list[delivery_pb2.WatchlistEntry]) -> str:
+    """A watchlist in the CSV form `apihub watchlist load` reads (client.WATCHLIST_COLUMNS)."""
+    rows = [",".join(client.WATCHLIST_COLUMNS)]
+    for e in entries:
+        sex = {1: "M", 2: "F", 3: "X"}.get(e.sex, "")
+        fields = [
+            e.entry_id,
+            e.surname,
+            e.given_names,
+            format_partial_date(e.date_of_birth),
+            sex,
+            e.nationality,
+            e.document_number,
+            e.document_issuer,
+            e.category,
+            e.owner,
+        ]
+        rows.append(",".join(fields))
+    return "\n".join(rows) + "\n"
+
+
+def write_demo_files(directory: Path, manifests: int = 3) -> list[Path]:
+    """Demo manifests (JSON) and one demo watchlist per member (CSV) in `directory`; the paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    traffic = DemoTraffic()
+    for i in range(manifests):
+        m = traffic.next_manifest()
+        path = directory / f"manifest-{m.carrier}{m.flight_number}-{i + 1}.json"
+        path.write_text(json_format.MessageToJson(m, preserving_proto_field_name=True))
+        written.append(path)
+    for owner, entries in demo_watchlists().items():
+        path = directory / f"watchlist-{owner}.csv"
+        path.write_text(_watchlist_csv(entries))
+        written.append(path)
+    return written

@@ -1,0 +1,135 @@
+"""The webhook dispatcher's handler on the stream loop, against in-memory fakes (real broker and HTTP endpoint:
+tests/integration/test_webhooks.py)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+
+import pytest
+from kafka.structs import TopicPartition
+from prometheus_client import REGISTRY
+
+from services.bus import Topics
+from services.directory import Member, Webhook
+from services.router import webhook
+from services.router.webhook import RetryPolicy, WebhookDispatcher
+
+SECRET_ENV = "APIHUB_UNIT_WEBHOOK_SECRET"
+
+
+@dataclass(frozen=True)
+class FixedDelay(RetryPolicy):
+    pause_s: float = 0.0
+
+    def delay(self, attempt: int) -> float:
+        return self.pause_s
+
+
+class Endpoint:
+    """Stands in for webhook.post: answers each POST with the next status (the last one repeats)."""
+
+    def __init__(self, *statuses: int):
+        self.statuses = list(statuses)
+        self.bodies: list[dict] = []
+        self.posted = threading.Event()
+
+    def __call__(self, url, secret, body, timeout_s):
+        self.bodies.append(json.loads(body))
+        self.posted.set()
+        return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+
+
+@pytest.fixture
+def parts(unit_settings, fakes, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, "unit-secret")
+    calls: list[tuple] = []
+    consumer, producer = fakes.Consumer(), fakes.Producer(calls)
+    consumer.calls = calls
+    member = Member("FJI", "Fiji", "", frozenset({"FJI"}), Webhook("http://127.0.0.1:1/hits", SECRET_ENV))
+    topics = Topics(unit_settings.topic_prefix)
+
+    def build(endpoint: Endpoint, policy: RetryPolicy, *values: bytes) -> WebhookDispatcher:
+        monkeypatch.setattr(webhook, "post", endpoint)
+        for offset, value in enumerate(values, start=40):
+            tp, record = fakes.record(topics.outbox("FJI"), offset, value)
+            consumer.polls.append({tp: [record]})
+        return WebhookDispatcher(unit_settings, member, policy, consumer=consumer, producer=producer)
+
+    return build, calls, producer, topics
+
+
+def run_until(dispatcher: WebhookDispatcher, condition) -> None:
+    thread = threading.Thread(target=dispatcher.run)
+    thread.start()
+    done = threading.Event()
+    for _ in range(500):
+        if condition():
+            break
+        done.wait(0.01)
+    dispatcher.stop()
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def committed(calls) -> list[int]:
+    return [offset.offset for c in calls if c[0] == "commit" for offset in c[1].values()]
+
+
+def dead_letters(member: str) -> float:
+    return REGISTRY.get_sample_value("apihub_router_dead_letters_total", {"member": member}) or 0.0
+
+
+def test_a_hit_the_member_accepts_is_committed_one_at_a_time_and_nothing_is_dead_lettered(parts, fakes):
+    build, calls, producer, topics = parts
+    first, second = fakes.make_hit("h-1", ["NAN"]), fakes.make_hit("h-2", ["NAN"])
+    endpoint = Endpoint(200)
+    dispatcher = build(endpoint, FixedDelay(), first.SerializeToString(), second.SerializeToString())
+    assert ("assign", (TopicPartition(topics.outbox("FJI"), 0),)) in calls  # its one partition, no rebalances
+    run_until(dispatcher, lambda: len(committed(calls)) == 2)
+    dispatcher.close()
+    assert [b["hit_id"] for b in endpoint.bodies] == ["h-1", "h-2"]
+    assert committed(calls) == [41, 42]  # one commit per hit: the member's answer is the cursor
+    assert producer.sent == []
+
+
+def test_a_hit_never_accepted_is_dead_lettered_and_then_committed(parts, fakes):
+    build, calls, producer, topics = parts
+    hit = fakes.make_hit("h-9", ["NAN"]).SerializeToString()
+    before = dead_letters("FJI")
+    dispatcher = build(Endpoint(503), FixedDelay(attempts=3), hit)
+    run_until(dispatcher, lambda: committed(calls))
+    dispatcher.close()
+    assert producer.sent == [(topics.dead_letters, b"h-9", hit)]
+    assert producer.headers[(topics.dead_letters, b"h-9")] == {
+        "member": b"FJI",
+        "error": b"HTTP 503",
+        "outbox_offset": b"40",
+    }
+    assert [c[0] for c in calls if c[0] in ("send", "flush", "commit")] == ["send", "flush", "commit"]
+    assert committed(calls) == [41]
+    assert dead_letters("FJI") == before + 1
+
+
+def test_stopping_during_the_retries_leaves_the_hit_uncommitted_and_undead(parts, fakes):
+    build, calls, producer, _ = parts
+    endpoint = Endpoint(503)
+    dispatcher = build(endpoint, FixedDelay(attempts=5, pause_s=30), fakes.make_hit("h-3", ["NAN"]).SerializeToString())
+    run_until(dispatcher, endpoint.posted.is_set)
+    dispatcher.close()
+    assert len(endpoint.bodies) == 1
+    assert committed(calls) == [] and producer.sent == []
+    assert [c[2] for c in calls if c[0] == "seek"] == [40]  # left for the restarted dispatcher
+
+
+def test_an_undecodable_outbox_record_is_dead_lettered_without_a_post(parts):
+    build, calls, producer, topics = parts
+    endpoint = Endpoint(200)
+    dispatcher = build(endpoint, FixedDelay(), b"\xff\xff not a hit")
+    run_until(dispatcher, lambda: committed(calls))
+    dispatcher.close()
+    assert endpoint.bodies == []
+    [(topic, _, value)] = producer.sent
+    assert topic == topics.dead_letters and value == b"\xff\xff not a hit"
+    assert committed(calls) == [41]
