@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import grpc
 import typer
@@ -23,6 +24,9 @@ from services.errors import ConfigError, HubError
 from services.profiler.model_cli import model_app
 from services.profiler.rules_cli import rules_app
 from services.wire import delivery_pb2, hit_pb2, intake_pb2, manifest_pb2
+
+if TYPE_CHECKING:
+    from services.profiler.watchlist import WatchlistStore
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 dev_app = typer.Typer(
@@ -492,13 +496,10 @@ def screen(
     """
     from datetime import UTC, datetime
 
-    import polars as pl
-
     from services.directory import load_directory
     from services.profiler.rules import Breaker
     from services.profiler.rules_cli import read_manifest_files
     from services.profiler.scoring import score_batch
-    from services.profiler.watchlist import WatchlistStore, traveller_names
     from services.router.recipients import member_tailor, recipients
     from services.rules.language import RulesetError, load_ruleset
     from services.rules.store import RuleStore
@@ -506,21 +507,7 @@ def screen(
 
     settings = _settings()
     directory = load_directory(settings.directory_file)
-    try:
-        store = WatchlistStore(traveller_names(settings))
-    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
-        _fail(f"bad settings: APIHUB_TRAVELLER_NAMES_FILE {settings.traveller_names_file}: {exc}")
-    for path in watchlist:
-        by_owner: dict[str, list] = {}
-        try:
-            for entry in client.read_watchlist_csv(path.read_text(encoding="utf-8-sig"), None):
-                by_owner.setdefault(entry.owner, []).append(entry)
-        except client.WatchlistFileError as exc:
-            _fail(f"{path}: {exc}")
-        for owner, entries in by_owner.items():
-            store.apply(
-                delivery_pb2.Watchlist(owner=owner, scope=delivery_pb2.WATCHLIST_SCOPE_REGIONAL, entries=entries)
-            )
+    store = _offline_watchlists(settings, watchlist)
     rule_store = RuleStore()
     for path in rules:
         try:
@@ -545,27 +532,54 @@ def screen(
     for hit in hits:
         for member in sorted(recipients(hit, directory, policy)):
             version = tailor(hit, member)
-            if version is None:
-                continue  # nothing in it reaches this member's own bands or thresholds
-            copy = hit_pb2.Hit()
-            copy.CopyFrom(version)
-            copy.recipient = member
-            h = hit_to_json(copy)
-            if as_json:
-                typer.echo(json.dumps(h))
-            else:
-                why = ", ".join(
-                    f"{r['source']} {r['id']} {r['score']:.2f}" + (f" {r['band']}" if r["band"] else "")
-                    for r in h["reasons"]
-                )
-                f = h["flight"]
-                marker = f" {REVIEW_MARKER}" if h["for_review"] else ""
-                typer.echo(
-                    f"{member} {h['hit_id']} {f['carrier']}{f['number']} {h['passenger']['ref']} "
-                    f"score={h['score']:.2f}{marker} ({why})"
-                )
+            if version is not None:  # None: nothing in it reaches this member's own bands or thresholds
+                _echo_screened(version, member, as_json)
     if problems:
         raise typer.Exit(1)
+
+
+def _offline_watchlists(settings: HubSettings, paths: Sequence[Path]) -> WatchlistStore:
+    """A WatchlistStore with the entries of these watchlist CSVs, each owner's as a regional list."""
+    import polars as pl
+
+    from services.profiler.watchlist import WatchlistStore, traveller_names
+
+    try:
+        store = WatchlistStore(traveller_names(settings))
+    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+        _fail(f"bad settings: APIHUB_TRAVELLER_NAMES_FILE {settings.traveller_names_file}: {exc}")
+    for path in paths:
+        by_owner: dict[str, list] = {}
+        try:
+            for entry in client.read_watchlist_csv(path.read_text(encoding="utf-8-sig"), None):
+                by_owner.setdefault(entry.owner, []).append(entry)
+        except client.WatchlistFileError as exc:
+            _fail(f"{path}: {exc}")
+        for owner, entries in by_owner.items():
+            store.apply(
+                delivery_pb2.Watchlist(owner=owner, scope=delivery_pb2.WATCHLIST_SCOPE_REGIONAL, entries=entries)
+            )
+    return store
+
+
+def _echo_screened(version: hit_pb2.Hit, member: str, as_json: bool) -> None:
+    """One line for a member's copy of a hit, as `apihub hits follow` prints it."""
+    copy = hit_pb2.Hit()
+    copy.CopyFrom(version)
+    copy.recipient = member
+    h = hit_to_json(copy)
+    if as_json:
+        typer.echo(json.dumps(h))
+        return
+    why = ", ".join(
+        f"{r['source']} {r['id']} {r['score']:.2f}" + (f" {r['band']}" if r["band"] else "") for r in h["reasons"]
+    )
+    f = h["flight"]
+    marker = f" {REVIEW_MARKER}" if h["for_review"] else ""
+    typer.echo(
+        f"{member} {h['hit_id']} {f['carrier']}{f['number']} {h['passenger']['ref']} "
+        f"score={h['score']:.2f}{marker} ({why})"
+    )
 
 
 @rules_app.command("load")

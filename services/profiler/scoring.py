@@ -28,11 +28,12 @@ scored.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+import polars as pl
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services import codec
@@ -144,15 +145,41 @@ def score_batch(
     frame = travellers.frame
     if frame.is_empty():
         return []
-
-    reasons: dict[tuple[int, int], list[hit_pb2.Reason]] = {}
+    reasons: _Reasons = {}
     jurisdiction = {m: directory.jurisdiction(codec.route_of(manifest)) for m, manifest in enumerate(batch)}
     # Manifest ids once per manifest (a manifest without one costs a digest of its content each time).
     manifest_ids = [manifest.manifest_id or codec.manifest_id(manifest) for manifest in batch]
+    laps("frame")
     # Watchlists: fuzzy screening through the store's index; documents travel beside the frame's name keys.
     screened = frame.with_columns(documents=travellers.documents)
-    laps("frame")
-    for row in store.matches(screened, jurisdiction, threshold=watchlist_threshold).iter_rows(named=True):
+    _watchlist_reasons(store.matches(screened, jurisdiction, threshold=watchlist_threshold), reasons)
+    laps("watchlist")
+    # Derived features once per batch, when a rule or the model reads them.
+    if travellers.inputs is not None:
+        frame = travellers.with_features()
+    laps("features")
+    # Rules: the hub's and every member's, one pass over the batch; a member rule only on flights in its
+    # owner's jurisdiction; a rule flagging too much of one flight is suspended for the batch (breaker).
+    prepared = prepare_frame(frame, batch, rules, jurisdiction)
+    matched, trips = match_rules(prepared, rules, breaker)
+    report_trips(trips, {t.m: manifest_ids[t.m] for t in trips})
+    _rule_reasons(matched, rules, reasons)
+    laps("rules")
+    if model is not None:
+        _model_reasons(model, prepared, jurisdiction, thresholds, reasons)
+    laps("model")
+    hits = _hits(batch, manifest_ids, reasons, now)
+    laps("hits")
+    return hits
+
+
+# Reasons found so far, per (manifest index, traveller index) of the batch.
+_Reasons = dict[tuple[int, int], list[hit_pb2.Reason]]
+
+
+def _watchlist_reasons(matches: pl.DataFrame, reasons: _Reasons) -> None:
+    """A WATCHLIST reason per match (watchlist.MATCH_SCHEMA rows)."""
+    for row in matches.iter_rows(named=True):
         reasons.setdefault((row["m"], row["t"]), []).append(
             hit_pb2.Reason(
                 source=hit_pb2.REASON_SOURCE_WATCHLIST,
@@ -165,53 +192,56 @@ def score_batch(
                 category=row["category"],
             )
         )
-    laps("watchlist")
-    # Derived features once per batch, when a rule or the model reads them.
-    if travellers.inputs is not None:
-        frame = travellers.with_features()
-    laps("features")
-    # Rules: the hub's and every member's, one pass over the batch; a member rule only on flights in its
-    # owner's jurisdiction; a rule flagging too much of one flight is suspended for the batch (breaker).
-    prepared = prepare_frame(frame, batch, rules, jurisdiction)
-    matched, trips = match_rules(prepared, rules, breaker)
-    report_trips(trips, {t.m: manifest_ids[t.m] for t in trips})
-    if matched.height:
-        # (row, rule) of every flag, row by row and rules in order within a row.
-        rows, which = np.nonzero(matched.select(rule.column for rule in rules).to_numpy())
-        ms, ts = matched["m"].to_list(), matched["t"].to_list()
-        for i, j in zip(rows.tolist(), which.tolist(), strict=True):
-            rule = rules[j]
-            reasons.setdefault((ms[i], ts[i]), []).append(
-                hit_pb2.Reason(
-                    source=hit_pb2.REASON_SOURCE_RULE,
-                    id=rule.id,
-                    score=rule.score,
-                    explanation=rule.explanation,
-                    owner=rule.owner,
-                    category=rule.category,
-                )
-            )
-    laps("rules")
-    # Model: one predict_proba over the batch's derived features, explanations only for the travellers that
-    # reach their flight's review threshold.
-    if model is not None:
-        from services.profiler.model import manifest_thresholds, review_candidates
 
-        limits = manifest_thresholds(jurisdiction, thresholds)
-        for row in review_candidates(model, prepared, limits).iter_rows(named=True):
-            reasons.setdefault((row["m"], row["t"]), []).append(
-                hit_pb2.Reason(
-                    source=hit_pb2.REASON_SOURCE_MODEL,
-                    id=model.version,
-                    score=row["probability"],
-                    explanation=model_explanation(
-                        model.version, row["probability"], row["threshold"], row["explanation"]
-                    ),
-                    category=MODEL_CATEGORY,
-                )
-            )
-    laps("model")
 
+def _rule_reasons(matched: pl.DataFrame, rules: Sequence[Rule], reasons: _Reasons) -> None:
+    """A RULE reason per flag of match_rules' rows, row by row and rules in order within a row."""
+    if not matched.height:
+        return
+    rows, which = np.nonzero(matched.select(rule.column for rule in rules).to_numpy())
+    ms, ts = matched["m"].to_list(), matched["t"].to_list()
+    for i, j in zip(rows.tolist(), which.tolist(), strict=True):
+        rule = rules[j]
+        reasons.setdefault((ms[i], ts[i]), []).append(
+            hit_pb2.Reason(
+                source=hit_pb2.REASON_SOURCE_RULE,
+                id=rule.id,
+                score=rule.score,
+                explanation=rule.explanation,
+                owner=rule.owner,
+                category=rule.category,
+            )
+        )
+
+
+def _model_reasons(
+    model: ModelArtifact,
+    prepared: pl.DataFrame,
+    jurisdiction: Mapping[int, Collection[str]],
+    thresholds: Mapping[str, float] | None,
+    reasons: _Reasons,
+) -> None:
+    """MODEL reasons: one predict_proba over the batch's derived features, explanations only for the travellers
+    that reach their flight's review threshold."""
+    from services.profiler.model import manifest_thresholds, review_candidates
+
+    limits = manifest_thresholds(jurisdiction, thresholds)
+    for row in review_candidates(model, prepared, limits).iter_rows(named=True):
+        reasons.setdefault((row["m"], row["t"]), []).append(
+            hit_pb2.Reason(
+                source=hit_pb2.REASON_SOURCE_MODEL,
+                id=model.version,
+                score=row["probability"],
+                explanation=model_explanation(model.version, row["probability"], row["threshold"], row["explanation"]),
+                category=MODEL_CATEGORY,
+            )
+        )
+
+
+def _hits(
+    batch: Sequence[manifest_pb2.Manifest], manifest_ids: Sequence[str], reasons: _Reasons, now: datetime
+) -> list[hit_pb2.Hit]:
+    """One Hit per traveller with reasons, in manifest order, then traveller order."""
     hits: list[hit_pb2.Hit] = []
     flights: dict[int, tuple[str, hit_pb2.FlightRef]] = {}
     raised_at = Timestamp()
@@ -235,7 +265,6 @@ def score_batch(
         if manifest.HasField("received_at"):
             hit.manifest_received_at.CopyFrom(manifest.received_at)
         hits.append(hit)
-    laps("hits")
     return hits
 
 
