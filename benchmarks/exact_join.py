@@ -23,7 +23,7 @@ def exact_matches(
     jurisdiction: Mapping[int, Collection[str]] | None = None,
 ) -> pl.DataFrame:
     """Travellers whose surname, given names and date of birth all equal an entry's (EXACT_SCHEMA rows), sorted
-    by m, t, owner, entry_id.
+    by manifest_index, traveller_index, owner, entry_id.
 
     jurisdiction as for WatchlistStore.matches: regional entries match on every flight, private entries only on
     flights in their owner's jurisdiction, so a manifest missing from the mapping gets no private matches.
@@ -32,13 +32,13 @@ def exact_matches(
     if entries.is_empty() or travellers.is_empty():
         return pl.DataFrame(schema=EXACT_SCHEMA)
     candidates = (
-        travellers.select("m", "t", *KEYS)
+        travellers.select("manifest_index", "traveller_index", *KEYS)
         .filter(*(pl.col(k) != "" for k in KEYS))
         .join(entries, on=KEYS, how="inner")
         .select(EXACT_SCHEMA.keys())
     )
     return (
         within_jurisdiction(candidates, jurisdiction)
-        .unique(["m", "t", "owner", "entry_id"], keep="first", maintain_order=True)
-        .sort("m", "t", "owner", "entry_id")
+        .unique(["manifest_index", "traveller_index", "owner", "entry_id"], keep="first", maintain_order=True)
+        .sort("manifest_index", "traveller_index", "owner", "entry_id")
     )

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(__file__).resolve()
 
 # What WatchlistStore.matches reads of a traveller frame ("documents" is optional).
-TRAVELLER_COLUMNS = ("m", "t", "surname_key", "given_key", "dob", "documents")
+TRAVELLER_COLUMNS = ("manifest_index", "traveller_index", "surname_key", "given_key", "dob", "documents")
 
 
 # -- parent side ------------------------------------------------------------------------------------------------
@@ -244,6 +244,10 @@ def serve(argv: list[str] | None = None) -> int:
     store.apply(delivery_pb2.Watchlist.FromString(args.watchlist.read_bytes()))
     entries = store.entries.height
     frame = pl.read_parquet(args.travellers)
+    # Refs from before the index columns were named manifest_index and traveller_index call them m and t.
+    if "manifest_index" not in getattr(watchlist, "EXACT_SCHEMA", {}):
+        old_names = {"manifest_index": "m", "traveller_index": "t"}
+        frame = frame.rename({new: old for new, old in old_names.items() if new in frame.columns})
     load_s = time.perf_counter() - started
     started = time.perf_counter()
     store.index  # noqa: B018  (built once per list change, as in the profiler)

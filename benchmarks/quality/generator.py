@@ -727,8 +727,8 @@ def generate(
 
     travellers = pl.DataFrame(
         {
-            "m": [0] * len(rows),
-            "t": list(range(len(rows))),
+            "manifest_index": [0] * len(rows),
+            "traveller_index": list(range(len(rows))),
             "surname_key": [p.surname for p, _, _ in rows],
             "given_key": [p.given for p, _, _ in rows],
             "dob": [p.dob for p, _, _ in rows],

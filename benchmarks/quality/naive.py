@@ -22,7 +22,7 @@ NAIVE_YEARS = 1
 # Cells of one cdist block (queries x choices, one byte each): bounds memory on large sets.
 _BLOCK_CELLS = 50_000_000
 
-NAIVE_SCHEMA: dict[str, pl.DataType] = {"t": pl.Int64(), "entry_id": pl.String(), "naive": pl.Float64()}
+NAIVE_SCHEMA: dict[str, pl.DataType] = {"traveller_index": pl.Int64(), "entry_id": pl.String(), "naive": pl.Float64()}
 
 
 def full_names(frame: pl.DataFrame) -> pl.Series:
@@ -46,7 +46,7 @@ def naive_matches(
     if travellers.is_empty() or entries.is_empty():
         return pl.DataFrame(schema=NAIVE_SCHEMA)
     t_names, e_names = full_names(travellers).to_list(), full_names(entries).to_list()
-    t_ids, e_ids = travellers["t"].to_numpy(), entries["entry_id"].to_numpy()
+    t_ids, e_ids = travellers["traveller_index"].to_numpy(), entries["entry_id"].to_numpy()
     t_years, e_years = _years(travellers["dob"]), _years(entries["dob"])
     undated = np.flatnonzero(e_years == 0)
     found_t: list[np.ndarray] = []
@@ -80,7 +80,11 @@ def naive_matches(
     if not found_t:
         return pl.DataFrame(schema=NAIVE_SCHEMA)
     return pl.DataFrame(
-        {"t": np.concatenate(found_t), "entry_id": np.concatenate(found_e), "naive": np.concatenate(found_s)},
+        {
+            "traveller_index": np.concatenate(found_t),
+            "entry_id": np.concatenate(found_e),
+            "naive": np.concatenate(found_s),
+        },
         schema=NAIVE_SCHEMA,
     )
 

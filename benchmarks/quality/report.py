@@ -100,8 +100,10 @@ def screen(screening: sources.ScreeningSet, review: float) -> Screened:
     store = WatchlistStore()
     store.apply(delivery_pb2.Watchlist(owner="FJI", entries=screening.entries))
     travellers = screening.travellers
-    matches = store.matches(travellers, None, threshold=review).select("t", "entry_id", "score")
-    baseline = naive.naive_matches(travellers.select("t", "surname_key", "given_key", "dob"), store.entries)
+    matches = store.matches(travellers, None, threshold=review).select("traveller_index", "entry_id", "score")
+    baseline = naive.naive_matches(
+        travellers.select("traveller_index", "surname_key", "given_key", "dob"), store.entries
+    )
     entry_side = store.entries.select(
         "entry_id",
         e_surname="surname_key",
@@ -112,7 +114,7 @@ def screen(screening: sources.ScreeningSet, review: float) -> Screened:
     listed = (
         travellers.filter(pl.col("truth").is_not_null())
         .select(
-            "t",
+            "traveller_index",
             "part",
             "kind",
             "truth",
@@ -132,11 +134,13 @@ def screen(screening: sources.ScreeningSet, review: float) -> Screened:
         )
     )
     classified = classes.classify_frame(listed)
-    own = matches.group_by("t", "entry_id").agg(pl.col("score").max()).rename({"entry_id": "truth"})
-    found = baseline.select("t", truth="entry_id", naive_found=pl.lit(True)).unique(["t", "truth"])
+    own = matches.group_by("traveller_index", "entry_id").agg(pl.col("score").max()).rename({"entry_id": "truth"})
+    found = baseline.select("traveller_index", truth="entry_id", naive_found=pl.lit(True)).unique(
+        ["traveller_index", "truth"]
+    )
     truths = (
-        classified.join(own, on=["t", "truth"], how="left")
-        .join(found, on=["t", "truth"], how="left")
+        classified.join(own, on=["traveller_index", "truth"], how="left")
+        .join(found, on=["traveller_index", "truth"], how="left")
         .with_columns(pl.col("naive_found").fill_null(False))
     )
     return Screened(travellers, matches, baseline, truths, len(screening.entries), store, time.perf_counter() - started)
@@ -160,9 +164,9 @@ def screening_metrics(screened: Screened, part: str, alert: float, review: float
     """Every figure of one part of a screened set (see the module docstring)."""
     travellers = screened.travellers.filter(pl.col("part") == part)
     truths = screened.truths.filter(pl.col("part") == part)
-    labels = travellers.select("t", "kind", "truth")
-    ours = screened.matches.join(labels, on="t")
-    baseline = screened.naive.join(labels, on="t")
+    labels = travellers.select("traveller_index", "kind", "truth")
+    ours = screened.matches.join(labels, on="traveller_index")
+    baseline = screened.naive.join(labels, on="traveller_index")
     innocents = int((travellers["kind"] == sources.INNOCENT).sum())
 
     def row(frame: pl.DataFrame) -> dict[str, Any]:
@@ -176,7 +180,7 @@ def screening_metrics(screened: Screened, part: str, alert: float, review: float
     def banded(frame: pl.DataFrame, column: str, threshold: float) -> dict[str, Any]:
         hits = frame.filter(pl.col(column) >= threshold)
         true = int((hits["entry_id"] == hits["truth"]).fill_null(False).sum())
-        alerted = hits.filter(pl.col("kind") == sources.INNOCENT)["t"].n_unique()
+        alerted = hits.filter(pl.col("kind") == sources.INNOCENT)["traveller_index"].n_unique()
         return {
             "matches": hits.height,
             "false_matches": hits.height - true,

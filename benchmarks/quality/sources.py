@@ -1,9 +1,10 @@
 """The data the quality report measures screening on, loaded into two common structures.
 
-A ScreeningSet is a watchlist (entries) and travellers screened against it: every traveller row has m, t,
-surname_key, given_key (frames.name_key form), dob ("YYYY", "YYYY-MM", "YYYY-MM-DD" or ""), documents, kind,
-truth (the entry_id of the listed person the traveller is, null for everyone else), part ("tuning" or
-"held-out", split.py) and comma (the traveller's name was written "SURNAME, GIVEN NAMES").
+A ScreeningSet is a watchlist (entries) and travellers screened against it: every traveller row has
+manifest_index, traveller_index, surname_key, given_key (frames.name_key form), dob ("YYYY", "YYYY-MM",
+"YYYY-MM-DD" or ""), documents, kind, truth (the entry_id of the listed person the traveller is, null for
+everyone else), part ("tuning" or "held-out", split.py) and comma (the traveller's name was written
+"SURNAME, GIVEN NAMES").
 
 A PairSet is labelled name pairs scored on names alone: cluster, part, is_match, the traveller's side
 (t_surname, t_given, t_comma) and the entry's side (e_surname, e_given, e_comma), names in name_key form.
@@ -55,8 +56,8 @@ LISTED = "listed"  # kind of a UN traveller who is a listed person
 INNOCENT = "innocent"  # kind of a traveller on no list (the generator's label too)
 
 TRAVELLER_SCHEMA: dict[str, pl.DataType] = {
-    "m": pl.Int64(),
-    "t": pl.Int64(),
+    "manifest_index": pl.Int64(),
+    "traveller_index": pl.Int64(),
     "surname_key": pl.String(),
     "given_key": pl.String(),
     "dob": pl.String(),
@@ -155,8 +156,8 @@ def _travellers(
     split = [split_full_name(n) for n in names]
     frame = pl.DataFrame(
         {
-            "m": [0] * len(names),
-            "t": list(range(len(names))),
+            "manifest_index": [0] * len(names),
+            "traveller_index": list(range(len(names))),
             "surname_key": [s for s, _, _ in split],
             "given_key": [g for _, g, _ in split],
             "dob": [normalise_date(d) for d in dobs],

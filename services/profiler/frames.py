@@ -15,8 +15,8 @@ from services.wire import manifest_pb2
 
 # Column -> dtype of the traveller frame. Fixed, so an empty batch yields a frame the joins still accept.
 TRAVELLER_SCHEMA: dict[str, pl.DataType] = {
-    "m": pl.Int64(),  # index of the manifest in the batch
-    "t": pl.Int64(),  # index of the traveller in its manifest
+    "manifest_index": pl.Int64(),  # index of the manifest in the batch
+    "traveller_index": pl.Int64(),  # index of the traveller in its manifest
     "manifest_id": pl.String(),
     "carrier": pl.String(),
     "flight_number": pl.String(),
@@ -215,8 +215,8 @@ def read_travellers(manifests: Sequence[manifest_pb2.Manifest], *, features: boo
     surname_key, given_key = keys.slice(0, len(m)), keys.slice(len(m))
     travelling = pl.DataFrame(
         {
-            "m": m,
-            "t": t,
+            "manifest_index": m,
+            "traveller_index": t,
             "role": values["role"],
             "surname_key": surname_key,
             "given_key": given_key,
@@ -226,8 +226,8 @@ def read_travellers(manifests: Sequence[manifest_pb2.Manifest], *, features: boo
             "nationality": values["nationality"],
         },
         schema={
-            "m": pl.Int64(),
-            "t": pl.Int64(),
+            "manifest_index": pl.Int64(),
+            "traveller_index": pl.Int64(),
             "role": pl.Int32(),
             "surname_key": pl.String(),
             "given_key": pl.String(),
@@ -250,11 +250,12 @@ def read_travellers(manifests: Sequence[manifest_pb2.Manifest], *, features: boo
 
 
 def _positions(manifests: Sequence[manifest_pb2.Manifest]) -> tuple[pl.Series, pl.Series]:
-    """Columns m (index of each traveller's manifest in the batch) and t (its index in the manifest)."""
+    """Columns manifest_index (of each traveller's manifest in the batch) and traveller_index (its index in the
+    manifest)."""
     counts = np.array([len(manifest.travellers) for manifest in manifests], dtype=np.int64)
     m = np.repeat(np.arange(len(manifests), dtype=np.int64), counts)
     t = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    return pl.Series("m", m, dtype=pl.Int64), pl.Series("t", t, dtype=pl.Int64)
+    return pl.Series("manifest_index", m, dtype=pl.Int64), pl.Series("traveller_index", t, dtype=pl.Int64)
 
 
 def _flights(manifests: Sequence[manifest_pb2.Manifest]) -> pl.DataFrame:
@@ -513,10 +514,13 @@ def add_features(frame: pl.DataFrame, manifests: list[manifest_pb2.Manifest]) ->
     m, t = _positions(manifests)
     values, docs = _read(manifests, frame=False)
     inputs = _traveller_inputs(values, _issuers(docs, len(m)))
-    routes = _routes(manifests).with_columns(m=pl.int_range(pl.len(), dtype=pl.Int64))
+    routes = _routes(manifests).with_columns(manifest_index=pl.int_range(pl.len(), dtype=pl.Int64))
     joined = frame.join(
-        pl.concat([pl.DataFrame([m, t]), inputs], how="horizontal"), on=["m", "t"], how="left", maintain_order="left"
-    ).join(routes, on="m", how="left", maintain_order="left")
+        pl.concat([pl.DataFrame([m, t]), inputs], how="horizontal"),
+        on=["manifest_index", "traveller_index"],
+        how="left",
+        maintain_order="left",
+    ).join(routes, on="manifest_index", how="left", maintain_order="left")
     return _derive_features(joined)
 
 
@@ -544,7 +548,9 @@ def _derive_features(frame: pl.DataFrame) -> pl.DataFrame:
         destination=pl.col("ports").list.last(),
         transit_count=pl.col("transit_ports").list.len().cast(pl.Int32),
         reservation_locator=pl.col("locator"),
-        party_size=pl.when(pl.col("locator").is_not_null()).then(pl.len().over("m", "locator").cast(pl.Int32)),
+        party_size=pl.when(pl.col("locator").is_not_null()).then(
+            pl.len().over("manifest_index", "locator").cast(pl.Int32)
+        ),
         booking_lead_days=(departure - pl.col("booked")).dt.total_days().cast(pl.Int32),
         payment_form=pl.col("payment"),
     ).drop("role_code", "issuer", "locator", "booked", "payment")

@@ -246,7 +246,11 @@ def label_rows(
     report = report if report is not None else LabelReport()
     batch: list[manifest_pb2.Manifest] = []
     position: dict[str, int] = {}
-    wanted: dict[str, list] = {"m": [], "t": [], **{name: [] for name in ("hit_id", "outcome", "members")}}
+    wanted: dict[str, list] = {
+        "manifest_index": [],
+        "traveller_index": [],
+        **{name: [] for name in ("hit_id", "outcome", "members")},
+    }
     wanted |= {"conflicting": [], "sources": [], "of_interest": []}
     for hit_id in sorted(labels):
         label = labels[hit_id]
@@ -265,8 +269,8 @@ def label_rows(
         if hit.manifest_id not in position:
             position[hit.manifest_id] = len(batch)
             batch.append(manifest)
-        wanted["m"].append(position[hit.manifest_id])
-        wanted["t"].append(t)
+        wanted["manifest_index"].append(position[hit.manifest_id])
+        wanted["traveller_index"].append(t)
         wanted["hit_id"].append(hit_id)
         wanted["outcome"].append(OUTCOME_NAMES.get(label.outcome, str(label.outcome)))
         wanted["members"].append(label.members)
@@ -278,8 +282,8 @@ def label_rows(
     rows = pl.DataFrame(
         wanted,
         schema={
-            "m": pl.Int64(),
-            "t": pl.Int64(),
+            "manifest_index": pl.Int64(),
+            "traveller_index": pl.Int64(),
             "hit_id": pl.String(),
             "outcome": pl.String(),
             "members": pl.Int32(),
@@ -288,10 +292,12 @@ def label_rows(
             "of_interest": pl.Boolean(),
         },
     )
-    features = add_features(manifests_to_frame(batch), batch).select("m", "t", *FEATURE_COLUMNS)
-    frame = rows.join(features, on=["m", "t"], how="left", maintain_order="left").with_columns(
-        feature_schema_version=pl.lit(FEATURE_SCHEMA_VERSION, dtype=pl.Int32())
+    features = add_features(manifests_to_frame(batch), batch).select(
+        "manifest_index", "traveller_index", *FEATURE_COLUMNS
     )
+    frame = rows.join(
+        features, on=["manifest_index", "traveller_index"], how="left", maintain_order="left"
+    ).with_columns(feature_schema_version=pl.lit(FEATURE_SCHEMA_VERSION, dtype=pl.Int32()))
     frame = frame.select(pl.col(name).cast(dtype) for name, dtype in LABEL_SCHEMA.items())
     report.labels += frame.height
     report.positives += int(frame["of_interest"].sum())

@@ -318,12 +318,13 @@ def manifest_thresholds(
 def review_candidates(
     model: ModelArtifact, features: pl.DataFrame, threshold_by_manifest: Mapping[int, float]
 ) -> pl.DataFrame:
-    """Rows (m, t, probability, threshold, explanation) whose probability reaches their flight's threshold.
+    """Rows (manifest_index, traveller_index, probability, threshold, explanation) whose probability reaches
+    their flight's threshold.
 
     One predict_proba over the whole batch; explanations only for the (few) rows that reach it.
     """
     probabilities = model.score(features)
-    m = features["m"].to_numpy()
+    m = features["manifest_index"].to_numpy()
     table = np.full(int(m.max()) + 1 if len(m) else 0, math.inf)
     for i, value in threshold_by_manifest.items():
         if 0 <= i < len(table):
@@ -334,8 +335,8 @@ def review_candidates(
     explanations = [", ".join(str(c) for c in row) for row in model.explain(rows)]
     return pl.DataFrame(
         {
-            "m": rows["m"],
-            "t": rows["t"],
+            "manifest_index": rows["manifest_index"],
+            "traveller_index": rows["traveller_index"],
             "probability": probabilities[chosen],
             "threshold": limit[chosen],
             "explanation": pl.Series(explanations, dtype=pl.String()),

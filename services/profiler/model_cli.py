@@ -309,6 +309,6 @@ def explain(
     )
     ranked = ranked.head(top)
     for row, contributions in zip(ranked.iter_rows(named=True), model.explain(ranked), strict=True):
-        source = read[row["m"]][1]
+        source = read[row["manifest_index"]][1]
         words = ", ".join(str(c) for c in contributions)
-        typer.echo(f"{row['probability']:.3f}  {source} traveller {row['t'] + 1}: {words}")
+        typer.echo(f"{row['probability']:.3f}  {source} traveller {row['traveller_index'] + 1}: {words}")

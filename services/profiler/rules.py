@@ -38,19 +38,20 @@ def _check_unique(rules: Sequence[Rule]) -> None:
 
 
 def with_jurisdiction(frame: pl.DataFrame, jurisdiction: Mapping[int, Collection[str]]) -> pl.DataFrame:
-    """The frame with a JURISDICTION column: the members with jurisdiction over each row's manifest (column m).
+    """The frame with a JURISDICTION column: the members with jurisdiction over each row's manifest (column
+    manifest_index).
 
     jurisdiction maps a manifest index to Directory.jurisdiction(route_of(manifest)); a manifest missing
     from it gets an empty list, so no member rule applies to it.
     """
     ms = sorted(jurisdiction)
     flights = pl.DataFrame(
-        {"m": ms, JURISDICTION: [sorted(o.upper() for o in jurisdiction[m]) for m in ms]},
-        schema={"m": pl.Int64(), JURISDICTION: pl.List(pl.String())},
+        {"manifest_index": ms, JURISDICTION: [sorted(o.upper() for o in jurisdiction[m]) for m in ms]},
+        schema={"manifest_index": pl.Int64(), JURISDICTION: pl.List(pl.String())},
     )
     return (
         frame.drop(JURISDICTION, strict=False)
-        .join(flights, on="m", how="left", maintain_order="left")
+        .join(flights, on="manifest_index", how="left", maintain_order="left")
         .with_columns(pl.col(JURISDICTION).fill_null(pl.lit([], dtype=pl.List(pl.String()))))
     )
 
@@ -92,7 +93,7 @@ class BreakerTrip:
 
     owner: str
     rule_id: str
-    m: int  # manifest index in the batch
+    manifest_index: int  # manifest index in the batch
     flagged: int
     travellers: int
 
@@ -109,13 +110,13 @@ def apply_breaker(
         return evaluated, []
     columns = [rule.column for rule in rules]
     # One row per flight: a handful of rows, so the loop below is over flights x rules, not travellers.
-    counts = evaluated.group_by("m").agg(pl.len().alias("_n"), *(pl.col(c).sum() for c in columns))
-    counts = counts.filter(pl.col("_n") >= breaker.min_travellers).sort("m")
+    counts = evaluated.group_by("manifest_index").agg(pl.len().alias("_n"), *(pl.col(c).sum() for c in columns))
+    counts = counts.filter(pl.col("_n") >= breaker.min_travellers).sort("manifest_index")
     trips = []
     for row in counts.iter_rows(named=True):
         for rule in rules:
             if row[rule.column] > breaker.max_share * row["_n"]:
-                trips.append(BreakerTrip(rule.owner, rule.id, row["m"], row[rule.column], row["_n"]))
+                trips.append(BreakerTrip(rule.owner, rule.id, row["manifest_index"], row[rule.column], row["_n"]))
     tripped = {(t.owner, t.rule_id) for t in trips}
     suspended = [r.column for r in rules if (r.owner, r.id) in tripped]
     if suspended:
@@ -133,7 +134,7 @@ def report_trips(trips: Sequence[BreakerTrip], manifest_ids: Mapping[int, str] |
             trip.owner or "hub",
             trip.flagged,
             trip.travellers,
-            (manifest_ids or {}).get(trip.m, f"#{trip.m}"),
+            (manifest_ids or {}).get(trip.manifest_index, f"#{trip.manifest_index}"),
         )
 
 
@@ -161,18 +162,22 @@ def prepare_frame(
 def match_rules(
     frame: pl.DataFrame, rules: Sequence[Rule] = HUB_RULES, breaker: Breaker | None = DEFAULT_BREAKER
 ) -> tuple[pl.DataFrame, list[BreakerTrip]]:
-    """(m, t, one boolean column per rule) for the travellers still flagged after the breaker, and the trips.
+    """(manifest_index, traveller_index, one boolean column per rule) for the travellers still flagged after the
+    breaker, and the trips.
 
     Pure: the caller reports the trips (report_trips). The frame must carry the columns the rules read
     (frames.add_features, and with_jurisdiction when member rules are among them).
     """
     if not rules:
-        return frame.select("m", "t").clear(), []
+        return frame.select("manifest_index", "traveller_index").clear(), []
     columns = [rule.column for rule in rules]
-    evaluated, trips = apply_breaker(evaluate_rules(frame, rules).select("m", "t", *columns), rules, breaker)
+    evaluated, trips = apply_breaker(
+        evaluate_rules(frame, rules).select("manifest_index", "traveller_index", *columns), rules, breaker
+    )
     return evaluated.filter(pl.any_horizontal(columns)), trips
 
 
 def flagged(frame: pl.DataFrame, rules: Sequence[Rule] = HUB_RULES) -> pl.DataFrame:
-    """(m, t, one boolean column per rule) for the travellers that at least one rule flags (no breaker)."""
+    """(manifest_index, traveller_index, one boolean column per rule) for the travellers that at least one rule
+    flags (no breaker)."""
     return match_rules(frame, rules, breaker=None)[0]

@@ -162,7 +162,7 @@ def test(
     for trip in trips:
         typer.echo(
             f"breaker: rule {trip.rule_id} suspended: flagged {trip.flagged} of {trip.travellers} travellers "
-            f"on {screened[trip.m][1]} ({_flight(batch[trip.m])})",
+            f"on {screened[trip.manifest_index][1]} ({_flight(batch[trip.manifest_index])})",
             err=True,
         )
     if as_json:
@@ -175,14 +175,15 @@ def test(
         if rows:
             typer.echo(f"{'manifest':28} {'flight':32} {'passenger':12} {'role':10} rules")
         for row in rows:
-            manifest, source = screened[row["m"]]
-            traveller = manifest.travellers[row["t"]]
+            manifest, source = screened[row["manifest_index"]]
+            traveller = manifest.travellers[row["traveller_index"]]
             hit_rules = [rule for rule in rules if row[rule.column]]
             for rule in hit_rules:
                 per_rule[rule.column] += 1
             role = manifest_pb2.TravellerRole.Name(traveller.role).removeprefix("TRAVELLER_ROLE_").lower()
             typer.echo(
-                f"{source:28} {_flight(manifest):32} {codec.passenger_ref(traveller, row['t']):12} {role:10} "
+                f"{source:28} {_flight(manifest):32} "
+                f"{codec.passenger_ref(traveller, row['traveller_index']):12} {role:10} "
                 + " ".join(rule.id for rule in hit_rules)
             )
         travellers = sum(len(m.travellers) for m in batch)

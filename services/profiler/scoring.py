@@ -162,7 +162,7 @@ def score_batch(
     # owner's jurisdiction; a rule flagging too much of one flight is suspended for the batch (breaker).
     prepared = prepare_frame(frame, batch, rules, jurisdiction)
     matched, trips = match_rules(prepared, rules, breaker)
-    report_trips(trips, {t.m: manifest_ids[t.m] for t in trips})
+    report_trips(trips, {trip.manifest_index: manifest_ids[trip.manifest_index] for trip in trips})
     _rule_reasons(matched, rules, reasons)
     laps("rules")
     if model is not None:
@@ -180,7 +180,7 @@ _Reasons = dict[tuple[int, int], list[hit_pb2.Reason]]
 def _watchlist_reasons(matches: pl.DataFrame, reasons: _Reasons) -> None:
     """A WATCHLIST reason per match (watchlist.MATCH_SCHEMA rows)."""
     for row in matches.iter_rows(named=True):
-        reasons.setdefault((row["m"], row["t"]), []).append(
+        reasons.setdefault((row["manifest_index"], row["traveller_index"]), []).append(
             hit_pb2.Reason(
                 source=hit_pb2.REASON_SOURCE_WATCHLIST,
                 id=row["entry_id"],
@@ -199,7 +199,7 @@ def _rule_reasons(matched: pl.DataFrame, rules: Sequence[Rule], reasons: _Reason
     if not matched.height:
         return
     rows, which = np.nonzero(matched.select(rule.column for rule in rules).to_numpy())
-    ms, ts = matched["m"].to_list(), matched["t"].to_list()
+    ms, ts = matched["manifest_index"].to_list(), matched["traveller_index"].to_list()
     for i, j in zip(rows.tolist(), which.tolist(), strict=True):
         rule = rules[j]
         reasons.setdefault((ms[i], ts[i]), []).append(
@@ -227,7 +227,7 @@ def _model_reasons(
 
     limits = manifest_thresholds(jurisdiction, thresholds)
     for row in review_candidates(model, prepared, limits).iter_rows(named=True):
-        reasons.setdefault((row["m"], row["t"]), []).append(
+        reasons.setdefault((row["manifest_index"], row["traveller_index"]), []).append(
             hit_pb2.Reason(
                 source=hit_pb2.REASON_SOURCE_MODEL,
                 id=model.version,

@@ -53,11 +53,11 @@ ENTRY_SCHEMA: dict[str, pl.DataType] = {
     "document_number": pl.String(),
 }
 
-# A (traveller, entry) pair: the traveller's coordinates (manifest m, traveller t) and the entry's. The exact join
-# the screening benchmark compares with (benchmarks/exact_join.py) returns these columns.
+# A (traveller, entry) pair: the traveller's coordinates (manifest_index, traveller_index) and the entry's. The
+# exact join the screening benchmark compares with (benchmarks/exact_join.py) returns these columns.
 EXACT_SCHEMA: dict[str, pl.DataType] = {
-    "m": pl.Int64(),
-    "t": pl.Int64(),
+    "manifest_index": pl.Int64(),
+    "traveller_index": pl.Int64(),
     "entry_id": pl.String(),
     "owner": pl.String(),
     "scope": pl.String(),
@@ -192,16 +192,19 @@ class WatchlistStore:
         """Fuzzy matches of travellers against every entry, scored by services.profiler.matching (MATCH_SCHEMA rows).
 
         travellers is a traveller frame (frames.TRAVELLER_SCHEMA; an optional "documents" column holds each
-        traveller's document numbers, see frames.read_travellers). jurisdiction maps a manifest index (column m)
-        to the members with jurisdiction over that flight's route (Directory.jurisdiction(route_of(manifest))):
-        private entries only match on flights in their owner's jurisdiction (see within_jurisdiction). One row per
-        (traveller, entry) scoring at least threshold, sorted by m, t, owner, entry_id.
+        traveller's document numbers, see frames.read_travellers). jurisdiction maps a manifest index (column
+        manifest_index) to the members with jurisdiction over that flight's route
+        (Directory.jurisdiction(route_of(manifest))): private entries only match on flights in their owner's
+        jurisdiction (see within_jurisdiction). One row per
+        (traveller, entry) scoring at least threshold, sorted by manifest_index, traveller_index, owner, entry_id.
         """
         if self.entries.is_empty() or travellers.is_empty():
             return pl.DataFrame(schema=MATCH_SCHEMA)
         index = self.index
         documents = pl.col("documents") if "documents" in travellers.columns else pl.lit([], pl.List(pl.String))
-        rows = travellers.select("m", "t", "surname_key", "given_key", "dob", documents=documents).with_row_index("row")
+        rows = travellers.select(
+            "manifest_index", "traveller_index", "surname_key", "given_key", "dob", documents=documents
+        ).with_row_index("row")
         candidates = index.candidates(rows)
         if candidates.is_empty():
             return pl.DataFrame(schema=MATCH_SCHEMA)
@@ -210,7 +213,7 @@ class WatchlistStore:
             candidates.join(
                 rows.select(
                     "row",
-                    "m",
+                    "manifest_index",
                     **matching.traveller_evidence_columns(pl.col("dob"), pl.col("documents")),
                     t_several=pl.concat_str("surname_key", "given_key", separator=" ")
                     .str.strip_chars()
@@ -222,9 +225,9 @@ class WatchlistStore:
         dated = within_jurisdiction(dated.join(index.coordinates, on="e"), jurisdiction)
         if dated.is_empty():
             return pl.DataFrame(schema=MATCH_SCHEMA)
-        named = dated.join(rows.select("row", "t", t_surname="surname_key", t_given="given_key"), on="row").join(
-            index.names, on="e"
-        )
+        named = dated.join(
+            rows.select("row", "traveller_index", t_surname="surname_key", t_given="given_key"), on="row"
+        ).join(index.names, on="e")
         named = named.with_columns(quick=matching.quick_name_score(named))
         evidence = named.filter(matching.worth_aligning(threshold))
         if evidence.is_empty():
@@ -232,21 +235,21 @@ class WatchlistStore:
         scored = matching.finish_pairs(evidence, index.rarity, threshold).filter(pl.col("score") >= threshold)
         return (
             scored.select(MATCH_SCHEMA.keys())
-            .unique(["m", "t", "owner", "entry_id"], keep="first", maintain_order=True)
-            .sort("m", "t", "owner", "entry_id")
+            .unique(["manifest_index", "traveller_index", "owner", "entry_id"], keep="first", maintain_order=True)
+            .sort("manifest_index", "traveller_index", "owner", "entry_id")
         )
 
 
 def within_jurisdiction(pairs: pl.DataFrame, jurisdiction: Mapping[int, Collection[str]] | None) -> pl.DataFrame:
-    """The pairs (columns m, owner, scope) screening may report: regional entries on every flight, private ones only
-    on flights (column m) in their owner's jurisdiction, so a manifest missing from the mapping gets no private
-    matches."""
+    """The pairs (columns manifest_index, owner, scope) screening may report: regional entries on every flight,
+    private ones only on flights (column manifest_index) in their owner's jurisdiction, so a manifest missing from
+    the mapping gets no private matches."""
     owners = [(m, owner) for m, members in (jurisdiction or {}).items() for owner in members]
     allowed = pl.DataFrame(
-        {"m": [p[0] for p in owners], "owner": [p[1].upper() for p in owners]},
-        schema={"m": pl.Int64(), "owner": pl.String()},
+        {"manifest_index": [p[0] for p in owners], "owner": [p[1].upper() for p in owners]},
+        schema={"manifest_index": pl.Int64(), "owner": pl.String()},
     )
-    private = pairs.filter(pl.col("scope") == PRIVATE).join(allowed, on=["m", "owner"], how="semi")
+    private = pairs.filter(pl.col("scope") == PRIVATE).join(allowed, on=["manifest_index", "owner"], how="semi")
     return pl.concat([pairs.filter(pl.col("scope") != PRIVATE), private])
 
 

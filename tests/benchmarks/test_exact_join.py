@@ -39,7 +39,7 @@ def test_only_equal_names_and_the_same_full_date_of_birth_match():
     travellers = _travellers(("MUELLER", "JEAN PIERRE", (1980, 7, 14)), ("Muller", "Jean-Pierre", (1980, 7, 14)))
     exact = exact_matches(store, travellers, {0: {"FJI"}})
     assert exact.schema.names() == list(EXACT_SCHEMA)
-    assert exact.select("t", "entry_id").rows() == [(0, "WL-0007")]
+    assert exact.select("traveller_index", "entry_id").rows() == [(0, "WL-0007")]
 
 
 def test_private_entries_match_only_in_their_owners_jurisdiction():

@@ -31,10 +31,10 @@ def test_names_and_birth_years_decide():
             (4, "AGHA", "JANAN", "1990"),  # the entry has no year: passes
             (5, "NOORZAI", "ABDUL BASIR", ""),  # the traveller has no year: compared with every entry
         ],
-        "t",
+        "traveller_index",
     )
-    found = naive.naive_matches(travellers, entries).sort("t")
-    assert found.select("t", "entry_id").rows() == [(0, "E1"), (2, "E2"), (4, "E3"), (5, "E1")]
+    found = naive.naive_matches(travellers, entries).sort("traveller_index")
+    assert found.select("traveller_index", "entry_id").rows() == [(0, "E1"), (2, "E2"), (4, "E3"), (5, "E1")]
     assert found["naive"].to_list()[0] == 1.0
     assert naive.naive_matches(travellers.head(0), entries).is_empty()
 
@@ -62,15 +62,17 @@ def test_blocking_keeps_a_large_screening_fast():
     )
     travellers = pl.DataFrame(
         {
-            "t": range(20_000),
+            "traveller_index": range(20_000),
             "surname_key": names(20_000),
             "given_key": names(20_000),
             "dob": [str(y) for y in rng.integers(1945, 2008, 20_000)],
         }
     )
-    listed = entries.head(5).select(pl.int_range(20_000, 20_005).alias("t"), "surname_key", "given_key", "dob")
+    listed = entries.head(5).select(
+        pl.int_range(20_000, 20_005).alias("traveller_index"), "surname_key", "given_key", "dob"
+    )
     travellers = pl.concat([travellers, listed])
     started = time.perf_counter()
     found = naive.naive_matches(travellers, entries)
     assert time.perf_counter() - started < 5
-    assert set(found.filter(pl.col("t") >= 20_000)["entry_id"]) == {f"E{i}" for i in range(5)}
+    assert set(found.filter(pl.col("traveller_index") >= 20_000)["entry_id"]) == {f"E{i}" for i in range(5)}

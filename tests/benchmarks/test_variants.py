@@ -100,10 +100,19 @@ def test_the_added_types_come_after_the_original_ones_and_leave_their_draws_alon
     kinds = list(variants.ORIGINAL_TYPES)
     assert (
         everything.travellers.filter(pl.col("kind").is_in(kinds))
-        .drop("t")
-        .equals(original.travellers.filter(pl.col("kind").is_in(kinds)).drop("t"))
+        .drop("traveller_index")
+        .equals(original.travellers.filter(pl.col("kind").is_in(kinds)).drop("traveller_index"))
     )
-    assert everything.travellers.columns == ["m", "t", "surname_key", "given_key", "dob", "documents", "kind", "truth"]
+    assert everything.travellers.columns == [
+        "manifest_index",
+        "traveller_index",
+        "surname_key",
+        "given_key",
+        "dob",
+        "documents",
+        "kind",
+        "truth",
+    ]
     with pytest.raises(ValueError, match="unknown variant types"):
         variants.generate(seed=3, types=("typo",))
 

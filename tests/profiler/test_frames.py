@@ -80,7 +80,11 @@ def test_frame_has_one_row_per_traveller_with_batch_indices_and_types():
     second.manifest_id = ""  # not yet stamped: the frame derives the id like intake does
     frame = manifests_to_frame([first, second])
     assert frame.schema == pl.Schema(TRAVELLER_SCHEMA)
-    assert frame.select("m", "t", "surname_key").rows() == [(0, 0, "A"), (0, 1, "B"), (1, 0, "C")]
+    assert frame.select("manifest_index", "traveller_index", "surname_key").rows() == [
+        (0, 0, "A"),
+        (0, 1, "B"),
+        (1, 0, "C"),
+    ]
     assert frame["manifest_id"][0] == "m-test"
     assert frame["manifest_id"][2].startswith("m-") and frame["manifest_id"][2] != "m-test"
     assert frame["dob"][0] == "1980-07-14"

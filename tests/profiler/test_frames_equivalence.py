@@ -51,8 +51,8 @@ def _old_manifests_to_frame(manifests):
         mid = manifest.manifest_id or codec.manifest_id(manifest)
         departure = departure_date(manifest)
         for t, traveller in enumerate(manifest.travellers):
-            columns["m"].append(m)
-            columns["t"].append(t)
+            columns["manifest_index"].append(m)
+            columns["traveller_index"].append(t)
             columns["manifest_id"].append(mid)
             columns["carrier"].append(manifest.carrier)
             columns["flight_number"].append(manifest.flight_number)
@@ -86,18 +86,21 @@ def _old_issuing_state(traveller):
 
 
 def _old_add_features(frame, manifests):
-    flights = {"m": [], "transport_mode": [], "ports": [], "transit_ports": []}
+    flights = {"manifest_index": [], "transport_mode": [], "ports": [], "transit_ports": []}
     for m, manifest in enumerate(manifests):
         route = codec.route_of(manifest)
-        flights["m"].append(m)
+        flights["manifest_index"].append(m)
         flights["transport_mode"].append(_MODES.get(manifest.transport_mode))
         flights["ports"].append(route)
         flights["transit_ports"].append(route[1:-1])
-    raw = {k: [] for k in ("m", "t", "role_code", "issuer", "locator", "booked", "payment", "one_way")}
+    raw = {
+        k: []
+        for k in ("manifest_index", "traveller_index", "role_code", "issuer", "locator", "booked", "payment", "one_way")
+    }
     for m, manifest in enumerate(manifests):
         for t, traveller in enumerate(manifest.travellers):
-            raw["m"].append(m)
-            raw["t"].append(t)
+            raw["manifest_index"].append(m)
+            raw["traveller_index"].append(t)
             raw["role_code"].append(traveller.role)
             raw["issuer"].append(_old_issuing_state(traveller))
             raw["locator"].append(traveller.reservation_locator.strip() or None)
@@ -113,8 +116,8 @@ def _old_add_features(frame, manifests):
     travellers = pl.DataFrame(
         raw,
         schema={
-            "m": pl.Int64(),
-            "t": pl.Int64(),
+            "manifest_index": pl.Int64(),
+            "traveller_index": pl.Int64(),
             "role_code": pl.Int32(),
             "issuer": pl.String(),
             "locator": pl.String(),
@@ -126,7 +129,7 @@ def _old_add_features(frame, manifests):
     routes = pl.DataFrame(
         flights,
         schema={
-            "m": pl.Int64(),
+            "manifest_index": pl.Int64(),
             "transport_mode": pl.String(),
             "ports": pl.List(pl.String()),
             "transit_ports": pl.List(pl.String()),
@@ -139,8 +142,8 @@ def _old_add_features(frame, manifests):
     )
     nationality = pl.when(pl.col("nationality") != "").then(pl.col("nationality"))
     features = (
-        frame.join(travellers, on=["m", "t"], how="left", maintain_order="left")
-        .join(routes, on="m", how="left", maintain_order="left")
+        frame.join(travellers, on=["manifest_index", "traveller_index"], how="left", maintain_order="left")
+        .join(routes, on="manifest_index", how="left", maintain_order="left")
         .with_columns(
             age=departure.dt.year().cast(pl.Int32) - born.dt.year().cast(pl.Int32) - birthday_later.cast(pl.Int32),
             doc_validity_days=(pl.col("doc_expiry") - departure).dt.total_days().cast(pl.Int32),
@@ -156,7 +159,9 @@ def _old_add_features(frame, manifests):
             destination=pl.col("ports").list.last(),
             transit_count=pl.col("transit_ports").list.len().cast(pl.Int32),
             reservation_locator=pl.col("locator"),
-            party_size=pl.when(pl.col("locator").is_not_null()).then(pl.len().over("m", "locator").cast(pl.Int32)),
+            party_size=pl.when(pl.col("locator").is_not_null()).then(
+                pl.len().over("manifest_index", "locator").cast(pl.Int32)
+            ),
             booking_lead_days=(departure - pl.col("booked")).dt.total_days().cast(pl.Int32),
             payment_form=pl.col("payment"),
         )
@@ -199,8 +204,8 @@ def assert_same_as_before(manifests):
     assert_frame_equal(frame, old_frame)
     assert_frame_equal(add_features(frame, manifests), old_features)
     assert_frame_equal(add_features(old_frame, manifests), old_features)
-    # add_features joins on (m, t), so a frame of some travellers only still gets theirs.
-    some = old_frame.filter(pl.col("t") % 3 == 1)
+    # add_features joins on (manifest_index, traveller_index), so a frame of some travellers only still gets theirs.
+    some = old_frame.filter(pl.col("traveller_index") % 3 == 1)
     assert_frame_equal(add_features(some, manifests), _old_add_features(some, manifests))
 
 

@@ -189,12 +189,12 @@ def test_the_index_proposes_single_names_split_names_and_one_typo_in_a_two_part_
     )
     travellers = pl.DataFrame(
         {
-            "m": [0] * 5,
-            "t": list(range(5)),
+            "manifest_index": [0] * 5,
+            "traveller_index": list(range(5)),
             "surname_key": ["AFIZ", "ABDULRAHMAN", "TNKUNDA", "UMDACUMURA", "MUNANADR"],
             "given_key": ["", "FNU", "LAUREN", "SYLVESTRE", "ARIS"],
             "dob": ["1969-03-03", "1971-06-01", "1967-02-02", "1954", "1971"],
         }
     ).with_columns(name_key(pl.col("surname_key")), name_key(pl.col("given_key")))
-    found = store.matches(travellers, threshold=REVIEW_THRESHOLD).select("t", "entry_id").rows()
+    found = store.matches(travellers, threshold=REVIEW_THRESHOLD).select("traveller_index", "entry_id").rows()
     assert found == [(0, "SINGLE"), (1, "JOINED"), (2, "SHIFT"), (3, "TYPO"), (4, "TYPO2")]

@@ -59,8 +59,8 @@ def test_match_rows_carry_the_entry_the_score_and_an_explanation():
     assert matches.schema.names() == list(MATCH_SCHEMA)
     [row] = matches.rows(named=True)
     assert {k: row[k] for k in EXACT_SCHEMA} == {
-        "m": 0,
-        "t": 1,
+        "manifest_index": 0,
+        "traveller_index": 1,
         "entry_id": "WL-0007",
         "owner": "FJI",
         "scope": "regional",
@@ -150,7 +150,7 @@ def test_new_list_replaces_the_owners_previous_list_only():
     assert store.count("FJI") == 1
     assert sorted(store.entries["entry_id"].to_list()) == ["FJI-NEW", "TON-1"]
     travellers = _travellers(("Mueller", "Jean-Pierre", (1980, 7, 14)), ("Fifita", "Ana", (1980, 7, 14)))
-    assert store.matches(travellers).select("t", "entry_id").rows() == [(0, "TON-1"), (1, "FJI-NEW")]
+    assert store.matches(travellers).select("traveller_index", "entry_id").rows() == [(0, "TON-1"), (1, "FJI-NEW")]
 
 
 def test_empty_list_or_tombstone_clears_the_owner():

@@ -21,8 +21,8 @@ def _travellers(*people):
     """A traveller frame as WatchlistStore.matches reads it; people are (surname key, given key, dob)."""
     return pl.DataFrame(
         {
-            "m": [0] * len(people),
-            "t": list(range(len(people))),
+            "manifest_index": [0] * len(people),
+            "traveller_index": list(range(len(people))),
             "surname_key": [p[0] for p in people],
             "given_key": [p[1] for p in people],
             "dob": [p[2] for p in people],
@@ -53,7 +53,7 @@ def _listed():
 def test_a_name_only_traveller_alerts_on_a_rare_listed_name_not_on_a_common_one():
     store = _store(_listed())
     travellers = _travellers(("SMITH", "JOHN", ""), ("FIFITA", "SEMISI", ""))  # no date of birth sent
-    assert store.matches(travellers).select("t", "entry_id").rows() == [(1, "T-RARE")]
+    assert store.matches(travellers).select("traveller_index", "entry_id").rows() == [(1, "T-RARE")]
     [row] = store.matches(travellers, threshold=0.5).filter(pl.col("entry_id") == "T-COMMON").rows(named=True)
     assert "common name: down-weighted" in row["explanation"]
 
@@ -61,9 +61,9 @@ def test_a_name_only_traveller_alerts_on_a_rare_listed_name_not_on_a_common_one(
 def test_the_date_of_birth_lifts_the_common_name_to_an_alert_and_the_year_alone_to_review():
     store = _store(_listed())
     travellers = _travellers(("SMITH", "JOHN", "1980-07-14"), ("SMITH", "JOHN", "1980"))
-    assert store.matches(travellers).select("t", "entry_id").rows() == [(0, "T-COMMON")]
+    assert store.matches(travellers).select("traveller_index", "entry_id").rows() == [(0, "T-COMMON")]
     reviewed = store.matches(travellers, threshold=REVIEW_THRESHOLD)
-    assert reviewed.select("t", "entry_id").rows() == [(0, "T-COMMON"), (1, "T-COMMON")]
+    assert reviewed.select("traveller_index", "entry_id").rows() == [(0, "T-COMMON"), (1, "T-COMMON")]
 
 
 def test_names_common_among_travellers_are_common_even_when_the_list_has_them_once():
@@ -80,9 +80,12 @@ def test_names_common_among_travellers_are_common_even_when_the_list_has_them_on
 def test_typos_in_every_name_part_are_found_through_date_of_birth_and_initials():
     store = _store([_entry("WL-1", "Huang", "Rahul", (1979, 11, 5)), _entry("WL-2", "Hopa", "Reuben", (1979, 11, 5))])
     travellers = _travellers(("HUANK", "RAHLU", "1979-11-05"), ("RAHLU", "HUANK", "1979-05-11"))
-    assert store.matches(travellers).select("t", "entry_id").rows() == [(0, "WL-1")]
+    assert store.matches(travellers).select("traveller_index", "entry_id").rows() == [(0, "WL-1")]
     # In swapped fields, with day and month swapped too, the pair is still found (and scored below an alert).
-    assert store.matches(travellers, threshold=0.5).select("t", "entry_id").rows() == [(0, "WL-1"), (1, "WL-1")]
+    assert store.matches(travellers, threshold=0.5).select("traveller_index", "entry_id").rows() == [
+        (0, "WL-1"),
+        (1, "WL-1"),
+    ]
     # Nothing else shares a name part's fold with the entry: only the date and the initials found it.
     assert store.matches(_travellers(("HUANK", "RAHLU", "1979-11-06")), threshold=0.5).is_empty()
 
