@@ -248,14 +248,12 @@ def serve(service: Service) -> None:
         except ConfigError as exc:
             _fail(f"bad settings: {exc}")
     else:
-        import polars as pl
-
         from services.profiler.watchlist import traveller_names
 
         try:  # the same for the table of traveller names the profiler weighs names by
             traveller_names(settings)
-        except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
-            _fail(f"bad settings: APIHUB_TRAVELLER_NAMES_FILE {settings.traveller_names_file}: {exc}")
+        except ConfigError as exc:
+            _fail(f"bad settings: {exc}")
     if service is Service.ingest:
         from services.api_ingest.server import run_ingest
 
@@ -540,14 +538,12 @@ def screen(
 
 def _offline_watchlists(settings: HubSettings, paths: Sequence[Path]) -> WatchlistStore:
     """A WatchlistStore with the entries of these watchlist CSVs, each owner's as a regional list."""
-    import polars as pl
-
     from services.profiler.watchlist import WatchlistStore, traveller_names
 
     try:
         store = WatchlistStore(traveller_names(settings))
-    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
-        _fail(f"bad settings: APIHUB_TRAVELLER_NAMES_FILE {settings.traveller_names_file}: {exc}")
+    except ConfigError as exc:
+        _fail(f"bad settings: {exc}")
     for path in paths:
         by_owner: dict[str, list] = {}
         try:
@@ -563,7 +559,7 @@ def _offline_watchlists(settings: HubSettings, paths: Sequence[Path]) -> Watchli
 
 
 def _echo_screened(version: hit_pb2.Hit, member: str, as_json: bool) -> None:
-    """One line for a member's copy of a hit, as `apihub hits follow` prints it."""
+    """A member's copy of a hit: one line of text, or its JSON form as `apihub hits follow --json` prints it."""
     copy = hit_pb2.Hit()
     copy.CopyFrom(version)
     copy.recipient = member

@@ -417,8 +417,9 @@ def _validate_birth_date(i: int, dob: manifest_pb2.PartialDate, today: int, late
     year, month, day = dob.year, dob.month, dob.day
     # A slip in one part of a year-month(-day) date (day 32, 30 February, month 13) leaves a date that screening
     # still compares part by part: a warning, since rejecting the manifest would leave everyone on it unscreened.
-    slip = not _ymd_ok(year, month, day) and 1 <= year <= 9999 and 1 <= month <= 99 and 0 <= day <= 99
-    if not _ymd_ok(year, month, day) and not slip:
+    possible = _ymd_ok(year, month, day)
+    slip = not possible and 1 <= year <= 9999 and 1 <= month <= 99 and 0 <= day <= 99
+    if not possible and not slip:
         err(
             f"travellers[{i}].date_of_birth",
             "invalid_date",

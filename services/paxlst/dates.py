@@ -36,9 +36,9 @@ class BadDate(ValueError):
     """A DTM value that is not a possible date in its format; the message says why, never the value."""
 
 
-def dtm_fields(value: str, fmt: str) -> tuple[str, int, int, int, int, int]:
-    """(format, year, month, day, hour, minute); 0 for parts the format does not carry. Years of formats 101
-    and 201 have two digits."""
+def _split_dtm(value: str, fmt: str) -> tuple[str, int, int, int, int, int]:
+    """(format, year, month, day, hour, minute) as the digits say, unchecked; 0 for parts the format does not
+    carry. Raises BadDate for an unknown format or a value that does not fit it."""
     if not fmt:
         fmt = _DIGITS_FORMAT.get(len(value), "")
     digits = _FORMAT_DIGITS.get(fmt)
@@ -48,10 +48,14 @@ def dtm_fields(value: str, fmt: str) -> tuple[str, int, int, int, int, int]:
         raise BadDate(f"date does not match format {fmt}")
     cut = 2 if fmt in ("101", "201") else 4
     year, rest = int(value[:cut]), value[cut:]
-    month = int(rest[0:2]) if len(rest) >= 2 else 0
-    day = int(rest[2:4]) if len(rest) >= 4 else 0
-    hour = int(rest[4:6]) if len(rest) >= 6 else 0
-    minute = int(rest[6:8]) if len(rest) >= 8 else 0
+    parts = [int(rest[k : k + 2]) if len(rest) >= k + 2 else 0 for k in (0, 2, 4, 6)]
+    return fmt, year, parts[0], parts[1], parts[2], parts[3]
+
+
+def dtm_fields(value: str, fmt: str) -> tuple[str, int, int, int, int, int]:
+    """(format, year, month, day, hour, minute); 0 for parts the format does not carry. Years of formats 101
+    and 201 have two digits."""
+    fmt, year, month, day, hour, minute = _split_dtm(value, fmt)
     if fmt != "602" and not 1 <= month <= 12:
         raise BadDate("impossible date")
     if hour > 23 or minute > 59:
@@ -62,13 +66,14 @@ def dtm_fields(value: str, fmt: str) -> tuple[str, int, int, int, int, int]:
 def possible_birth_parts(value: str, fmt: str, ref: date) -> tuple[int, int, int] | None:
     """The year, and the month when it is possible, of a birth date that is not a possible date as a whole
     (19740132, 19741305); None when not even the year can be read."""
-    fmt = fmt or _DIGITS_FORMAT.get(len(value), "")
-    if fmt not in ("101", "102") or len(value) != _FORMAT_DIGITS[fmt] or not value.isdigit():
+    try:
+        fmt, year, month, _, _, _ = _split_dtm(value, fmt)
+    except BadDate:
         return None
-    cut = 2 if fmt == "101" else 4
-    month = int(value[cut : cut + 2])
+    if fmt not in ("101", "102"):
+        return None
     month = month if 1 <= month <= 12 else 0
-    year = birth_year(int(value[:cut]), month, 0, ref) if fmt == "101" else int(value[:cut])
+    year = birth_year(year, month, 0, ref) if fmt == "101" else year
     return (year, month, 0) if year else None
 
 

@@ -35,6 +35,7 @@ import polars as pl
 
 from services import codec
 from services.config import DEFAULT_SCREENING_ALERT, DEFAULT_SCREENING_REVIEW, HubSettings
+from services.errors import ConfigError
 from services.profiler import matching
 from services.profiler.frames import name_key
 from services.wire import delivery_pb2
@@ -82,10 +83,13 @@ MAX_POSTINGS = 500
 
 
 def traveller_names(settings: HubSettings) -> Mapping[str, float]:
-    """The table of how common name parts are among travellers that settings name (the region's by default)."""
-    if settings.traveller_names_file is None:
-        return matching.traveller_name_shares()
-    return matching.traveller_name_shares(settings.traveller_names_file)
+    """The table of how common name parts are among travellers that settings name (the region's by default).
+    Raises ConfigError, naming the setting, for a file that is missing or malformed."""
+    path = settings.traveller_names_file or matching.TRAVELLER_NAMES
+    try:
+        return matching.traveller_name_shares(path)
+    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+        raise ConfigError(f"APIHUB_TRAVELLER_NAMES_FILE {path}: {exc}") from None
 
 
 def scope_name(scope: int) -> str:
