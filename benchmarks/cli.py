@@ -38,11 +38,28 @@ def bench(
         typer.Option("--assume", help="Override a cost-model assumption, e.g. price_per_vcpu_hour=0.06 (repeatable)"),
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for results/<timestamp>/")] = RESULTS,
+    abuse: Annotated[
+        bool,
+        typer.Option(
+            "--abuse",
+            help="Run the abuse suite instead: floods, oversized and malformed inputs, a redirecting webhook, "
+            "escape sequences, cross-principal attempts; fails on any crash, hang or cross-principal effect "
+            "(--quick: smaller floods, about 3 minutes)",
+        ),
+    ] = False,
+    attack: Annotated[
+        list[str] | None, typer.Option("--attack", help="With --abuse: run only this attack (repeatable)")
+    ] = None,
 ) -> None:
     """Benchmark the hub on a local broker (throughput, latency, scale-out, baselines) and answer the
     regional-hub cost question; writes report.md, PNG plots and results.json under benchmarks/results/."""
     if quick and full:
         raise typer.BadParameter("choose --quick or --full")
+    if abuse:
+        from benchmarks.abuse import run as run_abuse
+
+        say = lambda s: console.print(s, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+        raise typer.Exit(run_abuse(not full, out, attack, say=say))
     try:
         from benchmarks.suite import run
     except ModuleNotFoundError as exc:

@@ -126,7 +126,7 @@ def main() -> int:
         )
         try:
             wait_healthy(settings.ingest_listen)
-            token = issue_token(settings.auth_secret, "carrier", "FJ")
+            token = issue_token(settings, "carrier", "FJ")
             manifests = _manifests(args.manifests, args.passengers)
             travellers = sum(len(m.travellers) for m in manifests)
             print(f"{len(manifests)} manifests, {travellers} travellers; warming up...", flush=True)

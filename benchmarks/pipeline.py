@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.structs import TopicPartition
 
 from benchmarks.loadgen import pace, travellers_of
 from services import client
 from services.auth import issue_token
-from services.bus import Topics, ensure_topics, make_consumer, make_producer
+from services.bus import Topics, ensure_topics, make_admin, make_consumer, make_producer
 from services.codec import flight_key, manifest_id
 from services.config import HubSettings
 from services.devkafka import LocalKafka, free_port, terminate
@@ -122,7 +121,8 @@ class Lab:
         self.broker: LocalKafka | None = None
         self.procs: list[subprocess.Popen] = []
         self.members = load_directory().codes
-        self.secret = HubSettings().auth_secret
+        # The key ring that signs the lab's tokens (services.auth.KeyRing.of): APIHUB_AUTH_KEYS or _SECRET.
+        self.secret = HubSettings()
 
     def start(self) -> Lab:
         self.broker = LocalKafka(self.workdir / "kafka", free_port(), free_port(), progress=self.say).start()
@@ -148,7 +148,7 @@ class Lab:
         ensure_topics(settings, self.members)
 
     def create_topic(self, name: str, partitions: int = 4) -> None:
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="bench-admin")
+        admin = make_admin(HubSettings(kafka_bootstrap=self.bootstrap), "bench-admin")
         try:
             admin.create_topics([NewTopic(name, partitions, 1, topic_configs={"max.message.bytes": "18874368"})])
         finally:
@@ -254,7 +254,7 @@ def drain(bootstrap: str, topic: str, group: str, timeout: float) -> dict:
     """
     ends = end_offsets(bootstrap, topic)
     total = sum(ends.values())
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-drain")
+    admin = make_admin(HubSettings(kafka_bootstrap=bootstrap), "bench-drain")
     samples: list[tuple[float, int]] = []
     deadline = time.monotonic() + timeout
     try:

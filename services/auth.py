@@ -1,73 +1,196 @@
-"""Carrier and member credentials: HMAC-signed bearer tokens carried in gRPC metadata.
+"""Carrier and member credentials: JSON Web Tokens (RFC 7519, PyJWT) carried as bearer tokens in gRPC metadata.
 
-A token names one principal, ``carrier:FJ`` or ``member:FJI``, and is signed with the hub's secret, so
-the servers need no token table. A member's directory entry may narrow this down: ``token_sha256`` lists
-the only valid credentials (digests, for rotation and revocation) and ``cert_sha256`` binds the member to its
-mutual-TLS client certificates (authorize_member; services.tls).
+A token names one principal in its subject, ``carrier:FJ`` or ``member:FJI``, and carries when it was issued
+and when it expires (``iat``, ``exp``) and its own id (``jti``). It is signed HS256 with one key of the hub's key
+ring and names that key in its header (``kid``), so the servers need no token table and keys rotate one at a
+time: add a new key, sign with it, and tokens of the old key keep verifying until that key leaves the ring.
+
+The directory narrows this down (checked by ``authenticate`` and ``authorize_member``): ``revoked_tokens`` lists
+ids (jti) of revoked credentials of anyone; a member's or carrier's ``token_sha256`` lists the only credentials
+valid for it (digests); a member's ``cert_sha256`` binds it to its mutual-TLS client certificates (services.tls).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import logging
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import grpc
+import jwt
 
-from services.errors import AuthError
+from services.errors import AuthError, ConfigError
 from services.tls import peer_cert_sha256
 
 if TYPE_CHECKING:  # annotations only: clients import this module for their tokens
     from services.config import HubSettings
     from services.directory import Directory
 
-_PREFIX = "apihub1"
+log = logging.getLogger(__name__)
+
 KINDS = ("carrier", "member")
+ALGORITHM = "HS256"
+# Key id of a ring made of APIHUB_AUTH_SECRET alone (APIHUB_AUTH_KEY_ID unset).
+DEFAULT_KEY_ID = "default"
+# Lifetime of a token issued without one, and the clock difference tolerated between issuer and hub.
+DEFAULT_LIFETIME = timedelta(days=90)
+DEFAULT_LEEWAY_S = 60.0
+_CODE = re.compile(r"[A-Z0-9]{2,3}")
+_LIFETIME = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """The keys that verify tokens (by key id) and the one that signs new tokens, with the token policy."""
+
+    keys: Mapping[str, str]
+    signing_key_id: str
+    lifetime: timedelta = DEFAULT_LIFETIME
+    leeway_s: float = DEFAULT_LEEWAY_S
+
+    def __post_init__(self) -> None:
+        if self.signing_key_id not in self.keys:
+            raise ConfigError(f"the signing key '{self.signing_key_id}' is not in the key ring")
+
+    @classmethod
+    def of(cls, source: HubSettings | KeyRing | str) -> KeyRing:
+        """The ring of a HubSettings (APIHUB_AUTH_KEYS, or APIHUB_AUTH_SECRET alone as a ring of one key), a ring,
+        or one secret (key id "default")."""
+        if isinstance(source, KeyRing):
+            return source
+        if isinstance(source, str):
+            return cls({DEFAULT_KEY_ID: source}, DEFAULT_KEY_ID)
+        keys = dict(source.auth_keys) or {source.auth_key_id or DEFAULT_KEY_ID: source.auth_secret}
+        return cls(
+            keys,
+            source.auth_key_id or next(iter(keys)),
+            lifetime=timedelta(days=source.token_lifetime_days),
+            leeway_s=source.token_leeway_seconds,
+        )
+
+    @property
+    def signing_secret(self) -> str:
+        return self.keys[self.signing_key_id]
 
 
 @dataclass(frozen=True)
 class Principal:
     kind: str  # "carrier" or "member"
     code: str  # IATA carrier code, or ISO alpha-3 member code
+    # The credential's id (jti) and expiry (Unix seconds); not part of who the principal is.
+    token_id: str = field(default="", compare=False)
+    expires_at: int = field(default=0, compare=False)
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.code}"
 
 
-def _sign(secret: str, subject: str) -> str:
-    mac = hmac.new(secret.encode(), subject.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
-
-
-def issue_token(secret: str, kind: str, code: str, serial: int = 0) -> str:
-    """A signed credential; ``serial`` > 0 issues a further credential for the same principal (rotation:
-    the directory's token_sha256 list says which serials are valid)."""
+def issue_token(
+    keys: HubSettings | KeyRing | str,
+    kind: str,
+    code: str,
+    *,
+    lifetime: timedelta | None = None,
+    now: datetime | None = None,
+) -> str:
+    """A new credential for one principal, signed with the ring's signing key; it expires after ``lifetime`` (the
+    ring's default: APIHUB_TOKEN_LIFETIME_DAYS). Every call makes a distinct token (its own jti)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
-    subject = f"{kind}.{code.upper()}" + (f".{serial}" if serial else "")
-    return f"{_PREFIX}.{subject}.{_sign(secret, subject)}"
+    code = code.strip().upper()
+    if not _CODE.fullmatch(code):
+        raise ValueError("code must be a 2-3 character carrier code or a 3-letter member code")
+    ring = KeyRing.of(keys)
+    lifetime = ring.lifetime if lifetime is None else lifetime
+    if lifetime <= timedelta(0):
+        raise ValueError("a token's lifetime must be positive")
+    issued = now or datetime.now(UTC)
+    claims = {"sub": f"{kind}:{code}", "iat": issued, "exp": issued + lifetime, "jti": uuid.uuid4().hex}
+    return jwt.encode(claims, ring.signing_secret, algorithm=ALGORITHM, headers={"kid": ring.signing_key_id})
 
 
-def verify_token(secret: str, token: str) -> Principal:
-    parts = token.strip().split(".")
-    serial_ok = len(parts) == 4 or (len(parts) == 5 and parts[3].isdigit())
-    if not serial_ok or parts[0] != _PREFIX or parts[1] not in KINDS or not parts[2]:
-        raise AuthError("malformed token")
-    subject = ".".join(parts[1:-1])
-    if not hmac.compare_digest(_sign(secret, subject), parts[-1]):
-        raise AuthError("token signature does not verify")
-    return Principal(parts[1], parts[2])
+def verify_token(keys: HubSettings | KeyRing | str, token: str) -> Principal:
+    """The principal a token names, or AuthError saying why not (malformed, unknown key, forged, expired)."""
+    ring = KeyRing.of(keys)
+    token = (token or "").strip()
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        raise AuthError("malformed token (expected a JWT issued by the hub)") from None
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise AuthError("token has no key id (kid)")
+    secret = ring.keys.get(kid)
+    if secret is None:
+        raise AuthError(f"token key '{kid[:40]}' is not in the hub's key ring (retired, or not the hub's)")
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            leeway=ring.leeway_s,
+            options={"require": ["sub", "iat", "exp", "jti"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError("token expired") from None
+    except jwt.InvalidSignatureError:
+        raise AuthError("token signature does not verify") from None
+    except jwt.ImmatureSignatureError:
+        raise AuthError("token issued in the future (check the issuer's clock)") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise AuthError(f"token lacks the '{exc.claim}' claim") from None
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(f"invalid token ({type(exc).__name__})") from None
+    kind, _, code = str(claims["sub"]).partition(":")
+    if kind not in KINDS or not _CODE.fullmatch(code):
+        raise AuthError("token subject is not a carrier or a member")
+    return Principal(kind, code, token_id=str(claims["jti"]), expires_at=int(claims["exp"]))
 
 
-def authenticate(context: grpc.ServicerContext, secret: str, kind: str) -> Principal:
-    """The caller's principal, or abort the RPC (UNAUTHENTICATED / PERMISSION_DENIED)."""
+def parse_lifetime(text: str) -> timedelta:
+    """A token lifetime as operators write it: a number and a unit, s m h d or w ("30d", "12h", "1.5h")."""
+    found = _LIFETIME.fullmatch(text.strip().lower())
+    if not found:
+        raise ValueError(f"'{text}' is not a lifetime: write a number and a unit (s, m, h, d, w), e.g. 30d or 12h")
+    seconds = float(found[1]) * _UNIT_SECONDS[found[2]]
+    if not 0 < seconds <= 100 * 365 * 86400:
+        raise ValueError(f"'{text}': a lifetime must be positive and at most 100 years")
+    return timedelta(seconds=seconds)
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """What a token says (header and claims), NOT verified: for operators inspecting a credential."""
+    token = token.strip()
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        raise AuthError("malformed token (expected a JWT issued by the hub)") from None
+    return {"kid": header.get("kid"), **claims, "sha256": token_digest(token)}
+
+
+def authenticate(
+    context: grpc.ServicerContext,
+    keys: HubSettings | KeyRing | str,
+    kind: str,
+    directory: Directory | None = None,
+) -> Principal:
+    """The caller's principal, or abort the RPC (UNAUTHENTICATED / PERMISSION_DENIED).
+
+    Revocations are checked against ``directory``, or, given HubSettings, the directory they name (read once per
+    process: a revocation takes effect when the service restarts).
+    """
     token = presented_token(context)
     if not token:
         context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing 'authorization: Bearer <token>' metadata")
     try:
-        principal = verify_token(secret, token)
+        principal = verify_token(keys, token)
     except AuthError as exc:
         context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
     if principal.kind != kind:
@@ -75,12 +198,36 @@ def authenticate(context: grpc.ServicerContext, secret: str, kind: str) -> Princ
             grpc.StatusCode.PERMISSION_DENIED,
             f"a {principal.kind} token cannot call this; it needs a {kind} token",
         )
+    if directory is None and not isinstance(keys, str | KeyRing):
+        directory = _directory_of(context, keys)
+    if directory is not None:
+        _check_revocation(context, directory, principal, token)
     return principal
+
+
+def _directory_of(context: grpc.ServicerContext, settings: HubSettings) -> Directory:
+    from services.directory import load_directory
+
+    try:
+        return load_directory(settings.directory_file)
+    except (ConfigError, OSError) as exc:
+        log.error("the directory cannot be read to check credentials (%s)", type(exc).__name__)
+        context.abort(grpc.StatusCode.UNAVAILABLE, "the hub cannot check credentials now (directory unreadable)")
+
+
+def _check_revocation(context: grpc.ServicerContext, directory: Directory, principal: Principal, token: str) -> None:
+    if principal.token_id in directory.revoked_tokens:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, f"this credential of {principal.code} is revoked")
+    entries = directory.carriers if principal.kind == "carrier" else directory.members
+    entry = entries.get(principal.code)
+    allowed = entry.token_sha256 if entry is not None else frozenset()
+    if allowed and token_digest(token) not in allowed:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, f"this credential of {principal.code} is revoked or unknown")
 
 
 def authorize_member(context: grpc.ServicerContext, settings: HubSettings, directory: Directory, claimed: str) -> str:
     """The member code the caller may act as, or abort: a member token for exactly the claimed member."""
-    principal = authenticate(context, settings.auth_secret, "member")
+    principal = authenticate(context, settings, "member", directory)
     member = claimed.strip().upper()
     if member != principal.code:
         context.abort(
@@ -89,9 +236,6 @@ def authorize_member(context: grpc.ServicerContext, settings: HubSettings, direc
         )
     if member not in directory:
         context.abort(grpc.StatusCode.NOT_FOUND, f"'{member}' is not a member of this hub")
-    allowed = directory.members[member].token_sha256
-    if allowed and token_digest(presented_token(context)) not in allowed:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, f"this credential of {member} is revoked or unknown")
     pinned = directory.members[member].cert_sha256
     if pinned and peer_cert_sha256(context) not in pinned:
         # None (no client certificate: plain text, or TLS without APIHUB_TLS_CLIENT_CA_FILE) is never listed.
@@ -103,7 +247,7 @@ def authorize_member(context: grpc.ServicerContext, settings: HubSettings, direc
 
 
 def token_digest(token: str) -> str:
-    """What the member directory stores of a credential (never the token itself): its SHA-256, hex."""
+    """What the directory stores of a credential (never the token itself): its SHA-256, hex."""
     return hashlib.sha256(token.strip().encode()).hexdigest()
 
 

@@ -17,12 +17,13 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from services import client
-from services.auth import issue_token, token_digest
 from services.codec import hit_to_json, manifest_from_json
 from services.config import HubSettings
 from services.errors import ConfigError, HubError
 from services.profiler.model_cli import model_app
 from services.profiler.rules_cli import rules_app
+from services.terminal import printable
+from services.userfiles import InputFileError, read_bytes, read_text
 from services.wire import delivery_pb2, hit_pb2, intake_pb2, manifest_pb2
 
 if TYPE_CHECKING:
@@ -35,10 +36,12 @@ dev_app = typer.Typer(
 watchlist_app = typer.Typer(help="Members' watchlists.", no_args_is_help=True)
 hits_app = typer.Typer(help="Members' hits.", no_args_is_help=True)
 kafka_app = typer.Typer(help="The local single-node Kafka broker for development.", no_args_is_help=True)
+carriers_app = typer.Typer(help="Carriers' submissions (operators).", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
 app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(hits_app, name="hits")
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(carriers_app, name="carriers")
 app.add_typer(rules_app, name="rules")
 app.add_typer(model_app, name="model")
 
@@ -143,7 +146,7 @@ def _channel(settings: HubSettings, address: str) -> grpc.Channel:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"apihub: {message}", err=True)
+    typer.echo(printable(f"apihub: {message}"), err=True)
     raise typer.Exit(code)
 
 
@@ -161,6 +164,28 @@ def _as_member(member: str, token: str | None) -> tuple[HubSettings, str, str]:
 
 def _rpc_error(exc: grpc.RpcError) -> None:
     _fail(f"{exc.code().name}: {exc.details()}", 3 if exc.code() == grpc.StatusCode.UNAVAILABLE else 2)
+
+
+def _from_settings_file(setting: str, load, *args):
+    """What ``load(*args)`` reads from a settings file (APIHUB_DIRECTORY_FILE, APIHUB_SHARING_FILE); exit 2 with a
+    clear message, not a traceback, when the file cannot be used."""
+    import yaml
+
+    try:
+        return load(*args)
+    except (ConfigError, OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split())
+        _fail(f"bad settings: {setting}: {reason[:500]}")
+
+
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding",
+        help="Encoding of the watchlist CSV when it is neither UTF-8 nor UTF-16 with a byte order mark (files from "
+        "older systems: latin-1, cp1252)",
+    ),
+]
 
 
 # -- running the hub -------------------------------------------------------------------------------------
@@ -240,6 +265,12 @@ def serve(service: Service) -> None:
 
     configure_logging()
     settings = _settings()
+    from services.bus import kafka_client_options
+
+    try:  # unusable Kafka TLS or SASL files: a clear message now, not a traceback from the first client
+        kafka_client_options(settings)
+    except ConfigError as exc:
+        _fail(f"bad settings: {exc}")
     if service is not Service.profiler:
         from services.tls import server_credentials
 
@@ -293,13 +324,89 @@ def kafka_run() -> None:
 
 @app.command()
 def topics() -> None:
-    """Create the hub's topics on the configured Kafka cluster (idempotent)."""
-    from services.bus import ensure_topics
+    """Create the hub's topics on the configured Kafka cluster, and apply the settings (retention, replicas) to those
+    that exist; says what it created and changed (idempotent)."""
+    from kafka.errors import KafkaError
+
+    from services.bus import apply_topic_specs
     from services.directory import load_directory
 
     settings = _settings()
-    created = ensure_topics(settings, load_directory(settings.directory_file).codes)
-    typer.echo("\n".join(created) if created else "all topics exist")
+    directory = _from_settings_file("APIHUB_DIRECTORY_FILE", load_directory, settings.directory_file)
+    try:
+        report = apply_topic_specs(settings, directory.codes)
+    except HubError as exc:  # unusable Kafka settings (2), or no broker to be reached with them (3)
+        _fail(str(exc), 3 if exc.retriable else 2)
+    except KafkaError as exc:
+        _fail(f"Kafka: {type(exc).__name__}: {exc}", 3)
+    typer.echo("\n".join(report.lines()) or "all topics exist, as the settings say")
+    if report.problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def purge(
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before",
+            help="Delete what is older than this, e.g. 2026-01-31 (midnight UTC) or 2026-01-31T12:00:00+12:00",
+            show_default=False,
+        ),
+    ] = None,
+    expired_notes: Annotated[
+        bool,
+        typer.Option(
+            "--expired-notes",
+            help="Only strip the notes of dispositions older than APIHUB_DISPOSITION_NOTE_RETENTION_DAYS (run daily)",
+        ),
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go")] = False,
+) -> None:
+    """Delete what is older than a date from every topic the hub owns (operators): records by time, tombstones on
+    tables, dispositions kept without their notes when notes are kept shorter. Watchlists and rules are kept. The
+    hub keeps running: consumers and members' cursors below the new log starts resume there."""
+    from datetime import UTC, datetime, timedelta
+
+    from kafka.errors import KafkaError
+
+    from services.directory import load_directory
+    from services.purge import labels_note, parse_before
+    from services.purge import purge as run_purge
+
+    if (before is not None) == expired_notes:
+        _fail("give either --before DATE or --expired-notes")
+    settings = _settings()
+    if expired_notes:
+        if not settings.notes_kept_shorter:
+            typer.echo("Dispositions' notes are kept as long as the dispositions: retention removes them together.")
+            return
+        when = datetime.now(UTC) - timedelta(days=settings.disposition_note_retention_days)
+    else:
+        try:
+            when = parse_before(before)
+        except ValueError as exc:
+            _fail(str(exc))
+    directory = _from_settings_file("APIHUB_DIRECTORY_FILE", load_directory, settings.directory_file)
+    say = lambda line: typer.echo(line)  # noqa: E731
+    try:
+        results = run_purge(settings, directory.codes, when, dry_run=dry_run, notes_only=expired_notes, say=say)
+    except HubError as exc:
+        _fail(str(exc), 3 if exc.retriable else 2)
+    except KafkaError as exc:
+        _fail(f"Kafka: {type(exc).__name__}: {exc}", 3)
+    verb = "would delete" if dry_run else "deleted"
+    deleted = sum(r.deleted for r in results)
+    typer.echo(f"{'Dry run: ' if dry_run else ''}{verb} {deleted} records older than {when.isoformat()}.")
+    note = labels_note(results, settings, when)
+    if note and not expired_notes:
+        typer.echo(note)
+    if not dry_run and deleted:
+        typer.echo(
+            "Deleted records are unreadable now. The broker removes them from disk with their log segment, once that "
+            f"has rolled (APIHUB_TOPIC_SEGMENT_HOURS={settings.topic_segment_hours}, at the next record written after "
+            "that) and its retention check has run (log.retention.check.interval.ms, 5 minutes by default)."
+        )
 
 
 # -- carriers --------------------------------------------------------------------------------------------
@@ -350,7 +457,11 @@ def submit(
     manifests: list[tuple[manifest_pb2.Manifest, str]] = []
     try:
         for path in files:
-            data = path.read_bytes()
+            try:
+                data = read_bytes(path, "manifest file")
+            except InputFileError as exc:
+                receipts.append((_unreadable(exc.reason), str(path)))
+                continue
             if looks_like_paxlst(data):
                 # A file may hold several interchanges one after the other: each is submitted on its own.
                 interchanges = split_interchanges(data)
@@ -362,6 +473,12 @@ def submit(
                         whole.errors.extend(answer.errors)
                         whole.warnings.extend(answer.warnings)
                         receipts.append((whole, source))
+                    elif answer.warnings and answer.receipts:
+                        # The interchange's own warnings (trailing data after UNZ, ...) shown with its first message.
+                        first = answer.receipts[0]
+                        own = list(first.warnings)
+                        del first.warnings[:]
+                        first.warnings.extend([*answer.warnings, *own])
                     receipts += [(r, f"{source}#{i + 1}") for i, r in enumerate(answer.receipts)]
                 continue
             try:
@@ -378,11 +495,12 @@ def submit(
             typer.echo(json.dumps(_receipt_json(receipt, source)))
             continue
         status = intake_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_")
-        typer.echo(f"{source}: {status} {receipt.manifest_id} ({receipt.passengers} passengers, {receipt.crew} crew)")
+        counts = f"({receipt.passengers} passengers, {receipt.crew} crew)"
+        typer.echo(printable(f"{source}: {status} {receipt.manifest_id} {counts}"))
         for kind, violations in (("error  ", receipt.errors), ("warning", receipt.warnings)):
             for v in violations:
                 where = " ".join(x for x in (v.segment, v.field) if x)
-                typer.echo(f"  {kind} {where}: {v.description} [{v.code}]")
+                typer.echo(printable(f"  {kind} {where}: {v.description} [{v.code}]"))
     ok = (intake_pb2.RECEIPT_STATUS_ACCEPTED, intake_pb2.RECEIPT_STATUS_DUPLICATE)
     if any(r.status not in ok for r, _ in receipts):
         raise typer.Exit(1)
@@ -405,11 +523,13 @@ def watchlist_load(
     ] = Scope.regional,
     server: ServerOpt = None,
     token: TokenOpt = None,
+    encoding: EncodingOpt = None,
 ) -> None:
-    """Replace a member's watchlist with the entries of a CSV file."""
+    """Replace a member's watchlist with the entries of a CSV file (UTF-8, UTF-16 with a byte order mark, or
+    --encoding; at most APIHUB_WATCHLIST_FILE_MAX_BYTES)."""
     settings, member, token = _as_member(member, token)
     try:
-        entries = client.read_watchlist_csv(file.read_text(encoding="utf-8-sig"), member)
+        entries = client.read_watchlist_file(file, member, settings.watchlist_file_max_bytes, encoding)
     except client.WatchlistFileError as exc:
         _fail(f"{file}: {exc}")
     scope_value = (
@@ -423,7 +543,7 @@ def watchlist_load(
         _rpc_error(exc)
     if reply.errors:
         for v in reply.errors:
-            typer.echo(f"  error {v.field}: {v.description} [{v.code}]", err=True)
+            typer.echo(printable(f"  error {v.field}: {v.description} [{v.code}]"), err=True)
         _fail(f"watchlist not loaded: {len(reply.errors)} errors", 1)
     typer.echo(f"Loaded {reply.entries} entries into the {scope.value} watchlist of {member}.")
 
@@ -434,12 +554,13 @@ def follow_lines(h: dict) -> list[str]:
     f, p = h["flight"], h["passenger"]
     flight = f"{f['carrier']}{f['number']} {'-'.join(f['route'])} {f['departure']}"
     if h["state"] == "withdrawn":
-        return [f"{h['hit_id']} WITHDRAWN {flight} {p['ref']} (manifest {h['manifest_id']})"]
+        return [printable(f"{h['hit_id']} WITHDRAWN {flight} {p['ref']} (manifest {h['manifest_id']})")]
     marker = f" {REVIEW_MARKER}" if h["for_review"] else ""
     head = f"{h['hit_id']} {flight} {p['ref']} {p['surname']}, {p['given_names']} score={h['score']:.2f}{marker}"
-    return [head] + [
+    reasons = [
         f"    {r['source']:9} {r['id']:<18} {r['score']:.2f} {r['band']:<6}  {r['explanation']}" for r in h["reasons"]
     ]
+    return [printable(line) for line in [head, *reasons]]  # carriers' and members' text: no terminal controls
 
 
 @hits_app.command("follow")
@@ -484,6 +605,7 @@ def screen(
     ] = (),
     rules: Annotated[list[Path], typer.Option("--rules", help="A member's rule file (YAML); repeatable")] = (),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON hit per line and recipient")] = False,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Screen manifest files offline with the profiler's own scoring code: no Kafka, no services.
 
@@ -499,23 +621,23 @@ def screen(
     from services.profiler.rules_cli import read_manifest_files
     from services.profiler.scoring import score_batch
     from services.router.recipients import member_tailor, recipients
-    from services.rules.language import RulesetError, load_ruleset
+    from services.rules.language import RuleLimits, RulesetError, load_ruleset
     from services.rules.store import RuleStore
     from services.sharing import load_policy
 
     settings = _settings()
-    directory = load_directory(settings.directory_file)
-    store = _offline_watchlists(settings, watchlist)
+    directory = _from_settings_file("APIHUB_DIRECTORY_FILE", load_directory, settings.directory_file)
+    store = _offline_watchlists(settings, watchlist, encoding)
     rule_store = RuleStore()
     for path in rules:
         try:
-            rule_store.apply(load_ruleset(path, None))
+            rule_store.apply(load_ruleset(path, None, RuleLimits.from_settings(settings)))
         except RulesetError as exc:
             _fail(str(exc), 1)
     found, problems = read_manifest_files(list(manifests))
     for problem in problems:
-        typer.echo(f"apihub: {problem}", err=True)
-    policy = load_policy(settings.sharing_file, directory)
+        typer.echo(printable(f"apihub: {problem}"), err=True)
+    policy = _from_settings_file("APIHUB_SHARING_FILE", load_policy, settings.sharing_file, directory)
     breaker = Breaker(settings.breaker_max_share, settings.breaker_min_travellers)
     hits = score_batch(
         [m for m, _ in found],
@@ -536,7 +658,7 @@ def screen(
         raise typer.Exit(1)
 
 
-def _offline_watchlists(settings: HubSettings, paths: Sequence[Path]) -> WatchlistStore:
+def _offline_watchlists(settings: HubSettings, paths: Sequence[Path], encoding: str | None = None) -> WatchlistStore:
     """A WatchlistStore with the entries of these watchlist CSVs, each owner's as a regional list."""
     from services.profiler.watchlist import WatchlistStore, traveller_names
 
@@ -547,7 +669,7 @@ def _offline_watchlists(settings: HubSettings, paths: Sequence[Path]) -> Watchli
     for path in paths:
         by_owner: dict[str, list] = {}
         try:
-            for entry in client.read_watchlist_csv(path.read_text(encoding="utf-8-sig"), None):
+            for entry in client.read_watchlist_file(path, None, settings.watchlist_file_max_bytes, encoding):
                 by_owner.setdefault(entry.owner, []).append(entry)
         except client.WatchlistFileError as exc:
             _fail(f"{path}: {exc}")
@@ -573,8 +695,10 @@ def _echo_screened(version: hit_pb2.Hit, member: str, as_json: bool) -> None:
     f = h["flight"]
     marker = f" {REVIEW_MARKER}" if h["for_review"] else ""
     typer.echo(
-        f"{member} {h['hit_id']} {f['carrier']}{f['number']} {h['passenger']['ref']} "
-        f"score={h['score']:.2f}{marker} ({why})"
+        printable(
+            f"{member} {h['hit_id']} {f['carrier']}{f['number']} {h['passenger']['ref']} "
+            f"score={h['score']:.2f}{marker} ({why})"
+        )
     )
 
 
@@ -588,14 +712,16 @@ def rules_load(
     """Replace a member's targeting rules in the running hub: every profiler applies them, no restart."""
     settings, member, token = _as_member(member, token)
     try:
-        reply = client.load_rules(
-            _channel(settings, server or settings.delivery_listen), token, member, file.read_text()
-        )
+        text = read_text(file, "rule file", settings.rules_max_bytes, setting="APIHUB_RULES_MAX_BYTES")
+    except InputFileError as exc:
+        _fail(str(exc), 1)
+    try:
+        reply = client.load_rules(_channel(settings, server or settings.delivery_listen), token, member, text)
     except grpc.RpcError as exc:
         _rpc_error(exc)
     if reply.errors:
         for v in reply.errors:
-            typer.echo(f"  {file}: {v.description}", err=True)
+            typer.echo(printable(f"  {file}: {v.description}"), err=True)
         _fail(f"rules not loaded: {len(reply.errors)} problems", 1)
     typer.echo(f"Loaded {reply.rules} enabled rules for {member} (digest {reply.digest}).")
 
@@ -627,22 +753,39 @@ def hits_dispose(
         )
     except grpc.RpcError as exc:
         _rpc_error(exc)
-    typer.echo(f"Recorded {outcome.value} for hit {reply.disposition.hit_id} ({member}).")
+    typer.echo(printable(f"Recorded {outcome.value} for hit {reply.disposition.hit_id} ({member})."))
 
 
-@app.command()
+audit_app = typer.Typer(invoke_without_command=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.callback()
 def audit(
+    ctx: typer.Context,
     member: Annotated[str | None, typer.Option("--member", help="Only this member's events")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event and line")] = False,
 ) -> None:
-    """Read the audit trail back from Kafka: every delivery, acknowledgement and disposition (operators)."""
+    """Read the audit trail back from Kafka: every delivery, acknowledgement and disposition (operators).
+    `apihub audit verify` checks that the trail is intact."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from google.protobuf.message import DecodeError
+
+    from services.audit import is_seal
     from services.bus import Topics, read_to_end
 
     settings = _settings()
     wanted = member.upper() if member else None
     # The trail is read to its current end, then the command exits.
     for record in read_to_end(settings, Topics(settings.topic_prefix).audit, "apihub-audit-reader"):
-        event = delivery_pb2.AuditEvent.FromString(record.value)
+        if is_seal(record):  # the router's seals (apihub audit verify), not events
+            continue
+        try:
+            event = delivery_pb2.AuditEvent.FromString(record.value or b"")
+        except DecodeError:
+            typer.echo(f"offset {record.offset}: not an audit event (see `apihub audit verify`)", err=True)
+            continue
         if wanted and event.member != wanted:
             continue
         at = event.at.ToJsonString()
@@ -651,7 +794,87 @@ def audit(
             typer.echo(json.dumps({"at": at, **{name: getattr(event, name) for name in fields}}))
         else:
             where = event.hit_id or f"cursor {event.cursor}"
-            typer.echo(f"{at} {event.member} {event.event:12} {where} {event.detail}")
+            typer.echo(printable(f"{at} {event.member} {event.event:12} {where} {event.detail}"))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="OFFSET:SHA256",
+            help="A checkpoint an earlier verify printed: fail if records up to it were deleted or differ",
+        ),
+    ] = None,
+    grace: Annotated[
+        float | None,
+        typer.Option(
+            help="Fail when events older than this many seconds are not sealed "
+            "(default: 3 x APIHUB_AUDIT_SEAL_SECONDS, at least 300)",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as one JSON object")] = False,
+) -> None:
+    """Check the audit trail: recompute its hash chain, check every seal the routers wrote, report the first
+    break. Exit status 1 on a break or on events left unsealed past the grace period."""
+    import time
+
+    from kafka.errors import KafkaError
+
+    from services.audit import parse_checkpoint, verify_trail
+
+    settings = _settings()
+    try:
+        checkpoint = parse_checkpoint(since) if since else None
+    except ValueError as exc:
+        _fail(f"--since: {exc}")
+    try:
+        report = verify_trail(settings, since=checkpoint)
+    except HubError as exc:
+        _fail(str(exc), code=1)
+    except KafkaError as exc:
+        _fail(f"the audit topic could not be read ({type(exc).__name__}): is the broker up?", code=1)
+    grace_s = grace if grace is not None else max(300.0, 3 * settings.audit_seal_seconds)
+    stale = report.oldest_unsealed_ms is not None and report.oldest_unsealed_ms < (time.time() - grace_s) * 1000
+    if as_json:
+        typer.echo(json.dumps({**report.as_dict(), "stale_unsealed": stale}))
+    else:
+        for line in _trail_lines(report, stale, grace_s):
+            typer.echo(line)
+    if not report.ok or stale:
+        raise typer.Exit(1)
+
+
+def _trail_lines(report, stale: bool, grace_s: float) -> list[str]:
+    first = report.first_checked
+    lines = [f"audit trail {report.topic}: offsets {report.log_start}..{report.end - 1}"]
+    if report.log_start > 0:
+        lines.append(
+            f"  offsets 0..{report.log_start - 1} are no longer on the topic (retention, `apihub purge`, or someone's "
+            "delete_records: the trail alone cannot tell; keep checkpoints)"
+        )
+    if first is None:
+        lines.append("  no seal covers the log start: no record could be checked")
+    elif first > report.log_start:
+        lines.append(f"  checked from offset {first}: the first seal on the topic attests the records before it")
+    lines.append(f"  events: {report.events}, chain recomputed for {report.checked}")
+    lines.append(
+        f"  seals: {report.seals} ({report.seals_valid} checked, {report.seals_retired} under keys no longer in "
+        f"the ring, {report.seals_unchecked} covering records no longer held)"
+    )
+    if report.unsealed:
+        lines.append(
+            f"  unsealed: {report.unsealed} events after offset {report.sealed_through}, not yet protected"
+            + (f" (older than {grace_s:.0f} s: is a router running and sealing?)" if stale else "")
+        )
+    if report.checkpoint:
+        lines.append(f"  checkpoint: {report.checkpoint}  (keep it outside the hub; --since checks it later)")
+    if report.breaks:
+        lines.append(f"  first break: offset {report.breaks[0].offset}: {report.breaks[0].reason}")
+        lines.extend(f"  break: offset {b.offset}: {b.reason}" for b in report.breaks[1:])
+    lines.append("TAMPERED" if report.breaks else ("NOT SEALED" if stale else "OK"))
+    return lines
 
 
 @app.command()
@@ -675,7 +898,40 @@ def dispositions(
             )
         else:
             shown = f"{precision:.2f}" if precision is not None else "-"
-            typer.echo(f"{row.reason:50} confirmed {row.confirmed:5} refuted {row.refuted:5} precision {shown}")
+            typer.echo(
+                printable(f"{row.reason:50} confirmed {row.confirmed:5} refuted {row.refuted:5} precision {shown}")
+            )
+
+
+@carriers_app.command("quality")
+def carriers_quality(
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only manifests received since: an age (24h, 7d) or a UTC date or time (2026-03-10)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per carrier and line")] = False,
+) -> None:
+    """Data quality per carrier, from the manifests stored in Kafka: manifests, travellers, late submissions
+    (received after departure) and intake warnings by kind (operators)."""
+    from kafka.errors import KafkaError
+
+    from services.api_ingest.quality import parse_since, read_quality
+
+    settings = _settings()
+    try:
+        rows = read_quality(settings, parse_since(since) if since else None)
+    except ValueError as exc:
+        _fail(str(exc))
+    except KafkaError as exc:
+        _fail(f"cannot read the manifests from Kafka at {settings.bootstrap}: {type(exc).__name__}", 1)
+    for row in rows:
+        if as_json:
+            typer.echo(json.dumps(row.as_json()))
+        else:
+            for line in row.lines():
+                typer.echo(printable(line))
+    if not rows and not as_json:
+        typer.echo(printable("no manifests stored" + (f" since {since}" if since else "")))
 
 
 # -- development -----------------------------------------------------------------------------------------
@@ -683,28 +939,65 @@ def dispositions(
 def dev_token(
     carrier: Annotated[str | None, typer.Option("--carrier", help="IATA carrier code, e.g. FJ")] = None,
     member: Annotated[str | None, typer.Option("--member", help="Member ISO alpha-3 code, e.g. FJI")] = None,
-    serial: Annotated[int, typer.Option(help="Credential number, for rotation (0: the first)")] = 0,
-    digest: Annotated[
-        bool, typer.Option("--digest", help="Print the token's SHA-256 for the directory's token_sha256 list")
+    expires: Annotated[
+        str | None,
+        typer.Option("--expires", help="Lifetime, e.g. 30d, 12h, 90m (default: APIHUB_TOKEN_LIFETIME_DAYS)"),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the new token with its id (jti), key id, expiry and SHA-256 (token_sha256)"),
     ] = False,
+    show: Annotated[
+        str | None,
+        typer.Option(
+            "--show", metavar="TOKEN", help="Instead: what TOKEN says, its SHA-256, and whether the hub verifies it"
+        ),
+    ] = None,
+    digest: Annotated[bool, typer.Option("--digest", help="With --show: print only the token's SHA-256")] = False,
 ) -> None:
-    """Print the credential of a carrier or member under the configured secret (the demo's by default)."""
+    """Issue a credential for a carrier or member, signed by the configured key ring (the demo's by default)."""
+    from services.auth import issue_token, parse_lifetime, token_claims, verify_token
+
+    settings = _settings()
+    if show is not None:
+        try:
+            claims = token_claims(show)
+        except HubError as exc:
+            _fail(str(exc))
+        if digest:
+            typer.echo(claims["sha256"])
+            return
+        try:
+            verify_token(settings, show)
+            claims["verifies"], claims["problem"] = True, ""
+        except HubError as exc:
+            claims["verifies"], claims["problem"] = False, str(exc)
+        typer.echo(json.dumps(claims))
+        return
+    if digest:
+        _fail("--digest goes with --show TOKEN: each new token has its own id and expiry; --json prints its SHA-256")
     if bool(carrier) == bool(member):
         _fail("give exactly one of --carrier XX or --member XXX")
-    secret = _settings().auth_secret
+    try:
+        lifetime = parse_lifetime(expires) if expires else None
+    except ValueError as exc:
+        _fail(f"--expires: {exc}")
     if carrier:
         if not (2 <= len(carrier) <= 3 and carrier.isalnum()):
             _fail("--carrier must be a 2-character IATA (or 3-character ICAO) code")
-        token = issue_token(secret, "carrier", carrier, serial)
-        typer.echo(token_digest(token) if digest else token)
+        token = issue_token(settings, "carrier", carrier, lifetime=lifetime)
     else:
         from services.directory import load_directory
 
-        directory = load_directory(_settings().directory_file)
+        directory = _from_settings_file("APIHUB_DIRECTORY_FILE", load_directory, settings.directory_file)
         if member.upper() not in directory:
             _fail(f"--member {member}: not in the member directory ({', '.join(directory.codes)})")
-        token = issue_token(secret, "member", member, serial)
-        typer.echo(token_digest(token) if digest else token)
+        token = issue_token(settings, "member", member, lifetime=lifetime)
+    if as_json:
+        claims = token_claims(token)
+        typer.echo(json.dumps({"token": token, **claims}))
+    else:
+        typer.echo(token)
 
 
 @dev_app.command("certs")
@@ -732,6 +1025,8 @@ def dev_certs(
         written = write_dev_certs(out, member, carrier, host, days=days, force=force)
     except ConfigError as exc:
         _fail(str(exc))
+    except OSError as exc:  # --out is a file, or a path that cannot be a directory
+        _fail(f"{out}: cannot write the certificates there: {exc.strerror or exc}")
     for f in written:
         typer.echo(f"{f.path}  {f.what}" + (f"\n    sha256 {f.sha256}" if f.sha256 else ""))
     d = out.resolve()
@@ -767,7 +1062,11 @@ def dev_demo_files(directory: Annotated[Path, typer.Argument(help="Where to writ
         demo = import_dev("synthetic.demo", "apihub dev demo-files")
     except DevCodeMissingError as exc:
         _fail(str(exc))
-    for path in demo.write_demo_files(directory):
+    try:
+        written = demo.write_demo_files(directory)
+    except OSError as exc:
+        _fail(f"{directory}: cannot write the demo files there: {exc.strerror or exc}")
+    for path in written:
         typer.echo(path)
 
 
@@ -790,5 +1089,15 @@ def bench(ctx: typer.Context) -> None:
     suite.app(args=ctx.args, prog_name="apihub bench")
 
 
+def run() -> None:
+    """The `apihub` command: a hub error no command caught (the broker out of reach while reading the audit
+    trail, say) ends with its message and exit status 3, never a traceback."""
+    try:
+        app()
+    except HubError as exc:
+        typer.echo(printable(f"apihub: {exc}"), err=True)
+        raise SystemExit(3) from None
+
+
 if __name__ == "__main__":
-    app()
+    run()

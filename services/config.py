@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Only for the local demo and tests. A deployment sets APIHUB_AUTH_SECRET; `apihub up` warns when it does not.
@@ -34,6 +34,14 @@ TLS_FILES = (
     "tls_client_cert_file",
     "tls_client_key_file",
 )
+# The settings of the Kafka connection that name files or hold the password: empty means unset.
+KAFKA_SECRET_SETTINGS = (
+    "kafka_ssl_ca_file",
+    "kafka_ssl_cert_file",
+    "kafka_ssl_key_file",
+    "kafka_sasl_password",
+    "kafka_sasl_password_file",
+)
 
 
 class HubSettings(BaseSettings):
@@ -48,6 +56,13 @@ class HubSettings(BaseSettings):
     topic_prefix: str = "apihub"
     # Partitions of the manifests and hits topics: the most profiler/router processes that can share the work.
     partitions: int = 4
+    # Copies of every topic the hub creates: 1 for the local single-node broker, 3 on a real cluster. Kafka cannot
+    # change an existing topic's replication factor in place: `apihub topics` reports a mismatch (reassign the
+    # partitions with Kafka's kafka-reassign-partitions.sh).
+    kafka_replication_factor: int = 1
+    # Copies that must hold a record before the broker acknowledges it (the hub writes with acks=all), set on every
+    # topic as min.insync.replicas; 0: one less than the replication factor (at least 1), so one broker may be down.
+    kafka_min_insync_replicas: int = 0
     # Where the local broker keeps its jars, data and logs, and `apihub up` its pid files.
     state_dir: Path = Path(".apihub")
 
@@ -59,15 +74,87 @@ class HubSettings(BaseSettings):
     ingest_metrics_port: int = 9464
     profiler_metrics_port: int = 9465
     router_metrics_port: int = 9466
-    # How long a member's outbox keeps hits it has not acknowledged (days): the longest tolerated outage.
+    # Address the /metrics pages listen on. They have no authentication, so loopback by default: set 0.0.0.0 (or
+    # one interface's address) only where the network in front of them restricts who can scrape, as inside the
+    # docker-compose network, where Prometheus scrapes the services.
+    metrics_host: str = "127.0.0.1"
+    # Retention of personal data (days). The hub sets it on its topics when it creates them, and applies a change
+    # to existing ones whenever it starts (`apihub up`, the router) and on `apihub topics`. Kafka deletes whole log
+    # segments, so data outlives its retention on disk by up to topic_segment_hours. `apihub purge` deletes earlier.
+    # Travellers as received (raw), canonical manifests and hits.
+    traveller_retention_days: int = 30
+    # How long a member's outbox keeps hits it has not acknowledged (days): the longest tolerated outage. Also the
+    # dead letters (hits a webhook never accepted). Duplicate keys (intake index) and delivery records are kept for
+    # the longer of this and traveller_retention_days: they must outlive what they describe.
     outbox_retention_days: int = 30
+    # The audit trail (ids, events, no personal data): five years. -1 keeps it until an operator purges it.
+    audit_retention_days: int = 1826
+    # Members' dispositions: hit id, member, outcome and the hit's reasons (labels for training and precision).
+    # -1 keeps them until an operator purges them.
+    disposition_retention_days: int = 1826
+    # Dispositions' free-text notes: `apihub purge --expired-notes` (run it daily) re-publishes older dispositions
+    # without their note and deletes the originals. Not shorter than disposition_retention_days (or -1): the notes
+    # simply go with their dispositions.
+    disposition_note_retention_days: int = 365
+    # How often the topics start a new log segment (hours): Kafka deletes only whole segments that are past the
+    # retention (or below a purge's new log start), so this bounds how long deleted data stays on disk.
+    topic_segment_hours: int = 24
     # How long intake waits for the broker to acknowledge a manifest before answering UNAVAILABLE (seconds).
     intake_ack_timeout_seconds: float = 15.0
     # Largest manifest a carrier may send in one gRPC message or Kafka record (bytes).
     max_message_bytes: int = 16 * 1024 * 1024
+    # Intake limits of one manifest (services/api_ingest/cleaning.py). More travellers or more legs: the manifest is
+    # rejected with an error naming the field and the limit (it cannot be screened as a whole; the carrier sends it
+    # in parts). The largest cruise ships carry about 9,500 people with their crew. More documents on one traveller:
+    # the first ones are kept and the receipt warns.
+    max_manifest_travellers: int = 20_000
+    max_manifest_legs: int = 250
+    max_traveller_documents: int = 20
 
-    # Key that signs carrier and member tokens (HMAC-SHA256).
+    # Limits of each gRPC server (intake, member delivery: each its own), services/limits.py. Threads of the server;
+    # grpc refuses a call at once (maximum_concurrent_rpcs) rather than queue it when all are busy. Every open stream
+    # (SubmitManifests, Subscribe) holds one for as long as it is open.
+    grpc_threads: int = 128
+    # Calls in progress at once for all principals together (health checks not counted): below grpc_threads, so
+    # the threads above it always answer health checks and refusals.
+    limit_total_calls: int = 96
+    # Of limit_total_calls, the last ones are kept for principals that hold at most one call: when the others fill
+    # the rest, a carrier or member that holds none (or only its Subscribe stream, to Ack) still gets in.
+    limit_reserved_calls: int = 32
+    # Per carrier (by token): calls in progress (unary and streams together), of which streams, and bytes of
+    # requests in progress (at least max_message_bytes, so one largest manifest always fits).
+    limit_carrier_calls: int = 8
+    limit_carrier_streams: int = 4
+    limit_carrier_bytes: int = 32 * 1024 * 1024
+    # Per member: the same, and watchlist or rule file loads in progress (each replaces the whole list or rule set).
+    limit_member_calls: int = 8
+    limit_member_streams: int = 4
+    limit_member_admin_calls: int = 1
+    limit_member_bytes: int = 32 * 1024 * 1024
+    # All calls without a valid token together (reflection, health Watch; the others are refused UNAUTHENTICATED).
+    limit_anonymous_calls: int = 4
+    limit_anonymous_streams: int = 2
+    limit_anonymous_bytes: int = 1024 * 1024
+
+    # Key that signs carrier and member tokens (JWT, HS256) when APIHUB_AUTH_KEYS is not set: a key ring of this
+    # one key, whose id is APIHUB_AUTH_KEY_ID ("default" when unset). At least 16 characters; 32 bytes or more
+    # recommended (RFC 7518; PyJWT warns below that).
     auth_secret: str = DEMO_AUTH_SECRET
+    # Key ring, for rotation (JSON {"k2": "new secret", "k1": "old secret"}, keys as APIHUB_AUTH_SECRET): each key
+    # verifies the tokens that name it (their header's kid), and APIHUB_AUTH_KEY_ID signs new tokens and the audit
+    # seals. Set, it replaces APIHUB_AUTH_SECRET (list that secret as "default" to keep its tokens valid); a key
+    # removed from the ring invalidates every token it signed. Empty: APIHUB_AUTH_SECRET alone.
+    auth_keys: dict[str, str] = {}
+    # Id of the key that signs: one of APIHUB_AUTH_KEYS (may stay empty when the ring holds one key), or the id
+    # given to APIHUB_AUTH_SECRET. Empty: "default".
+    auth_key_id: str = ""
+    # Lifetime of a new token in days (`apihub dev token --expires` overrides it for one token).
+    token_lifetime_days: float = 90.0
+    # Clock difference tolerated between the issuer and the hub when checking a token's expiry and issue time (s).
+    token_leeway_seconds: float = 60.0
+    # Router: how often it seals the audit trail (seconds; also once when it stops); 0: this router process does
+    # not seal (another one must, or `apihub audit verify` reports the records as unsealed).
+    audit_seal_seconds: float = 30.0
     # Member directory (YAML); empty: the PIDC directory shipped with the hub.
     directory_file: Path | None = None
     # Sharing policy (YAML): arrangements under which owners of entries and rules receive hits outside their
@@ -101,6 +188,22 @@ class HubSettings(BaseSettings):
     # Router: how often an idle Subscribe stream sends a heartbeat (seconds).
     heartbeat_seconds: float = 1.0
 
+    # Members' rule files (RulesAdmin, `apihub rules`), checked in this order before any rule is built, so a file
+    # costs at most what these allow: its size in bytes (UTF-8), then while its YAML is read, nesting of lists and
+    # mappings (the file itself is level 1; at most 100), rules in one member's file, items in any one list (or
+    # keys in one mapping), and conditions in the file (the keys under every rule's `when:`: fields, operators,
+    # all/any/not). Anchors, aliases and YAML tags are refused whatever the limits.
+    rules_max_bytes: int = 256 * 1024
+    rules_max_depth: int = 32
+    rules_max_rules: int = 500
+    rules_max_list_items: int = 1000
+    rules_max_conditions: int = 5000
+    # Rule files the member-facing server checks at once (each member has at most one in check at a time): a
+    # load beyond that waits a moment, then is answered RESOURCE_EXHAUSTED, so parsing never holds the server's CPU.
+    rules_parse_concurrency: int = 2
+    # Largest watchlist CSV that `apihub watchlist load` and `apihub screen --watchlist` read (bytes).
+    watchlist_file_max_bytes: int = 64 * 1024 * 1024
+
     # TLS of the two gRPC servers. Both set: they listen with TLS only (PEM files: the certificate chain, leaf
     # first, and its unencrypted private key). Unset: plain text, for local development only (a server listening
     # on a non-loopback address in plain text logs a warning). `apihub dev certs` writes throwaway ones.
@@ -121,11 +224,99 @@ class HubSettings(BaseSettings):
     # Clients: the name the hub's certificate must carry, when it differs from the host dialled (tests, tunnels).
     tls_server_name: str = ""
 
+    # How every Kafka client of the hub connects to the brokers (services.bus.kafka_client_options). PLAINTEXT, the
+    # default, is for the local broker on loopback only; a real cluster wants SSL (TLS), SASL_SSL (TLS plus a user
+    # name and password), or SASL_PLAINTEXT (credentials and data in the clear: a closed network only).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    # TLS (SSL, SASL_SSL): the CAs that issued the brokers' certificates (PEM). Unset: the system's trust roots.
+    kafka_ssl_ca_file: Path | None = None
+    # Mutual TLS, for brokers that require client certificates: the hub's certificate chain (leaf first) and its
+    # unencrypted private key (PEM).
+    kafka_ssl_cert_file: Path | None = None
+    kafka_ssl_key_file: Path | None = None
+    # Whether a broker's certificate must carry the host name (or IP address) the hub dials. The certificate chain
+    # is verified either way; turn this off only for brokers reached by an address their certificates lack.
+    kafka_ssl_check_hostname: bool = True
+    # SASL (SASL_PLAINTEXT, SASL_SSL): the mechanism, the hub's user name and its password. The password comes from
+    # APIHUB_KAFKA_SASL_PASSWORD or, better, a file (APIHUB_KAFKA_SASL_PASSWORD_FILE, e.g. a mounted secret: read
+    # whenever a client connects, a trailing newline ignored); exactly one of the two. It is never logged.
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+
     @field_validator("auth_secret")
     @classmethod
     def _secret_not_empty(cls, value: str) -> str:
         if len(value) < 16:
             raise ValueError("APIHUB_AUTH_SECRET must be at least 16 characters (it signs every token)")
+        return value
+
+    @model_validator(mode="after")
+    def _key_ring_fits(self) -> HubSettings:
+        keys, kid = self.auth_keys, self.auth_key_id
+        for name, secret in keys.items():
+            if not name.strip() or len(name) > 64 or any(c.isspace() for c in name):
+                raise ValueError(f"APIHUB_AUTH_KEYS: key id {name[:64]!r} must be 1-64 characters without spaces")
+            if len(secret) < 16:  # as APIHUB_AUTH_SECRET, so that secret can join a ring
+                raise ValueError(f"APIHUB_AUTH_KEYS: key {name} must be at least 16 characters (it signs tokens)")
+        if keys and kid and kid not in keys:
+            raise ValueError(f"APIHUB_AUTH_KEY_ID={kid} is not one of APIHUB_AUTH_KEYS ({', '.join(sorted(keys))})")
+        if len(keys) > 1 and not kid:
+            raise ValueError("APIHUB_AUTH_KEYS holds several keys: set APIHUB_AUTH_KEY_ID to the one that signs")
+        if any(c.isspace() for c in kid) or len(kid) > 64:
+            raise ValueError("APIHUB_AUTH_KEY_ID must be at most 64 characters without spaces")
+        if not 0 < self.token_lifetime_days <= 36500:
+            raise ValueError(f"APIHUB_TOKEN_LIFETIME_DAYS must be in (0, 36500], got {self.token_lifetime_days}")
+        if not 0 <= self.token_leeway_seconds <= 3600:
+            raise ValueError(f"APIHUB_TOKEN_LEEWAY_SECONDS must be in [0, 3600], got {self.token_leeway_seconds}")
+        if self.audit_seal_seconds < 0:
+            raise ValueError(f"APIHUB_AUDIT_SEAL_SECONDS must be 0 (no sealer) or more, got {self.audit_seal_seconds}")
+        return self
+
+    @field_validator("traveller_retention_days", "outbox_retention_days", "topic_segment_hours")
+    @classmethod
+    def _bounded_retention(cls, value: int) -> int:
+        # Personal data of travellers is never kept without a limit.
+        if value < 1:
+            raise ValueError(f"must be at least 1, got {value}")
+        return value
+
+    @field_validator("audit_retention_days", "disposition_retention_days", "disposition_note_retention_days")
+    @classmethod
+    def _retention_or_forever(cls, value: int) -> int:
+        if value < 1 and value != -1:
+            raise ValueError(f"must be at least 1 (days), or -1 to keep until purged; got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> HubSettings:
+        rf, isr = self.kafka_replication_factor, self.kafka_min_insync_replicas
+        if rf < 1:
+            raise ValueError(f"APIHUB_KAFKA_REPLICATION_FACTOR must be at least 1, got {rf}")
+        if not 0 <= isr <= rf:
+            raise ValueError(
+                f"APIHUB_KAFKA_MIN_INSYNC_REPLICAS must be between 0 (derived) and the replication factor {rf}, "
+                f"got {isr}"
+            )
+        return self
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """min.insync.replicas of every topic: as set, or one less than the replication factor (at least 1)."""
+        return self.kafka_min_insync_replicas or max(1, self.kafka_replication_factor - 1)
+
+    @property
+    def notes_kept_shorter(self) -> bool:
+        """Whether dispositions' notes go before the dispositions themselves (purge strips them)."""
+        notes, outcomes = self.disposition_note_retention_days, self.disposition_retention_days
+        return notes != -1 and (outcomes == -1 or notes < outcomes)
+
+    @field_validator("max_manifest_travellers", "max_manifest_legs", "max_traveller_documents")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be at least 1; got {value}")
         return value
 
     @field_validator("screening_bands", mode="before")
@@ -163,6 +354,77 @@ class HubSettings(BaseSettings):
                 raise ValueError(f"APIHUB_{name.upper()}={path}: cannot read it ({exc.strerror})") from None
         return self
 
+    @model_validator(mode="after")
+    def _grpc_limits_fit(self) -> HubSettings:
+        """The gRPC limits (services/limits.py) must leave threads for health checks and fit one largest message."""
+        names = [n for n in type(self).model_fields if n.startswith("limit_")] + ["grpc_threads"]
+        for name in names:
+            if getattr(self, name) < 1:
+                raise ValueError(f"APIHUB_{name.upper()} must be at least 1, not {getattr(self, name)}")
+        if self.limit_total_calls >= self.grpc_threads:
+            raise ValueError(
+                f"APIHUB_LIMIT_TOTAL_CALLS ({self.limit_total_calls}) must be below APIHUB_GRPC_THREADS "
+                f"({self.grpc_threads}): the threads above it answer health checks and refusals"
+            )
+        if self.limit_reserved_calls >= self.limit_total_calls:
+            raise ValueError("APIHUB_LIMIT_RESERVED_CALLS must be below APIHUB_LIMIT_TOTAL_CALLS")
+        for kind in ("carrier", "member", "anonymous"):
+            if getattr(self, f"limit_{kind}_streams") > getattr(self, f"limit_{kind}_calls"):
+                name = f"APIHUB_LIMIT_{kind.upper()}"
+                raise ValueError(f"{name}_STREAMS must not exceed {name}_CALLS (streams are calls too)")
+        for kind in ("carrier", "member"):
+            if getattr(self, f"limit_{kind}_bytes") < self.max_message_bytes:
+                raise ValueError(
+                    f"APIHUB_LIMIT_{kind.upper()}_BYTES must be at least APIHUB_MAX_MESSAGE_BYTES "
+                    f"({self.max_message_bytes}), or the largest allowed message is always refused"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _bounds_and_files_usable(self) -> HubSettings:
+        if not 1 <= self.rules_max_depth <= 100:
+            raise ValueError(f"APIHUB_RULES_MAX_DEPTH must be between 1 and 100, not {self.rules_max_depth}")
+        for name in (
+            "rules_max_bytes",
+            "rules_max_rules",
+            "rules_max_list_items",
+            "rules_max_conditions",
+            "rules_parse_concurrency",
+            "watchlist_file_max_bytes",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"APIHUB_{name.upper()} must be at least 1")
+        # The member directory and sharing policy: a clear message at start, not a traceback where one is read.
+        for name in ("directory_file", "sharing_file"):
+            path = getattr(self, name)
+            if path is None:
+                continue
+            try:
+                with open(path, "rb") as f:
+                    f.read(1)
+            except OSError as exc:
+                raise ValueError(f"APIHUB_{name.upper()}={path}: cannot read it ({exc.strerror})") from None
+        return self
+
+    @field_validator(*KAFKA_SECRET_SETTINGS, mode="before")
+    @classmethod
+    def _kafka_empty_is_unset(cls, value):
+        # As for the TLS files: a variable set but empty (as compose files do) means unset.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _kafka_names_upper_case(cls, value):
+        # sasl_ssl, scram-sha-512: spelt as Kafka's own client properties accept them.
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _kafka_security_fits(self) -> HubSettings:
+        problem = kafka_security_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     def screening_band(self, member: str) -> tuple[float, float]:
         """(alert, review) of one member: its own screening bands, or the defaults for what it did not set."""
         return member_screening_band(self.screening_bands, member)
@@ -189,6 +451,41 @@ class HubSettings(BaseSettings):
     @property
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+
+def kafka_security_problem(s: HubSettings) -> str | None:
+    """Why the Kafka connection settings cannot work together, or None. The files they name are read only when a
+    client connects (services.bus.kafka_client_options), so a secret mounted later, or rotated, is picked up."""
+    protocol, env = s.kafka_security_protocol, "APIHUB_KAFKA_SECURITY_PROTOCOL"
+    if protocol != "PLAINTEXT" and s.uses_local_kafka:
+        return (
+            f"{env}={protocol} needs APIHUB_KAFKA_BOOTSTRAP (the brokers to connect to): the local broker that "
+            "`apihub up` starts speaks plain text on loopback"
+        )
+    if (s.kafka_ssl_cert_file is None) != (s.kafka_ssl_key_file is None):
+        have, lack = ("CERT", "KEY") if s.kafka_ssl_cert_file is not None else ("KEY", "CERT")
+        return (
+            f"APIHUB_KAFKA_SSL_{have}_FILE is set but APIHUB_KAFKA_SSL_{lack}_FILE is not: a certificate needs its key"
+        )
+    tls_files = [name for name in ("kafka_ssl_ca_file", "kafka_ssl_cert_file") if getattr(s, name) is not None]
+    if tls_files and protocol not in ("SSL", "SASL_SSL"):
+        return f"APIHUB_{tls_files[0].upper()} is set but {env}={protocol} does not use TLS: set it to SSL or SASL_SSL"
+    sasl_settings = ("kafka_sasl_username", "kafka_sasl_password", "kafka_sasl_password_file")
+    sasl = [name for name in sasl_settings if getattr(s, name)]
+    if protocol not in ("SASL_PLAINTEXT", "SASL_SSL"):
+        if sasl:
+            return (
+                f"APIHUB_{sasl[0].upper()} is set but {env}={protocol} does not authenticate with SASL: "
+                "set it to SASL_SSL or SASL_PLAINTEXT"
+            )
+        return None
+    if not s.kafka_sasl_username.strip():
+        return f"{env}={protocol} needs the hub's user name: set APIHUB_KAFKA_SASL_USERNAME"
+    if s.kafka_sasl_password is None and s.kafka_sasl_password_file is None:
+        return f"{env}={protocol} needs a password: set APIHUB_KAFKA_SASL_PASSWORD_FILE (or APIHUB_KAFKA_SASL_PASSWORD)"
+    if s.kafka_sasl_password is not None and s.kafka_sasl_password_file is not None:
+        return "APIHUB_KAFKA_SASL_PASSWORD and APIHUB_KAFKA_SASL_PASSWORD_FILE are both set: keep one of them"
+    return None
 
 
 def validate_screening_bands(value: Any) -> dict[str, dict[str, float]]:

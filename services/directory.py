@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import yaml
 
 from services.errors import ConfigError
 from services.geo import countries_of_route, is_country
+from services.netguard import check_url
 from services.tls import normalize_fingerprint
 
 
@@ -21,6 +22,10 @@ class Webhook:
     url: str
     # Name of the environment variable holding the signing secret: secrets never sit in the directory file.
     secret_env: str
+    # The URL is https, to a public address. True: it may also be (or resolve to) a private, loopback or
+    # link-local address, and http on loopback: for an endpoint inside the hub's own network, or a demo. Checked
+    # on every address the host resolves to, at every connection (services.netguard), not only here.
+    allow_private_network: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,21 @@ class Member:
 
 
 @dataclass(frozen=True)
+class Carrier:
+    """A carrier's credentials policy (the directory's optional ``carriers:`` part)."""
+
+    code: str
+    # SHA-256 digests of the carrier's valid credentials (`apihub dev token --carrier XX --json` prints a new
+    # token's sha256). Empty, or the carrier not listed: any unexpired token the hub's key ring signed for it.
+    token_sha256: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Directory:
     members: dict[str, Member]
+    carriers: dict[str, Carrier] = field(default_factory=dict)
+    # Ids (jti) of revoked credentials, carriers' or members' (`apihub dev token --show TOKEN` prints a token's).
+    revoked_tokens: frozenset[str] = frozenset()
 
     @property
     def codes(self) -> list[str]:
@@ -54,6 +72,23 @@ class Directory:
 
     def __contains__(self, code: object) -> bool:
         return code in self.members
+
+
+def _parse_webhook(hook: dict, where: str, member_allow: object = False) -> Webhook:
+    """A member's webhook entry: {url, secret_env, allow_private_network}; ConfigError naming the problem. The
+    allow may also stand in the member's entry itself (``member_allow``); the webhook's own, if given, wins."""
+    if not isinstance(hook, dict):
+        raise ConfigError(f"{where}: webhook must be a mapping {{url, secret_env}}")
+    url, secret_env = str(hook.get("url", "")), str(hook.get("secret_env", ""))
+    if not url.startswith(("https://", "http://")) or not secret_env:
+        raise ConfigError(f"{where}: webhook needs an https url and secret_env (an environment variable)")
+    allow = hook.get("allow_private_network", member_allow)
+    if not isinstance(allow, bool):
+        raise ConfigError(f"{where}: webhook allow_private_network must be true or false")
+    problem = check_url(url, allow)
+    if problem is not None:
+        raise ConfigError(f"{where}: webhook url {problem}")
+    return Webhook(url, secret_env, allow)
 
 
 def parse_directory(text: str, source: str) -> Directory:
@@ -71,13 +106,8 @@ def parse_directory(text: str, source: str) -> Directory:
             raise ConfigError(f"{where}: unknown country codes {bad}")
         if code in members:
             raise ConfigError(f"{where}: duplicate member")
-        webhook = None
-        if raw.get("webhook"):
-            hook = raw["webhook"]
-            url, secret_env = str(hook.get("url", "")), str(hook.get("secret_env", ""))
-            if not url.startswith(("https://", "http://")) or not secret_env:
-                raise ConfigError(f"{where}: webhook needs an http(s) url and secret_env (an environment variable)")
-            webhook = Webhook(url, secret_env)
+        allow = raw.get("allow_private_network", False)
+        webhook = _parse_webhook(raw["webhook"], where, allow) if raw.get("webhook") else None
         digests = frozenset(str(d).lower() for d in raw.get("token_sha256") or [])
         if any(len(d) != 64 or any(c not in "0123456789abcdef" for c in d) for d in digests):
             raise ConfigError(f"{where}: token_sha256 entries must be SHA-256 hex digests")
@@ -95,7 +125,34 @@ def parse_directory(text: str, source: str) -> Directory:
         )
     if not members:
         raise ConfigError(f"{source}: no members")
-    return Directory(members)
+    return Directory(members, _parse_carriers(data, source), _parse_revoked(data, source))
+
+
+def _digests(raw: dict, where: str) -> frozenset[str]:
+    digests = frozenset(str(d).lower() for d in raw.get("token_sha256") or [])
+    if any(len(d) != 64 or any(c not in "0123456789abcdef" for c in d) for d in digests):
+        raise ConfigError(f"{where}: token_sha256 entries must be SHA-256 hex digests")
+    return digests
+
+
+def _parse_carriers(data: dict, source: str) -> dict[str, Carrier]:
+    carriers: dict[str, Carrier] = {}
+    for i, raw in enumerate(data.get("carriers") or []):
+        code = str(raw.get("code", "")).upper() if isinstance(raw, dict) else ""
+        where = f"{source}: carriers[{i}] ({code or 'no code'})"
+        if not (2 <= len(code) <= 3 and code.isalnum()):
+            raise ConfigError(f"{where}: code must be a 2-character IATA (or 3-character ICAO) carrier code")
+        if code in carriers:
+            raise ConfigError(f"{where}: duplicate carrier")
+        carriers[code] = Carrier(code, _digests(raw, where))
+    return carriers
+
+
+def _parse_revoked(data: dict, source: str) -> frozenset[str]:
+    revoked = data.get("revoked_tokens") or []
+    if not isinstance(revoked, list) or not all(isinstance(j, str) and j.strip() for j in revoked):
+        raise ConfigError(f"{source}: revoked_tokens must be a list of token ids (jti)")
+    return frozenset(j.strip() for j in revoked)
 
 
 @functools.cache

@@ -18,7 +18,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services import client
-from services.bus import ensure_topics
+from services.bus import apply_topic_specs
 from services.config import DEMO_AUTH_SECRET, HubSettings
 from services.devkafka import LocalKafka
 from services.directory import load_directory
@@ -78,8 +78,11 @@ class Hub:
         else:
             self.say(f"Using the Kafka cluster at {s.kafka_bootstrap}")
         directory = load_directory(s.directory_file)
-        created = ensure_topics(s, directory.codes)
-        self.say(f"Topics ready ({len(created)} created).")
+        topics = apply_topic_specs(s, directory.codes)
+        for line in topics.lines():  # created, retention or replicas changed, what could not be done
+            if not line.startswith("created "):
+                self.say(f"Topics: {line}")
+        self.say(f"Topics ready ({len(topics.created)} created).")
         env = {**os.environ, "APIHUB_KAFKA_BOOTSTRAP": s.bootstrap}
         logs = s.state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -129,5 +132,6 @@ class Hub:
 
 
 def warn_if_demo_secret(settings: HubSettings, say: Callable[[str], None]) -> None:
-    if settings.auth_secret == DEMO_AUTH_SECRET:
-        say("Note: tokens are signed with the public demo secret; set APIHUB_AUTH_SECRET for real use.")
+    keys = settings.auth_keys.values() if settings.auth_keys else [settings.auth_secret]
+    if DEMO_AUTH_SECRET in keys:
+        say("Note: tokens are signed with the public demo secret; set APIHUB_AUTH_SECRET (or _KEYS) for real use.")

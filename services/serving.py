@@ -7,6 +7,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable
 from concurrent import futures
+from wsgiref.simple_server import WSGIServer
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -14,19 +15,25 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from services.config import HubSettings
+from services.limits import LimitInterceptor
 from services.tls import is_loopback, server_credentials
 
 log = logging.getLogger(__name__)
 
 
-def new_grpc_server(settings: HubSettings, max_workers: int = 32) -> grpc.Server:
+def new_grpc_server(settings: HubSettings, limits: LimitInterceptor | None = None) -> grpc.Server:
+    """A gRPC server whose every call passes the principal limits (services.limits; ``limits`` lets the caller
+    keep a handle on them). grpc_threads threads, and as many calls at most (maximum_concurrent_rpcs): a call
+    beyond is refused at once, never queued behind open streams."""
     limit = settings.max_message_bytes
     return grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        futures.ThreadPoolExecutor(max_workers=settings.grpc_threads, thread_name_prefix="grpc"),
+        interceptors=[limits or LimitInterceptor(settings)],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
         ],
+        maximum_concurrent_rpcs=settings.grpc_threads,
     )
 
 
@@ -62,12 +69,25 @@ def bind(server: grpc.Server, listen: str, settings: HubSettings | None = None) 
     return port
 
 
-def start_metrics(port: int) -> int | None:
-    """Serve Prometheus /metrics; -1 disables, 0 picks a free port. Returns the port."""
+def serve_metrics(port: int, host: str = "127.0.0.1") -> WSGIServer | None:
+    """Serve Prometheus /metrics on ``host`` (APIHUB_METRICS_HOST): -1 disables, 0 picks a free port. Returns the
+    server (shutdown() stops it) and logs where it listens. The pages have no authentication: a non-loopback
+    address is logged as a warning."""
     if port < 0:
         return None
-    server, _thread = start_http_server(port, addr="127.0.0.1" if port == 0 else "0.0.0.0")
-    return server.server_port
+    server, _thread = start_http_server(port, addr=host)
+    where = f"http://{f'[{host}]' if ':' in host else host}:{server.server_port}/metrics"
+    if is_loopback(f"{host}:0"):
+        log.info("metrics on %s", where)
+    else:
+        log.warning("metrics on %s, without authentication: whoever reaches this address can read them", where)
+    return server
+
+
+def start_metrics(port: int, host: str = "127.0.0.1") -> int | None:
+    """serve_metrics, returning the port it listens on (None when disabled)."""
+    server = serve_metrics(port, host)
+    return None if server is None else server.server_port
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -53,7 +53,7 @@ def _show_hits(member: str, say: Callable[[str], None]) -> Callable[[delivery_pb
 def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[str], None]) -> None:
     """Load demo watchlists, follow every member's hits in threads, and feed manifests until ``stop``."""
     s = hub.settings
-    secret = s.auth_secret
+    secret = s  # tokens are signed by the settings' key ring (APIHUB_AUTH_KEYS, or APIHUB_AUTH_SECRET)
     member_chan = client.channel_for(s, s.delivery_listen)
     for owner, entries in demo_watchlists().items():
         client.load_watchlist(member_chan, issue_token(secret, "member", owner), owner, entries)

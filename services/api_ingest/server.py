@@ -10,6 +10,7 @@ from services.api_ingest.index import IntakeIndex
 from services.api_ingest.servicer import ManifestIntakeServicer
 from services.bus import Topics, make_producer
 from services.config import HubSettings
+from services.limits import LimitInterceptor
 from services.serving import add_standard_services, bind, new_grpc_server, start_metrics, wait_for_signal
 from services.wire import intake_pb2, intake_pb2_grpc
 
@@ -29,7 +30,9 @@ class IngestServer:
             self.producer.partitions_for(topic)
         # Every key of every manifest already stored: read in full before the first submission is answered.
         self.index = IntakeIndex(settings).start()
-        self.server: grpc.Server = new_grpc_server(settings)
+        # Every carrier bounded (services.limits): no carrier, nor several together, holds every thread.
+        self.limits = LimitInterceptor(settings)
+        self.server: grpc.Server = new_grpc_server(settings, self.limits)
         intake_pb2_grpc.add_ManifestIntakeServicer_to_server(
             ManifestIntakeServicer(settings, self.producer, self.index), self.server
         )
@@ -51,6 +54,6 @@ class IngestServer:
 
 def run_ingest(settings: HubSettings) -> None:
     server = IngestServer(settings).start()
-    metrics = start_metrics(settings.ingest_metrics_port)
+    metrics = start_metrics(settings.ingest_metrics_port, settings.metrics_host)
     log.info("ingest listening on port %d (metrics %s)", server.port, metrics)
     wait_for_signal(server.stop)

@@ -13,9 +13,9 @@ import grpc
 from kafka.errors import KafkaError
 from prometheus_client import Counter, Histogram
 
+from services.api_ingest.cleaning import IntakeLimits, clean_manifest, listed_warnings
 from services.api_ingest.index import IntakeIndex
 from services.api_ingest.status import all_violations, reject
-from services.api_ingest.validation import validate_manifest
 from services.auth import authenticate
 from services.bus import Topics
 from services.codec import count_roles, duplicate_keys, first_departure, flight_key, manifest_id
@@ -73,10 +73,11 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
         self._producer = producer
         self._index = index
         self._topics = Topics(settings.topic_prefix)
+        self._limits = IntakeLimits.from_settings(settings)
 
     # -- RPCs ---------------------------------------------------------------------------------------
     def SubmitManifest(self, request: manifest_pb2.Manifest, context: grpc.ServicerContext) -> intake_pb2.Receipt:
-        principal = authenticate(context, self._settings.auth_secret, "carrier")
+        principal = authenticate(context, self._settings, "carrier")
         self._check_carrier(principal.code, request, context)
         receipt = self._settle(self._send(request, request.SerializeToString(), "grpc"), context)
         if receipt.status == intake_pb2.RECEIPT_STATUS_REJECTED:
@@ -86,7 +87,7 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
     def SubmitManifests(
         self, request_iterator: Iterator[manifest_pb2.Manifest], context: grpc.ServicerContext
     ) -> Iterator[intake_pb2.Receipt]:
-        principal = authenticate(context, self._settings.auth_secret, "carrier")
+        principal = authenticate(context, self._settings, "carrier")
         window: deque = deque()
         for request in request_iterator:
             self._check_carrier(principal.code, request, context)
@@ -101,15 +102,16 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
     ) -> intake_pb2.PaxlstReceipts:
         from services.paxlst.reader import parse_paxlst
 
-        principal = authenticate(context, self._settings.auth_secret, "carrier")
+        principal = authenticate(context, self._settings, "carrier")
         interchange = parse_paxlst(request.data)
         reply = intake_pb2.PaxlstReceipts(interchange_ref=interchange.interchange_ref)
         reply.warnings.extend(interchange.warnings)
+        # The interchange's own findings (trailing data, oversized segments, control counts) on the metrics page too.
+        self._count_violations(principal.code, interchange.errors, interchange.warnings)
         if interchange.errors:
             reply.status = intake_pb2.RECEIPT_STATUS_REJECTED
             reply.errors.extend(interchange.errors)
             MANIFESTS.labels(principal.code, "paxlst", "rejected").inc()
-            self._count_violations(principal.code, interchange.errors, [])
             reject(context, "PAXLST interchange rejected", interchange.errors, reply)
         pending = []
         for message in interchange.messages:
@@ -166,20 +168,22 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
             )
 
     def _send(self, request, raw: bytes, fmt: str, locate=None, warnings=()) -> _Pending | intake_pb2.Receipt:
-        """Validate and look for a resend; reject or answer at once, or send every record and return what to
-        wait for."""
+        """Clean and validate (services.api_ingest.cleaning) and look for a resend; reject or answer at once, or
+        send every record (the raw bytes as received, the cleaned manifest) and return what to wait for."""
         carrier = request.carrier.upper()
-        passengers, crew = count_roles(request)
-        receipt = intake_pb2.Receipt(
-            passengers=passengers, crew=crew, message_ref=request.message_ref, revision=request.revision
-        )
-        errors, more_warnings = validate_manifest(request)
-        receipt.warnings.extend(warnings)
-        receipt.warnings.extend(more_warnings)
+        cleaning = clean_manifest(request, self._limits)
+        canonical, errors = cleaning.manifest, cleaning.errors
+        found = [*warnings, *cleaning.warnings]
         if locate is not None:
-            for violation in (*errors, *more_warnings):
+            for violation in (*errors, *cleaning.warnings):
                 violation.segment = violation.segment or locate(violation.field)
-        self._count_violations(carrier, errors, receipt.warnings)
+        self._count_violations(carrier, errors, found)
+        listed, kept = listed_warnings(found)
+        passengers, crew = count_roles(request if errors else canonical)
+        receipt = intake_pb2.Receipt(
+            passengers=passengers, crew=crew, message_ref=canonical.message_ref, revision=request.revision
+        )
+        receipt.warnings.extend(listed)
         if errors:
             receipt.status = intake_pb2.RECEIPT_STATUS_REJECTED
             receipt.errors.extend(errors)
@@ -194,11 +198,12 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
             MANIFESTS.labels(carrier, fmt, "duplicate").inc()
             log.info("duplicate %s manifest from %s: already stored as %s", fmt, carrier, known)
             return receipt
-        canonical = manifest_pb2.Manifest()
-        canonical.CopyFrom(request)
+        # Ids and resend keys come from the manifest as received, so a resend of the same bytes is recognised and
+        # two versions that cleaning happens to make alike are still two.
         canonical.manifest_id = manifest_id(request)
         canonical.source_format = fmt
         canonical.received_at.GetCurrentTime()
+        canonical.intake_warnings.extend(kept)
         receipt.manifest_id = canonical.manifest_id
         pending = _Pending(receipt, carrier, fmt, started=time.perf_counter(), departure=first_departure(canonical))
         mid = canonical.manifest_id.encode()

@@ -2,38 +2,55 @@
 
 Every violation names a Manifest path ("travellers[3].documents[0].expiry"), a stable code and a description
 a carrier's developer can act on. Descriptions never carry personal data (names, birth dates, document
-numbers, MRZ text); codes, ports and country codes are fine.
+numbers, MRZ text); codes, ports, country codes and carrier passenger references are fine.
 
-Rules (E = error, the manifest is rejected; W = warning, it is accepted and the receipt says why):
+Reject only what cannot be screened. An error (E) rejects the whole manifest; it is kept for what identifies and
+routes the flight, and for a manifest with nobody to screen:
 
-  manifest  carrier                        E invalid_carrier
-            flight_number                  E required
-            transport_mode, function       E required / invalid_value
-            amendment                      E invalid_value (an enum number that does not exist)
-            travellers (ORIGINAL, CLOSE_OUT, CHANGE; not CANCEL)   E required
-  legs      legs                           E required
-            origin, destination            E required / unknown_port
-            origin == destination          E same_port
-            scheduled_departure            E required / invalid_date
-            scheduled_arrival              E invalid_date / arrival_before_departure
-            leg i destination != leg i+1 origin                    W legs_not_connected
-            SEA with a port that is not a 5-character UN/LOCODE    W not_a_locode
-  traveller role                           E required / invalid_value
-            surname                        E required
-            sex                            E invalid_value (UNSPECIFIED is fine)
-            date_of_birth                  E invalid_date / birth_date_in_future / birth_date_too_old,
-                                           W missing / impossible_date (a year with an impossible month or
-                                           day, e.g. day 32: screened on its parts, not rejected)
-            nationality, residence         E invalid_country
-            passenger_ref                  E required (CHANGE) / duplicate_passenger_ref
-            embarkation, debarkation       E unknown_port
-            documents                      W missing (not asked of a CHANGE that removes: XR / RP)
-  document  number                         E required
-            type                           E invalid_value
-            issuing_state                  E invalid_country
-            expiry                         E invalid_date, W document_expired
-            mrz                            E invalid_mrz / mrz_check_digit
-            MRZ vs number, expiry, issuing_state, nationality, date_of_birth   W mrz_mismatch
+  the flight  carrier (2-3 letters/digits: routes the manifest and keys the flight)       E invalid_carrier
+              flight_number (keys the flight)                                            E required
+              legs: at least one; the FIRST leg's origin and destination known ports and its
+              scheduled_departure a valid time (they make the flight key and route it)   E required / unknown_port /
+                                                                                           invalid_date
+  travellers  none at all (only a CANCEL may have none)                                  E required
+              none with a usable name (a letter in the surname or the given names; a
+              removal may name the traveller by passenger_ref alone)                     E no_usable_name
+
+Everything else is a warning (W): the manifest is accepted and screened, the receipt says why. A warning whose
+code is in DROPPED_CODES means intake cleaning (services.api_ingest.cleaning) drops the flagged value (clears the
+field) before storing the manifest, because screening on it would mislead; other warnings keep the value.
+
+  manifest  transport_mode missing/unknown  W required / invalid_value  (screened as the ports show: SEA when
+                                                                        every port is a 5-character UN/LOCODE)
+            function missing/unknown        W required / invalid_value  (screened as an ORIGINAL)
+            amendment unknown               W invalid_value             (dropped: a CHANGE then replaces)
+  legs      later legs' ports               W required / unknown_port   (dropped: not used for routing)
+            origin == destination           W same_port
+            leg i destination != leg i+1 origin                         W legs_not_connected
+            SEA with a port that is not a 5-character UN/LOCODE         W not_a_locode
+            later legs' departure           W required / invalid_date (dropped)
+            scheduled_arrival               W invalid_date (dropped) / arrival_before_departure (kept: which of
+                                              the two times is wrong is unknown, e.g. UTC sent as local time)
+            departure before the previous leg's departure               W departure_before_previous_leg
+  traveller no usable name                  W no_usable_name on travellers[i]: the traveller is skipped (not
+                                              stored, not screened); named by index and passenger_ref only
+            surname (given names present)   W required (screened on the given names as a single name)
+            role                            W required / invalid_value (dropped: screened as unspecified)
+            sex                             W invalid_value (dropped; UNSPECIFIED is fine)
+            date_of_birth                   W missing, impossible_date (a slip in one part, e.g. day 32: kept,
+                                              screened on its parts), invalid_date / birth_date_in_future /
+                                              birth_date_too_old (dropped)
+            nationality, residence          W invalid_country (dropped)
+            passenger_ref                   W required (CHANGE) / duplicate_passenger_ref (the repeat's dropped)
+            embarkation, debarkation        W unknown_port (dropped)
+            documents                       W missing (not asked of a CHANGE that removes: XR / RP)
+  document  number                          W required
+            type                            W invalid_value (dropped)
+            issuing_state                   W invalid_country (dropped)
+            expiry                          W invalid_date (dropped), document_expired (kept)
+            mrz                             W invalid_mrz / mrz_check_digit (dropped: the structured fields are
+                                              screened)
+            MRZ vs number, expiry, issuing_state, nationality, date_of_birth   W mrz_mismatch (both kept)
 
 Passengers and crew (all four roles) get the same traveller checks. Country fields take ISO 3166-1
 alpha-3 or the ICAO Doc 9303 Part 3 codes below, in any case; Germany's "D" (MRZ "D<<") equals DEU when
@@ -111,6 +128,24 @@ _MRZ_ALNUM = re.compile(r"[0-9A-Z]*")
 _NOT_MRZ_ALNUM = re.compile(r"[^0-9A-Z]")
 _DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _LOOKUP_CACHE = 4096  # bounded: codes come from carriers, so the set of distinct keys is theirs to grow
+# Warnings whose flagged value intake cleaning drops (clears the field) before storing the manifest: screening on
+# it would mislead. The flagged field of every other warning keeps its value.
+DROPPED_CODES = frozenset(
+    {
+        "invalid_value",
+        "invalid_country",
+        "unknown_port",
+        "invalid_date",
+        "birth_date_in_future",
+        "birth_date_too_old",
+        "invalid_mrz",
+        "mrz_check_digit",
+        "duplicate_passenger_ref",
+    }
+)
+# The code of a warning on travellers[i] that skips the traveller (cleaning leaves it out of the stored manifest).
+SKIPPED_TRAVELLER = "no_usable_name"
+_DROPPED_NOTE = ": dropped"
 
 
 # -- lookups (cached on the normalised code) -----------------------------------------------------------
@@ -212,25 +247,62 @@ def _shown(value: str, longest: int) -> str:
     return "the value given"
 
 
-def _invalid_country(err, field: str, code: str) -> None:
-    err(
+def _invalid_country(report, field: str, code: str) -> None:
+    report(
         field,
         "invalid_country",
-        f"{_shown(code, 3)} is not an ISO 3166-1 alpha-3 code or an ICAO Doc 9303 code (e.g. FJI, XXA)",
+        f"{_shown(code, 3)} is not an ISO 3166-1 alpha-3 code or an ICAO Doc 9303 code (e.g. FJI, XXA){_DROPPED_NOTE}",
     )
 
 
-def _unknown_port(err, field: str, port: str) -> None:
-    err(
+def _unknown_port(report, field: str, port: str, note: str = "") -> None:
+    report(
         field,
         "unknown_port",
-        f"{_shown(port, 5)} is neither a known IATA airport code (e.g. NAN) nor a UN/LOCODE (e.g. FJSUV)",
+        f"{_shown(port, 5)} is neither a known IATA airport code (e.g. NAN) nor a UN/LOCODE (e.g. FJSUV){note}",
     )
+
+
+def _shown_ref(ref: str) -> str:
+    """A carrier passenger reference quoted when it is plain printable ASCII of a reference's size."""
+    ref = ref.strip()
+    if ref and len(ref) <= 35 and ref.isascii() and ref.isprintable() and " " not in ref and "'" not in ref:
+        return f"passenger_ref '{ref}'"
+    return "no usable passenger_ref"
+
+
+def has_letter(text: str) -> bool:
+    """Whether a name holds a letter of any script (what screening can compare)."""
+    return any(map(str.isalpha, text))
+
+
+def transport_mode_of(m: manifest_pb2.Manifest) -> int:
+    """The manifest's transport mode; when missing or unknown, the one its port codes show: SEA when every port
+    given is a 5-character UN/LOCODE, else AIR."""
+    if m.transport_mode in _TRANSPORT_MODES:
+        return m.transport_mode
+    ports = [p for leg in m.legs for p in (_norm_port(leg.origin), _norm_port(leg.destination)) if p]
+    return (
+        manifest_pb2.TRANSPORT_MODE_SEA
+        if ports and all(len(p) == 5 for p in ports)
+        else manifest_pb2.TRANSPORT_MODE_AIR
+    )
+
+
+def function_of(m: manifest_pb2.Manifest) -> int:
+    """The manifest's message function; ORIGINAL when missing or unknown."""
+    return m.function if m.function in _FUNCTIONS else manifest_pb2.MESSAGE_FUNCTION_ORIGINAL
+
+
+def removes_travellers(m: manifest_pb2.Manifest) -> bool:
+    """A CANCEL, or a CHANGE that takes the travellers it names off the flight (XR / RP)."""
+    return m.function == _CANCEL or (m.function == _CHANGE and m.amendment in _REMOVALS)
 
 
 # -- the checks ----------------------------------------------------------------------------------------
 def validate_manifest(m: manifest_pb2.Manifest) -> tuple[list[Violation], list[Violation]]:
-    """(errors, warnings). Any error rejects the whole manifest; warnings travel in the receipt."""
+    """(errors, warnings). Any error rejects the whole manifest; warnings travel in the receipt, and intake
+    cleaning drops the values flagged by a warning whose code is in DROPPED_CODES."""
     errors: list[Violation] = []
     warnings: list[Violation] = []
 
@@ -240,88 +312,62 @@ def validate_manifest(m: manifest_pb2.Manifest) -> tuple[list[Violation], list[V
     def warn(field: str, code: str, description: str) -> None:
         warnings.append(Violation(field=field, code=code, description=description))
 
+    _validate_header(m, err, warn)
+    _validate_legs(m, transport_mode_of(m) == manifest_pb2.TRANSPORT_MODE_SEA, err, warn)
+    _validate_travellers(m, err, warn)
+    return errors, warnings
+
+
+def _validate_header(m: manifest_pb2.Manifest, err, warn) -> None:
     if not (2 <= len(m.carrier) <= 3 and m.carrier.isascii() and m.carrier.isalnum()):
         err("carrier", "invalid_carrier", "carrier must be a 2-character IATA (or 3-character ICAO) code")
     if not m.flight_number.strip():
         err("flight_number", "required", "flight or voyage number is required")
     mode, function = m.transport_mode, m.function
-    if mode == manifest_pb2.TRANSPORT_MODE_UNSPECIFIED:
-        err("transport_mode", "required", "transport mode must be AIR or SEA")
-    elif mode not in _TRANSPORT_MODES:
-        err("transport_mode", "invalid_value", f"transport mode {mode} does not exist; use AIR or SEA")
+    if mode not in _TRANSPORT_MODES:
+        shown = manifest_pb2.TransportMode.Name(transport_mode_of(m)).removeprefix("TRANSPORT_MODE_")
+        if mode == manifest_pb2.TRANSPORT_MODE_UNSPECIFIED:
+            warn("transport_mode", "required", f"transport mode (AIR or SEA) is missing: screened as {shown}")
+        else:
+            warn(
+                "transport_mode",
+                "invalid_value",
+                f"transport mode {mode} does not exist (use AIR or SEA): screened as {shown}, as its ports show",
+            )
     if function == manifest_pb2.MESSAGE_FUNCTION_UNSPECIFIED:
-        err("function", "required", "message function must be ORIGINAL, CHANGE, CANCEL or CLOSE_OUT")
+        warn(
+            "function",
+            "required",
+            "message function (ORIGINAL, CHANGE, CANCEL or CLOSE_OUT) is missing: screened as an ORIGINAL",
+        )
     elif function not in _FUNCTIONS:
-        err(
+        warn(
             "function",
             "invalid_value",
-            f"message function {function} does not exist; use ORIGINAL, CHANGE, CANCEL or CLOSE_OUT",
+            f"message function {function} does not exist (use ORIGINAL, CHANGE, CANCEL or CLOSE_OUT): "
+            "screened as an ORIGINAL",
         )
     if m.amendment not in _AMENDMENTS:
-        err(
+        warn(
             "amendment",
             "invalid_value",
-            f"amendment {m.amendment} does not exist; use CHANGED_DATA, CANCELLED_RESERVATION or REDUCTION_IN_PARTY",
+            f"amendment {m.amendment} does not exist (use CHANGED_DATA, CANCELLED_RESERVATION or "
+            "REDUCTION_IN_PARTY): dropped, so a CHANGE replaces the travellers it names",
         )
-
-    _validate_legs(m, mode == manifest_pb2.TRANSPORT_MODE_SEA, err, warn)
-
-    if not m.travellers and function != _CANCEL:
-        err(
-            "travellers",
-            "required",
-            "a manifest must list at least one traveller (only a CANCEL may have none)",
-        )
-    today, latest_today = _reference_days(m)
-    change = function == _CHANGE
-    documents_expected = not (change and m.amendment in _REMOVALS)
-    seen_refs: dict[str, int] = {}
-    for i, t in enumerate(m.travellers):
-        ref = t.passenger_ref
-        if ref:
-            first = seen_refs.setdefault(ref, i)
-            if first != i:
-                err(
-                    f"travellers[{i}].passenger_ref",
-                    "duplicate_passenger_ref",
-                    f"passenger_ref is already used by travellers[{first}]; each traveller needs its own "
-                    "carrier reference (RFF+ABO)",
-                )
-        elif change:
-            err(
-                f"travellers[{i}].passenger_ref",
-                "required",
-                "a CHANGE names the traveller it replaces or removes by passenger_ref (RFF+ABO); "
-                "send the reference given in the original manifest",
-            )
-        _validate_traveller(i, t, today, latest_today, documents_expected, err, warn)
-    return errors, warnings
 
 
 def _validate_legs(m: manifest_pb2.Manifest, sea: bool, err, warn) -> None:
+    """The first leg keys and routes the flight: its ports and departure are errors; later legs only warn."""
     legs = m.legs
     if not legs:
-        err("legs", "required", "at least one leg with origin and destination is required")
+        err("legs", "required", "at least one leg with origin, destination and scheduled departure is required")
         return
     previous_destination = None
+    previous_departure = None
     for i, leg in enumerate(legs):
-        ports = []
-        for name in ("origin", "destination"):
-            port = _norm_port(getattr(leg, name))
-            ports.append(port)
-            if not port:
-                err(f"legs[{i}].{name}", "required", f"{name} port is required")
-            elif _port(port) is None:
-                _unknown_port(err, f"legs[{i}].{name}", port)
-            elif sea and len(port) != 5:
-                warn(
-                    f"legs[{i}].{name}",
-                    "not_a_locode",
-                    f"a sea voyage names ports by 5-character UN/LOCODE (e.g. FJSUV), not '{port}'",
-                )
-        origin, destination = ports
+        origin, destination = _validate_ports(i, leg, sea, err if i == 0 else warn, warn)
         if origin and origin == destination:
-            err(
+            warn(
                 f"legs[{i}].destination",
                 "same_port",
                 f"destination is the same port as the origin ({_shown(origin, 5)}); a leg goes between two ports",
@@ -335,71 +381,169 @@ def _validate_legs(m: manifest_pb2.Manifest, sea: bool, err, warn) -> None:
                 "legs are expected in order, each starting where the previous one ends",
             )
         previous_destination = destination
-
-        departure = arrival = None
-        if not leg.HasField("scheduled_departure"):
-            err(f"legs[{i}].scheduled_departure", "required", "scheduled departure time is required")
-        elif not _ts_ok(leg.scheduled_departure):
-            err(f"legs[{i}].scheduled_departure", "invalid_date", "scheduled departure is not a valid time")
-        else:
-            departure = leg.scheduled_departure
-        if leg.HasField("scheduled_arrival"):
-            if not _ts_ok(leg.scheduled_arrival):
-                err(f"legs[{i}].scheduled_arrival", "invalid_date", "scheduled arrival is not a valid time")
-            else:
-                arrival = leg.scheduled_arrival
-        if (
-            departure is not None
-            and arrival is not None
-            and (arrival.seconds, arrival.nanos) <= (departure.seconds, departure.nanos)
-        ):
-            err(
-                f"legs[{i}].scheduled_arrival",
-                "arrival_before_departure",
-                "scheduled arrival must be after scheduled departure (both are UTC)",
+        departure = _validate_times(i, leg, err if i == 0 else warn, warn)
+        if departure is not None and previous_departure is not None and departure < previous_departure:
+            warn(
+                f"legs[{i}].scheduled_departure",
+                "departure_before_previous_leg",
+                f"leg {i} departs before leg {i - 1} (both times must be UTC): legs are expected in order; "
+                "kept as sent",
             )
+        if departure is not None:
+            previous_departure = departure
+
+
+def _validate_ports(i: int, leg: manifest_pb2.Leg, sea: bool, report, warn) -> tuple[str, str]:
+    """The leg's (origin, destination), normalised; `report` is err for the first leg, warn for the others."""
+    note = "" if i == 0 else ": dropped (members of that port's country are not reached through it)"
+    ports = []
+    for name in ("origin", "destination"):
+        port = _norm_port(getattr(leg, name))
+        ports.append(port)
+        if not port:
+            report(
+                f"legs[{i}].{name}",
+                "required",
+                f"{name} port is required" + (" (the first leg keys and routes the flight)" if i == 0 else ""),
+            )
+        elif _port(port) is None:
+            _unknown_port(report, f"legs[{i}].{name}", port, note)
+        elif sea and len(port) != 5:
+            warn(
+                f"legs[{i}].{name}",
+                "not_a_locode",
+                f"a sea voyage names ports by 5-character UN/LOCODE (e.g. FJSUV), not '{port}'",
+            )
+    return ports[0], ports[1]
+
+
+def _validate_times(i: int, leg: manifest_pb2.Leg, report, warn) -> tuple[int, int] | None:
+    """The leg's valid departure as (seconds, nanos), or None; `report` as in _validate_ports."""
+    departure = arrival = None
+    dropped = "" if i == 0 else ": dropped"
+    if not leg.HasField("scheduled_departure"):
+        report(f"legs[{i}].scheduled_departure", "required", "scheduled departure time is required")
+    elif not _ts_ok(leg.scheduled_departure):
+        report(f"legs[{i}].scheduled_departure", "invalid_date", f"scheduled departure is not a valid time{dropped}")
+    else:
+        departure = (leg.scheduled_departure.seconds, leg.scheduled_departure.nanos)
+    if leg.HasField("scheduled_arrival"):
+        if not _ts_ok(leg.scheduled_arrival):
+            warn(f"legs[{i}].scheduled_arrival", "invalid_date", "scheduled arrival is not a valid time: dropped")
+        else:
+            arrival = (leg.scheduled_arrival.seconds, leg.scheduled_arrival.nanos)
+    if departure is not None and arrival is not None and arrival <= departure:
+        warn(
+            f"legs[{i}].scheduled_arrival",
+            "arrival_before_departure",
+            "scheduled arrival is not after scheduled departure (both must be UTC; a local time sent as UTC "
+            "shifts one of them): both kept as sent, the travellers are screened",
+        )
+    return departure
+
+
+def _validate_travellers(m: manifest_pb2.Manifest, err, warn) -> None:
+    function = m.function
+    if not m.travellers:
+        if function != _CANCEL:
+            err("travellers", "required", "a manifest must list at least one traveller (only a CANCEL may have none)")
+        return
+    today, latest_today = _reference_days(m)
+    change = function == _CHANGE
+    removal = removes_travellers(m)
+    documents_expected = not (change and m.amendment in _REMOVALS)
+    seen_refs: dict[str, int] = {}
+    usable = 0
+    for i, t in enumerate(m.travellers):
+        if not _named(i, t, removal, warn):
+            continue
+        usable += 1
+        ref = t.passenger_ref
+        if ref:
+            first = seen_refs.setdefault(ref, i)
+            if first != i:
+                warn(
+                    f"travellers[{i}].passenger_ref",
+                    "duplicate_passenger_ref",
+                    f"passenger_ref is already used by travellers[{first}]; each traveller needs its own "
+                    "carrier reference (RFF+ABO): dropped from this traveller",
+                )
+        elif change:
+            warn(
+                f"travellers[{i}].passenger_ref",
+                "required",
+                "a CHANGE names the traveller it replaces or removes by passenger_ref (RFF+ABO); without one "
+                "the traveller is screened as a new one: send the reference given in the original manifest",
+            )
+        _validate_traveller(i, t, today, latest_today, documents_expected, warn)
+    if not usable and function != _CANCEL:
+        err(
+            "travellers",
+            "no_usable_name",
+            f"none of the {len(m.travellers)} travellers has a usable name (a letter in the surname or the "
+            "given names): there is nobody to screen",
+        )
+
+
+def _named(i: int, t: manifest_pb2.Traveller, removal: bool, warn) -> bool:
+    """Whether the traveller can be screened (or, in a removal, found): a letter in a name, or a removal's
+    passenger_ref. A traveller that cannot is skipped with a warning naming it by index and reference only."""
+    if has_letter(t.surname):
+        return True
+    if has_letter(t.given_names):
+        warn(
+            f"travellers[{i}].surname",
+            "required",
+            "surname is missing: screened on the given names as a single name (ICAO 9303 primary identifier)",
+        )
+        return True
+    if removal and t.passenger_ref.strip():
+        warn(f"travellers[{i}].surname", "required", "surname is missing: the traveller is found by passenger_ref")
+        return True
+    warn(
+        f"travellers[{i}]",
+        "no_usable_name",
+        f"travellers[{i}] ({_shown_ref(t.passenger_ref)}) skipped: neither the surname nor the given names "
+        "hold a letter, so it cannot be screened; it is not stored",
+    )
+    return False
 
 
 def _validate_traveller(
-    i: int, t: manifest_pb2.Traveller, today: int, latest_today: int, documents_expected: bool, err, warn
+    i: int, t: manifest_pb2.Traveller, today: int, latest_today: int, documents_expected: bool, warn
 ) -> None:
     role = t.role
     if role not in _ROLES:
         if role == manifest_pb2.TRAVELLER_ROLE_UNSPECIFIED:
-            err(
+            warn(
                 f"travellers[{i}].role",
                 "required",
-                "role must be PASSENGER, CREW, TRANSIT_PASSENGER or TRANSIT_CREW",
+                "role (PASSENGER, CREW, TRANSIT_PASSENGER or TRANSIT_CREW) is missing: screened as unspecified",
             )
         else:
-            err(
+            warn(
                 f"travellers[{i}].role",
                 "invalid_value",
-                f"role {role} does not exist; use PASSENGER, CREW, TRANSIT_PASSENGER or TRANSIT_CREW",
+                f"role {role} does not exist (use PASSENGER, CREW, TRANSIT_PASSENGER or TRANSIT_CREW): "
+                "dropped, screened as unspecified",
             )
-    if not t.surname.strip():
-        err(f"travellers[{i}].surname", "required", "surname is required")
     if t.sex not in _SEXES:
-        err(
+        warn(
             f"travellers[{i}].sex",
             "invalid_value",
-            f"sex {t.sex} does not exist; use MALE, FEMALE, X or leave it unset",
+            f"sex {t.sex} does not exist (use MALE, FEMALE, X or leave it unset){_DROPPED_NOTE}",
         )
 
-    _validate_birth_date(i, t.date_of_birth, today, latest_today, err, warn)
+    _validate_birth_date(i, t.date_of_birth, today, latest_today, warn)
 
-    code = t.nationality
-    if code and _country(code.upper()) is None:
-        _invalid_country(err, f"travellers[{i}].nationality", code)
-    code = t.residence
-    if code and _country(code.upper()) is None:
-        _invalid_country(err, f"travellers[{i}].residence", code)
-    port = t.embarkation
-    if port and _port(_norm_port(port)) is None:
-        _unknown_port(err, f"travellers[{i}].embarkation", port)
-    port = t.debarkation
-    if port and _port(_norm_port(port)) is None:
-        _unknown_port(err, f"travellers[{i}].debarkation", port)
+    for name in ("nationality", "residence"):
+        code = getattr(t, name)
+        if code and _country(code.upper()) is None:
+            _invalid_country(warn, f"travellers[{i}].{name}", code)
+    for name in ("embarkation", "debarkation"):
+        port = getattr(t, name)
+        if port and _port(_norm_port(port)) is None:
+            _unknown_port(warn, f"travellers[{i}].{name}", port, _DROPPED_NOTE)
 
     if not t.documents:
         if documents_expected:
@@ -410,95 +554,86 @@ def _validate_traveller(
             )
         return
     for j, doc in enumerate(t.documents):
-        _validate_document(i, j, t, doc, today, err, warn)
+        _validate_document(i, j, t, doc, today, warn)
 
 
-def _validate_birth_date(i: int, dob: manifest_pb2.PartialDate, today: int, latest_today: int, err, warn) -> None:
+def _validate_birth_date(i: int, dob: manifest_pb2.PartialDate, today: int, latest_today: int, warn) -> None:
     year, month, day = dob.year, dob.month, dob.day
+    field = f"travellers[{i}].date_of_birth"
     # A slip in one part of a year-month(-day) date (day 32, 30 February, month 13) leaves a date that screening
-    # still compares part by part: a warning, since rejecting the manifest would leave everyone on it unscreened.
+    # still compares part by part: kept. A date that is no date, or one that cannot be the traveller's (after the
+    # flight, more than 130 years before it), would mislead screening: dropped.
     possible = _ymd_ok(year, month, day)
     slip = not possible and 1 <= year <= 9999 and 1 <= month <= 99 and 0 <= day <= 99
     if not possible and not slip:
-        err(
-            f"travellers[{i}].date_of_birth",
+        warn(
+            field,
             "invalid_date",
-            "date of birth is not a possible date (unknown parts must be 0, the day before the month)",
+            f"date of birth is not a possible date (unknown parts must be 0, the day before the month){_DROPPED_NOTE}",
         )
     elif not year:
-        warn(
-            f"travellers[{i}].date_of_birth",
-            "missing",
-            "date of birth is missing: watchlist screening is weaker",
-        )
+        warn(field, "missing", "date of birth is missing: watchlist screening is weaker")
     else:
         if slip:
-            warn(
-                f"travellers[{i}].date_of_birth",
-                "impossible_date",
-                "date of birth is not a possible date: screened on its parts as sent",
-            )
+            warn(field, "impossible_date", "date of birth is not a possible date: screened on its parts as sent")
         month, day = min(month, 12), min(day, 31)
         if year * 10000 + (month or 1) * 100 + (day or 1) > latest_today:
-            err(
-                f"travellers[{i}].date_of_birth",
+            warn(
+                field,
                 "birth_date_in_future",
-                "date of birth is after the flight's departure date; check the century of a 2-digit year",
+                "date of birth is after the flight's departure date; check the century of a 2-digit year"
+                f"{_DROPPED_NOTE}",
             )
         elif year * 10000 + (month or 12) * 100 + (day or 31) < today - _MAX_AGE_YEARS * 10000:
-            err(
-                f"travellers[{i}].date_of_birth",
+            warn(
+                field,
                 "birth_date_too_old",
                 f"date of birth is more than {_MAX_AGE_YEARS} years before departure; "
-                "check the century of a 2-digit year",
+                f"check the century of a 2-digit year{_DROPPED_NOTE}",
             )
 
 
-def _validate_document(
-    i: int, j: int, t: manifest_pb2.Traveller, doc: manifest_pb2.Document, today: int, err, warn
-) -> None:
+def _validate_document(i: int, j: int, t: manifest_pb2.Traveller, doc: manifest_pb2.Document, today: int, warn) -> None:
+    path = f"travellers[{i}].documents[{j}]"
     if not doc.number.strip():
-        err(f"travellers[{i}].documents[{j}].number", "required", "document number is required")
+        warn(f"{path}.number", "required", "document number is missing: the document cannot be matched")
     if doc.type not in _DOCUMENT_TYPES:
-        err(
-            f"travellers[{i}].documents[{j}].type",
-            "invalid_value",
-            f"document type {doc.type} does not exist",
-        )
+        warn(f"{path}.type", "invalid_value", f"document type {doc.type} does not exist{_DROPPED_NOTE}")
     state = doc.issuing_state
     if state and _country(state.upper()) is None:
-        _invalid_country(err, f"travellers[{i}].documents[{j}].issuing_state", state)
+        _invalid_country(warn, f"{path}.issuing_state", state)
     expiry = doc.expiry
     year, month, day = expiry.year, expiry.month, expiry.day
     if not _ymd_ok(year, month, day):
-        err(
-            f"travellers[{i}].documents[{j}].expiry",
+        warn(
+            f"{path}.expiry",
             "invalid_date",
-            "expiry is not a possible date (unknown parts must be 0, the day before the month)",
+            f"expiry is not a possible date (unknown parts must be 0, the day before the month){_DROPPED_NOTE}",
         )
     elif year and year * 10000 + (month or 12) * 100 + (day or 31) < today:
-        warn(
-            f"travellers[{i}].documents[{j}].expiry",
-            "document_expired",
-            "the document expired before the flight's departure date",
-        )
+        warn(f"{path}.expiry", "document_expired", "the document expired before the flight's departure date")
     if doc.mrz:
-        _validate_mrz(i, j, t, doc, err, warn)
+        _validate_mrz(i, j, t, doc, warn)
 
 
-def _validate_mrz(i: int, j: int, t: manifest_pb2.Traveller, doc: manifest_pb2.Document, err, warn) -> None:
+def _validate_mrz(i: int, j: int, t: manifest_pb2.Traveller, doc: manifest_pb2.Document, warn) -> None:
     path = f"travellers[{i}].documents[{j}]"
     try:
         zone = verify_mrz(doc.mrz)
     except MrzFormatError as exc:
-        err(f"{path}.mrz", "invalid_mrz", f"not an ICAO 9303 machine-readable zone: {exc}")
+        warn(
+            f"{path}.mrz",
+            "invalid_mrz",
+            f"not an ICAO 9303 machine-readable zone: {exc}: dropped, the structured fields are screened",
+        )
         return
     for check in zone.failed_checks:
-        err(
+        warn(
             f"{path}.mrz",
             "mrz_check_digit",
             f"the {_MRZ_CHECK_NAMES[check]} check digit in the MRZ ({check}) does not match its data "
-            "(ICAO 9303 7-3-1 rule): the zone was mis-read or mis-typed; send it exactly as printed",
+            "(ICAO 9303 7-3-1 rule): the zone was mis-read or mis-typed; send it exactly as printed. "
+            "Dropped, the structured fields are screened",
         )
 
     def mismatch(field: str, what: str) -> None:

@@ -3,19 +3,26 @@
 The broker's jars come from Maven Central through ``pom.xml`` beside this file (cached per pom, so a
 version bump fetches anew); storage is formatted once per data directory; the broker runs as a child
 JVM and is stopped with SIGTERM (a controlled shutdown), then SIGKILL if it hangs.
+
+By default the broker's client listener is plain text on loopback. Given a ``SaslSslListener`` it requires TLS and
+SASL instead (and client certificates, if asked): what the tests of the hub's Kafka security settings run against.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import os
+import re
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -81,8 +88,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
-    """Combined broker+controller on loopback; replication factors of 1 because there is one node."""
+def server_properties(data_dir: Path, port: int, controller_port: int, secure: SaslSslListener | None = None) -> str:
+    """Combined broker+controller on loopback; replication factors of 1 because there is one node. With ``secure``,
+    the client listener requires SASL_SSL instead of plain text."""
     lines = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -117,7 +125,159 @@ def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
         "offsets.retention.minutes": str(60 * 24 * 60),
         "log.segment.bytes": str(128 * 1024 * 1024),
     }
+    if secure is not None:
+        lines.update(secure.properties(port, controller_port))
     return "".join(f"{k}={v}\n" for k, v in lines.items())
+
+
+# User names and passwords go into a JAAS line and the storage tool's SCRAM syntax: no quoting, so no quotes either.
+_SASL_WORD = re.compile(r"[A-Za-z0-9._-]+")
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
+class SaslSslListener:
+    """The broker's client listener as SASL_SSL: TLS with the broker's certificate, then SASL with one of PLAIN,
+    SCRAM-SHA-256 and SCRAM-SHA-512 for ``users``; with ``client_auth`` "required" a client must moreover present a
+    certificate issued by the ``truststore`` CAs (mutual TLS). Key material in PEM files (ssl.keystore.type=PEM)."""
+
+    keystore: Path  # the broker's certificate chain (leaf first) and its unencrypted PKCS#8 private key
+    truststore: Path  # CA certificates: of clients' certificates (and of the broker's own)
+    users: Mapping[str, str]  # user name -> password
+    client_auth: str = "required"  # or "requested", "none"
+    # The client side of throwaway material made by dev_sasl_ssl_listener (for tests): a certificate and its key.
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name, password in self.users.items():
+            if not (_SASL_WORD.fullmatch(name) and _SASL_WORD.fullmatch(password)):
+                raise LocalKafkaError("SASL user names and passwords of the local broker: letters, digits, . _ -")
+
+    def properties(self, port: int, controller_port: int) -> dict[str, str]:
+        """server.properties lines that make the client listener SASL_SSL (the controller's stays on loopback)."""
+        listeners = f"SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"
+        # The broker's own PLAIN identity on its inter-broker listener (the same, on one node); never handed out.
+        broker = secrets.token_hex(16)
+        plain_users = " ".join(f'user_{name}="{pw}"' for name, pw in {**self.users, "broker": broker}.items())
+        jaas = "org.apache.kafka.common.security"
+        lines = {
+            "listeners": listeners,
+            "advertised.listeners": listeners,
+            "inter.broker.listener.name": "SASL_SSL",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+            "sasl.enabled.mechanisms": ",".join(("PLAIN", *SCRAM_MECHANISMS)),
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config": (
+                f'{jaas}.plain.PlainLoginModule required username="broker" password="{broker}" {plain_users};'
+            ),
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.keystore.resolve()),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.truststore.resolve()),
+            # Kafka ignores the broker-wide ssl.client.auth on SASL_SSL listeners: only the listener's own counts.
+            "listener.name.sasl_ssl.ssl.client.auth": self.client_auth,
+        }
+        for mechanism in SCRAM_MECHANISMS:
+            lines[f"listener.name.sasl_ssl.{mechanism.lower()}.sasl.jaas.config"] = (
+                f"{jaas}.scram.ScramLoginModule required;"
+            )
+        return lines
+
+    def scram_arguments(self) -> list[str]:
+        """The storage tool's --add-scram arguments: SCRAM credentials live in the cluster's metadata (KRaft)."""
+        return [
+            f"--add-scram={mechanism}=[name={name},password={password}]"
+            for name, password in self.users.items()
+            for mechanism in SCRAM_MECHANISMS
+        ]
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    # Created 0600: key material is never readable by others, not even for a moment.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _key_usage(x509, signs_certificates: bool):
+    """A CA signs certificates (and CRLs); a leaf signs handshakes (EC keys: digital signature)."""
+    return x509.KeyUsage(
+        digital_signature=not signs_certificates,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=signs_certificates,
+        crl_sign=signs_certificates,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def dev_sasl_ssl_listener(
+    out: Path, users: Mapping[str, str], client: str = "apihub", days: int = 2
+) -> SaslSslListener:
+    """A SASL_SSL listener requiring client certificates, with throwaway key material (EC P-256, made with
+    ``cryptography`` as `apihub dev certs` makes its own) written into ``out``: a CA (ca.pem), the broker's
+    certificate for 127.0.0.1 and localhost with its key (broker-keystore.pem), and a client certificate with common
+    name ``client`` (client.pem, client-key.pem). Not `apihub dev certs`' files: Kafka checks at start that the
+    broker's certificate would pass as a client's too (it is its own inter-broker client), so it must allow both
+    uses. Never for production."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "apihub dev Kafka CA")])
+
+    def issue(common_name: str, key, usages: list, sans: list, ca: bool = False):
+        name = ca_name if ca else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+            .add_extension(_key_usage(x509, signs_certificates=ca), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        )
+        if usages:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+    def private(key) -> bytes:
+        pkcs8 = serialization.PrivateFormat.PKCS8  # the form Kafka's PEM key store reads
+        return key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption())
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ca.pem").write_bytes(issue("", ca_key, [], [], ca=True))
+    broker_key, client_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    both = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    hosts = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    _write_private(out / "broker-keystore.pem", issue("localhost", broker_key, both, hosts) + private(broker_key))
+    (out / "client.pem").write_bytes(issue(client, client_key, [ExtendedKeyUsageOID.CLIENT_AUTH], []))
+    _write_private(out / "client-key.pem", private(client_key))
+    return SaslSslListener(
+        out / "broker-keystore.pem",
+        out / "ca.pem",
+        dict(users),
+        client_cert=out / "client.pem",
+        client_key=out / "client-key.pem",
+    )
 
 
 @dataclass
@@ -129,6 +289,8 @@ class LocalKafka:
     controller_port: int = 9093
     heap: str = "1g"
     progress: object = print
+    # None: the client listener is plain text (loopback only); set, it requires SASL_SSL.
+    secure: SaslSslListener | None = None
     _proc: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -146,7 +308,9 @@ class LocalKafka:
         libs = ensure_jars(self.progress)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         props = self.data_dir / "server.properties"
-        props.write_text(server_properties(self.data_dir, self.port, self.controller_port))
+        props.write_text(server_properties(self.data_dir, self.port, self.controller_port, self.secure))
+        if self.secure is not None:
+            props.chmod(0o600)  # it holds the SASL passwords
         for p in (self.port, self.controller_port):
             if _port_open(p):
                 raise LocalKafkaError(
@@ -163,6 +327,7 @@ class LocalKafka:
                 "--config",
                 str(props),
                 "--ignore-formatted",
+                *(self.secure.scram_arguments() if self.secure else []),
                 heap="512m",
             )
             result = subprocess.run(fmt, capture_output=True, text=True)

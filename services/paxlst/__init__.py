@@ -6,7 +6,10 @@ Platform code (no service imports it from another): intake reads carriers' inter
     syntax.py    character sets, service characters (UNA), the tokeniser: text -> segments
     dates.py     DTM formats and the century of two-digit years
     message.py   one message (UNH ... UNT) -> Manifest, with violations and field locations
-    reader.py    parse_paxlst: an interchange -> its messages; looks_like_paxlst, split_interchanges
+    legs.py      the flight part of a message (TDT, LOC, DTM 189/232) -> carrier, flight, legs
+    violations.py  the violations the reader answers with (segment, line and column; a cap per kind)
+    reader.py    parse_paxlst: an interchange -> its messages, and what lies around them
+    files.py     looks_like_paxlst, split_interchanges: a carrier's file -> its interchanges
     writer.py    render_paxlst / render_interchange: Manifests -> an interchange
     mrz.py       verify_mrz, check_digit: layouts and check digits of ICAO Doc 9303 zones
 """

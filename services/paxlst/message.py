@@ -1,32 +1,29 @@
 """One PAXLST message (UNH ... UNT) onto a Manifest: a handler per segment tag (BGM, RFF, TDT, LOC, DTM, NAD,
 ATT, NAT, DOC, CNT), collecting violations and where each Manifest field came from.
 
-Dates: DTM 189/232 leg times are local times at the airport (WCO/IATA PAXLST guide); they are converted to UTC
-with the airport's IANA zone (services.geo.port_zone), and taken as UTC, with a warning, for ports without a
-known zone.
+The flight part (TDT, LOC, DTM 189/232: carrier, flight and legs, leg times from local time to UTC) is read by
+services.paxlst.legs; the travellers, the header and the trailer here.
 
-Not supported: multi-part messages (UNH ...+01:C ... nn:F) are read part by part, not joined (warning); BGM 266
-CL and CF, master crew lists (336) and gate passes (655) are rejected as unsupported functions; segments the
-Manifest has no field for (addresses, MEA bags, GEI, FTX bag tags, COM, EMP, LOC 22/180, DTM 182, other RFF
+Reject only what cannot be screened: a message is rejected here only when it is not PAXLST or names no flight
+(no TDT). What the reader cannot make sense of otherwise is read past with a warning naming the segment, and the
+travellers are screened: an unknown or missing message function (BGM) is read as an original list (nothing is
+removed), an unknown NAD qualifier as a passenger, an unreadable date or revision is left out. Whether what is
+left is enough (a surname, a departure time) and the sizes of fields are intake's to judge
+(services.api_ingest): this module keeps values as sent, apart from segments the tokeniser cut for size.
+
+Not supported: multi-part messages (UNH ...+01:C ... nn:F) are read part by part, not joined (warning); segments
+the Manifest has no field for (addresses, MEA bags, GEI, FTX bag tags, COM, EMP, LOC 22/180, DTM 182, other RFF
 qualifiers) are read past.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime
+from datetime import date
 
-from services.geo import port_zone
-from services.paxlst.dates import (
-    BadDate,
-    birth_year,
-    check_day,
-    dtm_fields,
-    expiry_year,
-    near_year,
-    possible_birth_parts,
-)
-from services.paxlst.syntax import Segment, Violation, violation
+from services.paxlst.dates import BadDate, birth_year, check_day, dtm_fields, expiry_year, possible_birth_parts
+from services.paxlst.legs import FlightReader
+from services.paxlst.syntax import Segment, warn_cut
+from services.paxlst.violations import Violation, Violations, violation
 from services.wire import manifest_pb2
 
 # Directories of the UN/EDIFACT PAXLST message this reader follows; others are read with a warning.
@@ -65,32 +62,19 @@ _TRAVELLER_PLACES = {"174": "residence", "178": "embarkation", "179": "debarkati
 _KNOWN_UNUSED = frozenset({"COM", "MEA", "GEI", "FTX", "EMP", "QTY", "GIS", "CTA", "ERP", "ERC"})
 
 
-class _LegDraft:
-    __slots__ = ("index", "tdt", "origin", "destination", "has_origin", "has_destination", "dep", "arr")
-
-    def __init__(self, index: int, tdt: Segment):
-        self.index, self.tdt = index, tdt
-        self.origin = self.destination = ""
-        self.has_origin = self.has_destination = False
-        self.dep: Segment | None = None
-        self.arr: Segment | None = None
-
-
 class MessageReader:
     """Maps one message's segments onto a Manifest, collecting violations and field locations."""
 
-    def __init__(self, segs: list[Segment], ref_date: date):
+    def __init__(self, segs: list[Segment], ref_date: date, text: str = "", cut: list[Segment] | None = None):
         self.segs = segs
         self.ref = ref_date
+        self.text = text  # the decoded interchange, for positions in warnings
+        self.cut = cut or []  # its segments the tokeniser cut for size
         self.errors: list[Violation] = []
-        self.warnings: list[Violation] = []
+        self.warnings = Violations()
         self.locations: dict[str, str] = {}
         self.m = manifest_pb2.Manifest(source_format="paxlst")
-        self.legs: list[_LegDraft] = []
-        self.leg: _LegDraft | None = None
-        self.tdt_seen = False
-        self.tdt: Segment | None = None
-        self.tdt_ident = ""
+        self.flight = FlightReader(self.m, ref_date, self.locations, self.warn)
         self.traveller: manifest_pb2.Traveller | None = None
         self.tpath = ""
         self.doc: manifest_pb2.Document | None = None
@@ -104,7 +88,7 @@ class MessageReader:
         self.errors.append(violation(field_, code, description, seg))
 
     def warn(self, field_: str, code: str, description: str, seg: Segment) -> None:
-        self.warnings.append(violation(field_, code, description, seg))
+        self.warnings.add(violation(field_, code, description, seg))
 
     def read(self) -> manifest_pb2.Manifest | None:
         segs = self.segs
@@ -116,16 +100,13 @@ class MessageReader:
             return None
         directory = unh.value(1, 2)
         if unh.value(1, 1) != "D" or directory not in DIRECTORIES:
-            self.warn("", "directory", f"directory {unh.value(1, 1)}:{directory} is not D:02B/05B/15B", unh)
+            self.warn("", "directory", f"directory {unh.value(1, 1)[:4]}:{directory[:8]} is not D:02B/05B/15B", unh)
         if unh.value(3, 0).isdigit():
             self.m.part = int(unh.value(3, 0))
         if unh.value(3, 1) == "C":
             self.warn("", "multi_part", "part of a multi-part message: parts are read one by one", unh)
-        if len(segs) < 3 or segs[1].tag != "BGM":
-            found = next((s for s in segs[1:-1] if s.tag == "BGM"), None)
-            if found is None:
-                where = segs[1] if len(segs) > 2 else unh
-                self.error("function", "missing_bgm", "no BGM segment: the message function is unknown", where)
+        for seg in self.cut:
+            warn_cut(self.warnings, self.text, seg)
         handlers = self.handlers
         for seg in segs[1:-1]:
             handler = handlers.get(seg.tag)
@@ -133,14 +114,20 @@ class MessageReader:
                 handler(self, seg)
             elif seg.tag not in _KNOWN_UNUSED:
                 self.warn("", "unknown_segment", f"segment {seg.tag[:3]!r} ignored", seg)
-        self.finish_legs()
+        if self.bgm is None:
+            where = segs[1] if len(segs) > 2 else unh
+            self.locations["function"] = where.label
+            self.warn("function", "missing_bgm", "no BGM segment: read as an original list", where)
+            self.m.function = manifest_pb2.MESSAGE_FUNCTION_ORIGINAL
+        self.flight.finish()
         self.check_unt(unh, unt)
         self.check_counts()
         if self.boarding:
             for t in self.m.travellers:
                 t.boarding = self.boarding
-        if not self.tdt_seen:
+        if not self.flight.seen:
             self.error("legs", "missing_tdt", "no TDT segment: carrier and flight are unknown", unh)
+        self.warnings.close()
         return None if self.errors else self.m
 
     # -- header ---------------------------------------------------------------------------------------------
@@ -160,9 +147,11 @@ class MessageReader:
         else:
             found = None
         if found is None:
+            # Screened as a full list: nothing is removed or closed on a function the hub does not know.
             what = f"BGM {doc[:6]!r} with function {fn[:6]!r}" if fn else f"BGM {doc[:6]!r}"
-            self.error("function", "unknown_function", f"{what} is not a supported message function", seg)
-            return
+            description = f"{what} is not a known message function: read as an original list"
+            self.warn("function", "unknown_function", description, seg)
+            found = _LIST_FUNCTIONS[""]
         self.m.function, self.m.amendment, self.boarding = found
 
     def on_rff(self, seg: Segment) -> None:
@@ -170,12 +159,12 @@ class MessageReader:
         qualifier, value = parts[0], parts[1] if len(parts) > 1 else ""
         t = self.traveller
         if t is None:
-            if qualifier == "TN" and not self.tdt_seen:
+            if qualifier == "TN" and not self.flight.seen:
                 self.m.message_ref = value
                 self.locations["message_ref"] = self.locations["revision"] = seg.label
                 revision = parts[4] if len(parts) > 4 else ""
                 if revision and not (revision.isdigit() and len(revision) <= 9):
-                    self.error("revision", "invalid_revision", "RFF+TN revision must be a number", seg)
+                    self.warn("revision", "invalid_revision", "RFF+TN revision is not a number: left out", seg)
                 elif revision:
                     self.m.revision = int(revision)
             return
@@ -189,104 +178,19 @@ class MessageReader:
             t.seat = value
             self.locations[self.tpath + ".seat"] = seg.label
 
-    # -- flight legs ----------------------------------------------------------------------------------------
+    # -- flight legs (services.paxlst.legs) -----------------------------------------------------------------
     def on_tdt(self, seg: Segment) -> None:
         if self.traveller is not None:
             self.warn("legs", "out_of_order", "TDT after the travellers ignored", seg)
-            return
-        self.leg = None
-        ident = seg.value(1).replace(" ", "")
-        carrier = seg.value(4).upper()
-        if not self.tdt_seen:
-            self.tdt_seen = True
-            m = self.m
-            if not carrier:
-                letters = re.match(r"[A-Z]{2,3}(?=\d)|[A-Z]\d(?=\d)|\d[A-Z](?=\d)", ident.upper())
-                carrier = letters.group(0) if letters else ""
-            m.carrier = carrier
-            if carrier and ident.upper().startswith(carrier):
-                m.flight_number = ident[len(carrier) :]
-            else:
-                designator = re.match(r"[A-Z]{2,3}(?=\d)", ident.upper())
-                m.flight_number = ident[designator.end() :] if designator else ident
-            mode = seg.value(2)
-            m.transport_mode = manifest_pb2.TRANSPORT_MODE_SEA if mode == "1" else manifest_pb2.TRANSPORT_MODE_AIR
-            for name in ("carrier", "flight_number", "transport_mode", "legs"):
-                self.locations[name] = seg.label
-            self.tdt_ident = ident
-        elif ident != self.tdt_ident:
-            self.warn("flight_number", "flight_differs", "a later TDT names another flight; the first is kept", seg)
-        self.tdt = seg
-
-    def new_leg(self) -> _LegDraft:
-        leg = _LegDraft(len(self.legs), self.tdt)
-        self.legs.append(leg)
-        self.leg = leg
-        return leg
+        else:
+            self.flight.on_tdt(seg)
 
     def on_loc(self, seg: Segment) -> None:
         qualifier = seg.value(0)
         if self.traveller is not None:
             self.traveller_loc(seg, qualifier)
-            return
-        if not self.tdt_seen:
-            self.warn("", "out_of_order", "LOC before the first TDT ignored", seg)
-            return
-        port = seg.value(1)
-        leg = self.leg
-        if qualifier == "125" or (qualifier == "92" and (leg is None or leg.has_destination)):
-            if qualifier == "92" and leg is not None and port != leg.destination:
-                # A lone LOC+92 after a complete leg continues the route from its destination.
-                previous = leg
-                leg = self.new_leg()
-                leg.origin, leg.has_origin = previous.destination, True
-                self.set_destination(leg, port, seg)
-                return
-            if leg is None or leg.has_origin or leg.has_destination:
-                leg = self.new_leg()
-            leg.origin, leg.has_origin = port, True
-            self.locations[f"legs[{leg.index}].origin"] = seg.label
-        elif qualifier in ("87", "92"):
-            if leg is None or leg.has_destination:
-                leg = self.new_leg()
-            self.set_destination(leg, port, seg)
-        elif qualifier != "130":
-            self.warn("legs", "unknown_qualifier", f"LOC qualifier {qualifier[:4]!r} in a flight leg ignored", seg)
-
-    def set_destination(self, leg: _LegDraft, port: str, seg: Segment) -> None:
-        leg.destination, leg.has_destination = port, True
-        self.locations[f"legs[{leg.index}].destination"] = seg.label
-
-    def finish_legs(self) -> None:
-        for leg in self.legs:
-            path = f"legs[{leg.index}]"
-            self.locations[path] = leg.tdt.label
-            out = self.m.legs.add(origin=leg.origin, destination=leg.destination)
-            if leg.dep is not None:
-                self.leg_time(out.scheduled_departure, leg.dep, leg.origin, path + ".scheduled_departure")
-            if leg.arr is not None:
-                self.leg_time(out.scheduled_arrival, leg.arr, leg.destination, path + ".scheduled_arrival")
-
-    def leg_time(self, ts, seg: Segment, port: str, path: str) -> None:
-        self.locations[path] = seg.label
-        value, fmt = seg.value(0, 1).replace(" ", ""), seg.value(0, 2)
-        try:
-            fmt, year, month, day, hour, minute = dtm_fields(value, fmt)
-            if fmt in ("602", "610"):
-                raise BadDate("a flight time needs at least a full date")
-            if fmt in ("101", "201"):
-                year = near_year(year, self.ref)
-            check_day(year, month, day)
-        except BadDate as exc:
-            self.error(path, "invalid_date", f"{exc}: {value[:14]!r}", seg)
-            return
-        if fmt in ("101", "102"):
-            self.warn(path, "no_time", "flight date without a time of day: midnight assumed", seg)
-        zone = port_zone(port) if port else None
-        if zone is None:
-            self.warn(path, "time_zone_unknown", f"no time zone known for port {port[:8]!r}: taken as UTC", seg)
-        local = datetime(year, month, day, hour, minute, tzinfo=zone or UTC)
-        ts.FromDatetime(local.astimezone(UTC))
+        else:
+            self.flight.on_loc(seg, qualifier)
 
     # -- travellers -----------------------------------------------------------------------------------------
     def on_nad(self, seg: Segment) -> None:
@@ -299,9 +203,11 @@ class MessageReader:
         if not index:
             self.locations["travellers"] = seg.label
         if role is None:
-            self.error(path + ".role", "unknown_role", f"NAD qualifier {qualifier[:4]!r} is not FL/FM/DDU/DDT", seg)
-        self.leg = None
-        t = self.m.travellers.add(role=role or 0)
+            # A person all the same: screened as a passenger rather than left out.
+            description = f"NAD qualifier {qualifier[:4]!r} is not FL/FM/DDU/DDT: read as a passenger"
+            self.warn(path + ".role", "unknown_role", description, seg)
+            role = manifest_pb2.TRAVELLER_ROLE_PASSENGER
+        t = self.m.travellers.add(role=role)
         self.traveller, self.tpath, self.doc = t, path, None
         name = seg.parts(3)
         surname = name[0]
@@ -312,8 +218,7 @@ class MessageReader:
         label = seg.label
         loc = self.locations
         loc[path] = loc[path + ".role"] = loc[path + ".surname"] = loc[path + ".given_names"] = label
-        if not surname:
-            self.error(path + ".surname", "required", "traveller without a surname", seg)
+        # A traveller without a surname is kept: intake judges whether the name is usable and says so.
         if qualifier in ("FM", "DDT"):
             self.counts["41"] += 1
         else:
@@ -371,14 +276,8 @@ class MessageReader:
         parts = seg.parts(0)
         qualifier = parts[0]
         if self.traveller is None:
-            if qualifier in ("189", "232") and self.tdt_seen:
-                leg = self.leg
-                if leg is None:
-                    self.warn("legs", "out_of_order", "DTM before any LOC of the flight leg ignored", seg)
-                elif qualifier == "189":
-                    leg.dep = seg
-                else:
-                    leg.arr = seg
+            if qualifier in ("189", "232"):
+                self.flight.on_time(seg, qualifier)
             return
         if qualifier == "329":
             self.person_date(self.traveller.date_of_birth, seg, parts, self.tpath + ".date_of_birth", True)
@@ -406,14 +305,14 @@ class MessageReader:
             possible = possible_birth_parts(value, fmt, self.ref) if birth else None
             if possible is None:
                 # No value in the description: birth dates are personal data.
-                self.error(path, "invalid_date", str(exc), seg)
+                self.warn(path, "invalid_date", f"{exc}: left out", seg)
                 return
             # A traveller is screened on what the date does say (a day 32 or a month 13 is a slip in one part):
             # rejecting the manifest would leave everyone on it unscreened.
             self.warn(path, "impossible_date", f"{exc}: date of birth kept to its possible parts", seg)
             year, month, day = possible
         if birth and (year, month or 1, day or 1) > (self.ref.year, self.ref.month, self.ref.day):
-            self.error(path, "invalid_date", "date of birth after the message date", seg)
+            self.warn(path, "invalid_date", "date of birth after the message date: left out", seg)
             return
         out.year, out.month, out.day = year, month, day
 

@@ -29,15 +29,20 @@ import bisect
 import re
 from dataclasses import dataclass, field
 
-from services.wire import intake_pb2
+from services.paxlst.violations import Violation, Violations, position, violation
 
-Violation = intake_pb2.FieldViolation
-
-# Larger inputs are refused before splitting (services.paxlst.reader.MAX_BYTES bounds the bytes).
+# Larger inputs are refused before splitting (services.paxlst.reader.MAX_BYTES bounds the bytes). A 10,000-berth
+# cruise ship's list is about 120,000 segments.
 MAX_SEGMENTS = 200_000
 # PAXLST segments have at most ten data elements and components: splitting stops after this many, so a hostile
 # segment of a million separators costs no list of a million strings (the rest stays in the last item).
 _MAX_ELEMENTS = 40
+# The longest value of the PAXLST message (free text, 4440 an..512), and twice its longest segment (FTX: five
+# free-text values and qualifiers, about 2,600 characters). A longer segment is cut: every value to
+# MAX_VALUE_CHARS, the whole to MAX_SEGMENT_CHARS, with a warning; what the hub stores of it is the cut text.
+# Field sizes below these (an..35 names) are intake's to enforce (services.api_ingest), not the syntax's.
+MAX_VALUE_CHARS = 512
+MAX_SEGMENT_CHARS = 8192
 
 # Escaped characters become these private-use sentinels while splitting, then turn back into text.
 _MARK, _S_COMP, _S_ELEM, _S_TERM, _S_REL = "\ue000", "\ue001", "\ue002", "\ue003", "\ue004"
@@ -56,13 +61,13 @@ _CODECS = {
     "UNOK": "iso8859-9",
 }
 _SYNTAX_ID = re.compile(rb"UNB.(UNO[A-Z])")
-_ENVELOPE_LINE = re.compile(r"[\r\n][ \t]*(UNA|UNB)")
-
-
-def violation(field_: str, code: str, description: str, segment: Segment | str = "") -> Violation:
-    """A problem found in the interchange, naming the segment ("#14 DTM") when there is one."""
-    label = segment.label if isinstance(segment, Segment) else segment
-    return Violation(field=field_, code=code, description=description, segment=label)
+# An interchange header (UNA, UNB) at the start of a line, or after control characters (Ctrl-Z, NUL padding)
+# that ran into it; and a message header (UNH) as a word of its own (not the middle of MUNHOZ).
+_ENVELOPE_LINE = re.compile(r"[\r\n][\s\x00-\x1f\x7f]*(UNA|UNB)")
+_ENVELOPE_AFTER_CONTROLS = re.compile(r"[\s\x00-\x1f\x7f]+(UNA|UNB)")
+_UNH = re.compile(r"(?<![0-9A-Za-z])UNH(?![0-9A-Za-z])")
+# Read past before the interchange: white space, a byte-order mark, teletype SOH/STX.
+_LEADING = re.compile(r"[\s\ufeff\x01\x02]*")
 
 
 # -- character sets -----------------------------------------------------------------------------------------
@@ -124,7 +129,7 @@ DEFAULT_DELIMITERS = Delimiters()
 class _Syntax:
     """What a segment needs to read its values: the component separator and how to undo escapes."""
 
-    __slots__ = ("component", "escaped", "table")
+    __slots__ = ("component", "escaped", "table", "text_table")
 
     def __init__(self, d: Delimiters, escaped: bool):
         self.component = d.component
@@ -136,12 +141,17 @@ class _Syntax:
             ord(_S_TERM): d.terminator,
             ord(_S_REL): d.release,
         }
+        # Back to the text as received (still escaped): each sentinel stood for one character.
+        self.text_table = {**self.table, ord(_MARK): d.release}
 
 
 class Segment:
     """One segment: its position in the interchange, tag and data elements (components still joined)."""
 
     __slots__ = ("pos", "tag", "elements", "start", "end", "syntax", "label")
+    # An oversized segment's text as the hub keeps it and its size (CutSegment); None for all others.
+    cut: str | None = None
+    size = 0
 
     def __init__(self, pos: int, tag: str, elements: list[str], start: int, end: int, syntax: _Syntax):
         self.pos = pos
@@ -150,7 +160,8 @@ class Segment:
         self.start = start  # offsets into the decoded text: the tag's first character ...
         self.end = end  # ... and just after the terminator
         self.syntax = syntax
-        self.label = f"#{pos} {tag}"  # how violations name the segment
+        # How locations and violations name the segment (violation() shortens a junk tag).
+        self.label = f"#{pos} {tag}"
 
     def value(self, i: int, j: int = 0) -> str:
         """Component j of data element i (0-based, after the tag), unescaped and trimmed; '' when absent."""
@@ -186,6 +197,18 @@ class Segment:
         return f"Segment({self.label})"
 
 
+class CutSegment(Segment):
+    """A segment longer than MAX_SEGMENT_CHARS, cut by the tokeniser (a class of its own: the others pay
+    nothing for it)."""
+
+    __slots__ = ("cut", "size")
+
+    def __init__(self, *args, cut: str, size: int):
+        super().__init__(*args)
+        self.cut = cut
+        self.size = size
+
+
 @dataclass
 class Tokens:
     delimiters: Delimiters
@@ -194,6 +217,8 @@ class Tokens:
     warnings: list[Violation] = field(default_factory=list)
     # Whether the last segment ended without a terminator.
     unterminated: bool = False
+    # The segments cut for size (Segment.cut), in order.
+    cut: list[Segment] = field(default_factory=list)
 
 
 def _content_start(text: str) -> tuple[int, int, bool]:
@@ -206,14 +231,44 @@ def _content_start(text: str) -> tuple[int, int, bool]:
         etx = text.find("\x03", start)
         if etx >= 0:
             end = etx
-    while start < end and (text[start].isspace() or text[start] in "\ufeff\x01\x02"):
-        start += 1
+    start = _LEADING.match(text, start, end).end()  # type: ignore[union-attr]  # matches the empty string
     if not text.startswith(("UNA", "UNB", "UNH"), start):
-        # A teletype or e-mail header without STX: the interchange starts on a later line.
-        found = _ENVELOPE_LINE.search(text, start, min(end, start + 4096))
-        if found:
-            return found.start(1), end, True
+        # A teletype or e-mail header without STX: the interchange starts on a later line (or after Ctrl-Z).
+        found = envelope_line(text, start, min(end, start + 4096))
+        if found >= 0:
+            return interchange_start(text, found), end, True
     return start, end, False
+
+
+def envelope_line(text: str, start: int, end: int) -> int:
+    """Offset of an interchange header (UNA or UNB) inside the text of a junk segment, [start, end): after the
+    control characters it starts with, or at the start of a line; else -1."""
+    found = _ENVELOPE_AFTER_CONTROLS.match(text, start, end) or _ENVELOPE_LINE.search(text, start, end)
+    return found.start(1) if found else -1
+
+
+def interchange_start(text: str, at: int) -> int:
+    """Where the interchange of the UNB at `at` begins: at its UNA when one comes just before (blanks between),
+    else at the UNB."""
+    j = at
+    while j > 0 and text[j - 1] in " \t\r\n":
+        j -= 1
+    return j - 9 if j >= 9 and text.startswith("UNA", j - 9) else at
+
+
+def last_message_start(text: str) -> int:
+    """Offset of the last UNH in the text (-1 when none): a UNA or UNB before it starts an interchange."""
+    end = len(text)
+    while True:
+        at = text.rfind("UNH", 0, end)  # the last one is almost always it: no regex over the whole text
+        if at < 0 or _UNH.match(text, at):
+            return at
+        end = at + 2
+
+
+def holds_message(text: str, start: int, end: int) -> bool:
+    """Whether a UNH appears in [start, end) of the text."""
+    return _UNH.search(text, start, end) is not None
 
 
 def tokenise(text: str, delimiters: Delimiters | None = None) -> Tokens:
@@ -260,6 +315,7 @@ def tokenise(text: str, delimiters: Delimiters | None = None) -> Tokens:
     segments: list[Segment] = []
     append = segments.append
     elem, comp = d.element, d.component
+    cut: list[Segment] = []
     off = start
     for piece in pieces:
         n = len(piece)
@@ -272,8 +328,15 @@ def tokenise(text: str, delimiters: Delimiters | None = None) -> Tokens:
             parts = s.split(elem, _MAX_ELEMENTS)
             tag = parts[0]
             if len(tag) != 3:
-                tag = tag.split(comp)[0].strip()
-            append(Segment(pos, tag, parts[1:], first, off + n + 1, syntax))
+                tag = tag.split(comp, 1)[0].strip()[:MAX_VALUE_CHARS]
+            if n > MAX_SEGMENT_CHARS and len(s) > MAX_SEGMENT_CHARS:
+                parts = _bounded(parts, comp)
+                text_cut = (elem.join(parts) + d.terminator).translate(syntax.text_table)
+                seg = CutSegment(pos, tag, parts[1:], first, off + n + 1, syntax, cut=text_cut, size=len(s))
+                cut.append(seg)
+            else:
+                seg = Segment(pos, tag, parts[1:], first, off + n + 1, syntax)
+            append(seg)
         off += n + 1
     # The text after the last terminator: a segment without one (truncation, sloppiness or junk).
     unterminated = bool(pieces[-1].strip())
@@ -281,7 +344,40 @@ def tokenise(text: str, delimiters: Delimiters | None = None) -> Tokens:
         segments[-1].end -= 1
     if segments:
         _sloppy_spacing(body, start, d, segments, warnings)
-    return Tokens(d, segments, [], warnings, unterminated)
+    return Tokens(d, segments, [], warnings, unterminated, cut)
+
+
+def warn_cut(found: Violations, text: str, seg: Segment) -> None:
+    """The warning for an oversized segment the tokeniser cut (seg.cut), naming it and where it is."""
+    code = "segment_too_long"
+    if not found.listed(code):
+        found.tally(code)  # not worded: finding the line of each of thousands would read the text thousands of times
+        return
+    cut = len(seg.cut or "")
+    description = (
+        f"{seg.size:,} characters ({position(text, seg.start)}): cut to {cut:,}, each value to at most "
+        f"{MAX_VALUE_CHARS} characters (no PAXLST segment is longer than {MAX_SEGMENT_CHARS // 2:,})"
+    )
+    found.add(violation("", code, description, seg))
+
+
+def _bounded(parts: list[str], comp: str) -> list[str]:
+    """The tag and data elements of an oversized segment, cut to what PAXLST can hold: at most _MAX_ELEMENTS
+    elements of _MAX_ELEMENTS components, each at most MAX_VALUE_CHARS, all at most MAX_SEGMENT_CHARS."""
+    budget = MAX_SEGMENT_CHARS
+    out: list[str] = []
+    for element in parts[:_MAX_ELEMENTS]:
+        kept: list[str] = []
+        for value in element.split(comp, _MAX_ELEMENTS)[:_MAX_ELEMENTS]:
+            value = value[:MAX_VALUE_CHARS].removesuffix(_MARK)  # never half an escaped pair
+            budget -= len(value) + 1
+            if budget < 0:
+                break
+            kept.append(value)
+        out.append(comp.join(kept))
+        if budget < 0:
+            break
+    return out
 
 
 def _first(body: str, patterns: tuple[str, ...]) -> int:

@@ -243,11 +243,18 @@ def read_metadata(path: Path) -> dict[str, Any]:
     path = Path(path)
     meta_path = path / METADATA_FILE if path.is_dir() else path
     try:
-        return json.loads(meta_path.read_text())
+        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelArtifactError(f"model artefact {path}: no {METADATA_FILE}") from None
-    except json.JSONDecodeError as exc:
-        raise ModelArtifactError(f"model artefact {path}: {METADATA_FILE} is not JSON ({exc})") from None
+    except ValueError as exc:  # not JSON, or not text at all (UnicodeDecodeError)
+        raise ModelArtifactError(f"model artefact {path}: {meta_path.name} is not JSON ({exc})") from None
+    except OSError as exc:
+        raise ModelArtifactError(
+            f"model artefact {path}: cannot read {meta_path.name} ({exc.strerror or exc})"
+        ) from None
+    if not isinstance(metadata, dict):
+        raise ModelArtifactError(f"model artefact {path}: {meta_path.name} is not a model's metadata (a JSON object)")
+    return metadata
 
 
 def load_model(path: Path | str) -> ModelArtifact:

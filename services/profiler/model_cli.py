@@ -261,11 +261,15 @@ def show(
     if as_json:
         typer.echo(json.dumps(metadata, indent=2))
     else:
-        _print_evaluation(metadata)
-        typer.echo(f"  created {metadata['created']}, scikit-learn {metadata['sklearn_version']}")
-        typer.echo(f"  features ({len(metadata['features'])}), log-odds per standard deviation:")
-        for name, coef in metadata["coefficients"].items():
-            typer.echo(f"    {name:<30} {coef:+.3f}")
+        try:
+            _print_evaluation(metadata)
+            typer.echo(f"  created {metadata['created']}, scikit-learn {metadata['sklearn_version']}")
+            typer.echo(f"  features ({len(metadata['features'])}), log-odds per standard deviation:")
+            for name, coef in metadata["coefficients"].items():
+                typer.echo(f"    {name:<30} {coef:+.3f}")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            typer.echo(f"model artefact {path}: not a model's metadata ({type(exc).__name__}: {exc})", err=True)
+            raise typer.Exit(1) from None
     try:
         load_model(path)
     except ModelArtifactError as exc:

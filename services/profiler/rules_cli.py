@@ -9,18 +9,22 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from google.protobuf import json_format
 
 from services import codec
-from services.directory import load_directory
+from services.config import HubSettings
+from services.directory import Directory, load_directory
+from services.errors import ConfigError
 from services.profiler.rules import Breaker, match_rules, prepare_frame
 from services.profiler.scoring import removes_travellers, score_batch
 from services.profiler.watchlist import WatchlistStore
-from services.rules.language import RuleSet, RulesetError, describe_fields, load_ruleset, starter_text
+from services.rules.language import RuleLimits, RuleSet, RulesetError, describe_fields, load_ruleset, starter_text
 from services.rules.rule import HUB_RULES
+from services.terminal import printable
+from services.userfiles import InputFileError, read_bytes
 from services.wire import manifest_pb2
 
 rules_app = typer.Typer(help="Members' targeting rules: check, backtest, templates.", no_args_is_help=True)
@@ -31,9 +35,36 @@ MemberOpt = Annotated[
 ]
 
 
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"apihub: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _limits() -> RuleLimits:
+    """The rule file limits the hub is configured with (APIHUB_RULES_*), so a file checked here loads there."""
+    from pydantic import ValidationError
+
+    try:
+        return RuleLimits.from_settings(HubSettings())
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        _fail(f"bad settings: {problems}")
+
+
+def _directory(path: Path | None) -> Directory:
+    """The member directory (--directory, else the shipped one); a clear message (exit 2) if it cannot be used."""
+    import yaml
+
+    try:
+        return load_directory(path)
+    except (ConfigError, OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        _fail(f"--directory {path}: cannot use it: {reason}")
+
+
 def _load(path: Path, member: str | None) -> RuleSet:
     try:
-        return load_ruleset(path, member)
+        return load_ruleset(path, member, _limits())
     except RulesetError as exc:
         for problem in exc.problems:
             typer.echo(
@@ -85,7 +116,11 @@ def read_manifest_files(paths: list[Path]) -> tuple[list[tuple[manifest_pb2.Mani
     manifests: list[tuple[manifest_pb2.Manifest, str]] = []
     problems: list[str] = []
     for path in paths:
-        data = path.read_bytes()
+        try:
+            data = read_bytes(path, "manifest file")
+        except InputFileError as exc:
+            problems.append(str(exc))
+            continue
         if looks_like_paxlst(data):
             interchanges = split_interchanges(data)
             for n, interchange in enumerate(interchanges):
@@ -145,7 +180,7 @@ def test(
     except ValueError as exc:
         typer.echo(f"apihub: {exc}", err=True)
         raise typer.Exit(2) from None
-    directory = load_directory(directory_file)
+    directory = _directory(directory_file)
     loaded, problems = read_manifest_files(manifest_files)
     for line in problems:
         typer.echo(line, err=True)
@@ -181,11 +216,12 @@ def test(
             for rule in hit_rules:
                 per_rule[rule.column] += 1
             role = manifest_pb2.TravellerRole.Name(traveller.role).removeprefix("TRAVELLER_ROLE_").lower()
-            typer.echo(
+            line = (
                 f"{source:28} {_flight(manifest):32} "
                 f"{codec.passenger_ref(traveller, row['traveller_index']):12} {role:10} "
                 + " ".join(rule.id for rule in hit_rules)
             )
+            typer.echo(printable(line))  # carriers' references and flight numbers: no terminal controls
         travellers = sum(len(m.travellers) for m in batch)
         typer.echo(f"{len(batch)} manifests, {travellers} travellers screened; hits per rule:")
         for rule in rules:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 from services.bus import TableReader, Topics, make_consumer, make_producer
 from services.config import HubSettings
@@ -26,9 +26,10 @@ from services.errors import BrokerUnavailableError
 from services.profiler.rules import Breaker
 from services.profiler.scoring import KeyedHit, order_by_manifest, score_batch
 from services.profiler.watchlist import WatchlistStore, traveller_names
-from services.rules.language import RulesetError
+from services.rules.language import RuleLimits, RulesetError
 from services.rules.rule import HUB_RULES, Rule
 from services.rules.store import RuleStore
+from services.serving import serve_metrics
 from services.stream import Handler, Interrupted, LoopSettings, Output, StreamLoop, close_quietly
 from services.wire import hit_pb2, manifest_pb2
 
@@ -108,7 +109,8 @@ class ProfilerWorker(Handler):
         self._settings = settings
         self._directory = directory
         # Hub-wide rules, plus each member's rules as loaded on the rules topic.
-        self.rules = RuleStore(tuple(rules))
+        # Read with the same bounds the router's RulesAdmin checks files with (APIHUB_RULES_*).
+        self.rules = RuleStore(tuple(rules), limits=RuleLimits.from_settings(settings))
         self._breaker = Breaker(settings.breaker_max_share, settings.breaker_min_travellers)
         # The risk model, if one is configured; refuses (and so stops the worker) an artefact that does not fit.
         # Imported only then: scikit-learn is a heavy import for a profiler that runs without a model.
@@ -372,10 +374,7 @@ def run_profiler(settings: HubSettings, directory: Directory | None = None) -> N
     """Entry point: metrics server, SIGTERM/SIGINT -> stop, run until stopped, close cleanly."""
     if directory is None:
         directory = load_directory(settings.directory_file)
-    metrics_server = None
-    if settings.profiler_metrics_port != -1:
-        metrics_server, _ = start_http_server(settings.profiler_metrics_port)
-        log.info("profiler metrics on port %d", metrics_server.server_port)
+    metrics_server = serve_metrics(settings.profiler_metrics_port, settings.metrics_host)
     previous: dict[int, object] = {}
     try:
         with ProfilerWorker(settings, directory) as worker:

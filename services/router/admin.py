@@ -4,13 +4,18 @@ A member loads its whole watchlist, or its whole rule file, at once; the service
 violations, or the rule language's problems with their lines), stores it on a compacted topic keyed by the
 owner (latest wins) and answers only after the broker acknowledged it. Every profiler converges on those
 topics. Both servicers write through a ConfigProducer: DeliveryServer gives them one to share.
+
+A rule file is checked within bounds (services.rules.source: size first, then nesting and counts while it is
+read), by at most one call per member at a time and APIHUB_RULES_PARSE_CONCURRENCY calls in all (ParseGate), so
+no member can occupy the server's CPU with parses.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import grpc
@@ -22,7 +27,8 @@ from services.auth import authorize_member
 from services.bus import Topics, make_producer
 from services.config import HubSettings
 from services.directory import Directory
-from services.rules.language import RulesetError, parse_ruleset
+from services.rules.language import RuleLimits, RulesetError, RuleSourceError, parse_ruleset
+from services.rules.source import check_size
 from services.wire import delivery_pb2, delivery_pb2_grpc, intake_pb2
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,9 @@ WATCHLISTS_LOADED = Counter("apihub_router_watchlists_loaded", "Watchlists ackno
 KAFKA_TIMEOUT_S = 10.0
 # Longest an RPC waits for a new Kafka client to reach the broker before it fails UNAVAILABLE.
 BOOTSTRAP_TIMEOUT_MS = 10_000
+# Longest a rule file waits for one of the server's parse slots before RESOURCE_EXHAUSTED: a bounded parse takes
+# well under this, so only a server busy with other members' files answers so.
+PARSE_WAIT_S = 2.0
 
 ProducerFactory = Callable[[], KafkaProducer]
 
@@ -188,16 +197,66 @@ class WatchlistAdminServicer(_ConfigAdmin, delivery_pb2_grpc.WatchlistAdminServi
 # -- RulesAdmin --------------------------------------------------------------------------------------------
 
 
+class ParseBusyError(Exception):
+    """No parse slot for this call; the message says why (for RESOURCE_EXHAUSTED)."""
+
+
+class ParseGate:
+    """At most one rule file in check per member, and at most ``concurrency`` in all."""
+
+    def __init__(self, concurrency: int, wait_s: float = PARSE_WAIT_S):
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._wait_s = wait_s
+        self._members: set[str] = set()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def admit(self, member: str) -> Iterator[None]:
+        """Hold the member's slot and one of the server's for the block; raises ParseBusyError without them."""
+        with self._lock:
+            if member in self._members:
+                raise ParseBusyError(
+                    f"a rule file of {member} is already being checked: wait for its answer, then retry"
+                )
+            self._members.add(member)
+        try:
+            if not self._slots.acquire(timeout=self._wait_s):
+                raise ParseBusyError("the hub is checking other members' rule files: retry in a moment")
+            try:
+                yield
+            finally:
+                self._slots.release()
+        finally:
+            with self._lock:
+                self._members.discard(member)
+
+
 class RulesAdminServicer(_ConfigAdmin, delivery_pb2_grpc.RulesAdminServicer):
     """Members load their own targeting rules, validated with the rule language; every profiler applies them
-    from the rules topic."""
+    from the rules topic. A file over a limit (APIHUB_RULES_*), not plain YAML, or using YAML the language does
+    not allow is refused INVALID_ARGUMENT naming the problem and its line; rules that do not validate come back
+    as the response's errors."""
+
+    def __init__(self, *args, parse_gate: ParseGate | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._limits = RuleLimits.from_settings(self._settings)
+        self._gate = parse_gate or ParseGate(self._settings.rules_parse_concurrency)
 
     def LoadRules(
         self, request: delivery_pb2.RuleFile, context: grpc.ServicerContext
     ) -> delivery_pb2.LoadRulesResponse:
         owner = authorize_member(context, self._settings, self._directory, request.owner)
+        source = f"rules of {owner}"
         try:
-            ruleset = parse_ruleset(request.yaml, f"rules of {owner}", owner)
+            check_size(request.yaml, source, self._limits)  # before taking a slot: a huge file costs nothing
+            with self._gate.admit(owner):
+                ruleset = parse_ruleset(request.yaml, source, owner, self._limits)
+        except ParseBusyError as exc:
+            log.info("rules of %s not checked: %s", owner, exc)
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        except RuleSourceError as exc:
+            log.info("rules of %s refused: %s", owner, exc.problems[0])
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except RulesetError as exc:
             log.info("rules of %s rejected: %d problems", owner, len(exc.problems))
             errors = [

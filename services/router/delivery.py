@@ -48,9 +48,9 @@ DELIVERY_LATENCY = Histogram(
 )
 DISPOSITIONS = Counter("apihub_router_dispositions", "Members' outcomes recorded for hits.", ["member", "outcome"])
 
-# Subscribe streams each hold a server thread for their lifetime; this many at most, so Ack, LoadWatchlist
-# and health checks always find a free thread in the 32-thread pool.
-MAX_STREAMS = 24
+# Subscribe streams each hold a server thread for their lifetime: a member may have settings.limit_member_streams
+# open at once (APIHUB_LIMIT_MEMBER_STREAMS), counted per member so that one member's streams never lock the others
+# out. (The server's own limits, services.limits, bound every call of every principal besides.)
 # How many (hit id, fingerprint) pairs one stream remembers to skip replayed duplicates.
 SEEN_PER_STREAM = 100_000
 # Bound on the Kafka round trips of one Ack or Dispose, so a broker outage answers UNAVAILABLE.
@@ -114,7 +114,7 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         consumer_factory: ConsumerFactory | None = None,
         producer_factory: ProducerFactory | None = None,
         ledger_factory=None,
-        max_streams: int = MAX_STREAMS,
+        max_streams: int | None = None,
     ):
         self._settings = settings
         self._directory = directory
@@ -131,7 +131,10 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         )
         self._ledger: tuple[DeliveryLedger, TableReader] | None = None
         self._shared_lock = threading.Lock()
-        self._streams = threading.BoundedSemaphore(max_streams)
+        # Open Subscribe streams per member, and the most one member may have.
+        self._max_streams = settings.limit_member_streams if max_streams is None else max_streams
+        self._streams: dict[str, int] = {}
+        self._streams_lock = threading.Lock()
         self._stopping = threading.Event()
         # kafka-python consumers are not thread-safe: one committer per member, used under its lock.
         self._committers: dict[str, tuple[KafkaConsumer, threading.Lock]] = {}
@@ -151,8 +154,12 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "cursor must be >= 0")
         if self._stopping.is_set():
             context.abort(grpc.StatusCode.UNAVAILABLE, "the hub is shutting down; reconnect")
-        if not self._streams.acquire(blocking=False):
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many open Subscribe streams; retry later")
+        if not self._open_stream(member):
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"member {member} already has {self._max_streams} Subscribe streams open, the most allowed "
+                "(APIHUB_LIMIT_MEMBER_STREAMS); close one, or retry later",
+            )
         STREAMS_ACTIVE.inc()
         consumer = None
         try:
@@ -165,9 +172,25 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
             yield from self._stream(member, consumer, context)
         finally:
             STREAMS_ACTIVE.dec()
-            self._streams.release()
+            self._close_stream(member)
             if consumer is not None:
                 consumer.close(autocommit=False)
+
+    def _open_stream(self, member: str) -> bool:
+        with self._streams_lock:
+            open_now = self._streams.get(member, 0)
+            if open_now >= self._max_streams:
+                return False
+            self._streams[member] = open_now + 1
+            return True
+
+    def _close_stream(self, member: str) -> None:
+        with self._streams_lock:
+            left = self._streams.get(member, 0) - 1
+            if left > 0:
+                self._streams[member] = left
+            else:
+                self._streams.pop(member, None)
 
     def _position(
         self, consumer: KafkaConsumer, member: str, cursor: int | None, context: grpc.ServicerContext

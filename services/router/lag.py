@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 
-from kafka import KafkaAdminClient
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
-from services.bus import Topics
+from services.bus import Topics, make_admin
 from services.config import HubSettings
 from services.directory import Directory
 from services.router.delivery import OUTBOX_LAG
@@ -43,9 +42,7 @@ class OutboxLagMonitor:
 
     def _client(self):
         if self._admin is None:
-            self._admin = KafkaAdminClient(
-                bootstrap_servers=self._settings.bootstrap, client_id="apihub-router-lag", request_timeout_ms=10_000
-            )
+            self._admin = make_admin(self._settings, "apihub-router-lag", request_timeout_ms=10_000)
         return self._admin
 
     def refresh(self) -> dict[str, int]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 
+from services.audit import AuditSealer
 from services.bus import ensure_topics
 from services.config import HubSettings
 from services.directory import Directory, load_directory
+from services.limits import LimitInterceptor
 from services.router.admin import ConfigProducer, RulesAdminServicer, WatchlistAdminServicer
 from services.router.delivery import HitDeliveryServicer
 from services.router.lag import OutboxLagMonitor
@@ -40,7 +42,9 @@ class DeliveryServer:
         self.config_producer = ConfigProducer.for_settings(settings)
         self.admin = WatchlistAdminServicer(settings, directory, producer=self.config_producer)
         self.rules = RulesAdminServicer(settings, directory, producer=self.config_producer)
-        self.server = new_grpc_server(settings)
+        # Every member bounded (services.limits): streams, admin loads and bytes per member, a reserve for the rest.
+        self.limits = LimitInterceptor(settings)
+        self.server = new_grpc_server(settings, self.limits)
         delivery_pb2_grpc.add_HitDeliveryServicer_to_server(self.delivery, self.server)
         delivery_pb2_grpc.add_WatchlistAdminServicer_to_server(self.admin, self.server)
         delivery_pb2_grpc.add_RulesAdminServicer_to_server(self.rules, self.server)
@@ -70,7 +74,7 @@ def run_router(settings: HubSettings) -> None:
     created = ensure_topics(settings, directory.codes)
     if created:
         log.info("created %d topics", len(created))
-    metrics = start_metrics(settings.router_metrics_port)
+    metrics = start_metrics(settings.router_metrics_port, settings.metrics_host)
     server = DeliveryServer(settings, directory).start()
     worker = RouterWorker(settings, directory)
     thread = threading.Thread(target=worker.run, name="router-worker", daemon=True)
@@ -83,6 +87,10 @@ def run_router(settings: HubSettings) -> None:
     # Outbox lag of every member from the broker, so one that stopped acknowledging shows in the metrics.
     lag = OutboxLagMonitor(settings, directory)
     threading.Thread(target=lag.run, name="outbox-lag", daemon=True).start()
+    # Seals on the audit trail (services.audit), every audit_seal_seconds and once more after the writers stopped.
+    sealer = AuditSealer(settings) if settings.audit_seal_seconds > 0 else None
+    if sealer is not None:
+        threading.Thread(target=sealer.run, name="audit-sealer", daemon=True).start()
     log.info("member delivery server on port %d (metrics %s)", server.port, metrics)
 
     def shutdown() -> None:
@@ -98,6 +106,8 @@ def run_router(settings: HubSettings) -> None:
             t.join(timeout=15)
             hook.close()
         lag.close()
+        if sealer is not None:
+            sealer.close()
         log.info("router stopped")
 
     wait_for_signal(shutdown, watch=thread)

@@ -3,8 +3,15 @@
 The request carries ``X-Apihub-Timestamp`` and ``X-Apihub-Signature: sha256=<hex>``, an HMAC-SHA256 over
 ``"<timestamp>.<body>"`` with the member's secret, so the member can check it came from the hub and is fresh.
 A failed POST is retried with exponential backoff and jitter; after ``attempts`` tries the hit goes to the
-dead-letter topic (with the error, not the body's personal data in any log) and the outbox moves on. The
-hub's stream loop (services.stream) reads the outbox one hit per batch and commits the webhook's consumer group
+dead-letter topic (with the error, not the body's personal data in any log) and the outbox moves on.
+
+Only a 2xx answer delivers. A redirect (3xx) is never followed: following it would re-send the signed request,
+without its body, to wherever the endpoint points (a cloud metadata address, say) and take that answer for the
+member's. It is a failed POST like any other. Connections go through services.netguard: the URL's host is resolved
+once, every address is checked against the member's directory entry (private, loopback and link-local addresses
+need ``allow_private_network: true``; plain http goes to loopback only), and so is the address connected to.
+
+The hub's stream loop (services.stream) reads the outbox one hit per batch and commits the webhook's consumer group
 offset only after the member answered 2xx or the hit's dead letter is acknowledged, so a router restart resumes
 where delivery stood. A member whose endpoint keeps failing shows up in the
 ``apihub_router_webhook_consecutive_failures`` gauge and in a log line per failure.
@@ -14,14 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import os
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 
 from kafka.structs import TopicPartition
@@ -30,7 +36,8 @@ from prometheus_client import Counter, Gauge
 from services.bus import Topics, make_consumer, make_producer
 from services.codec import hit_to_json
 from services.config import HubSettings
-from services.directory import Member
+from services.directory import Member, Webhook
+from services.netguard import AddressRefusedError, connection_for
 from services.stream import Handler, Interrupted, LoopSettings, Output, StreamLoop
 from services.wire import hit_pb2
 
@@ -62,24 +69,28 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={mac}"
 
 
-def post(url: str, secret: str, body: bytes, timeout_s: float) -> int:
-    """POST one hit; returns the HTTP status (raises OSError for network failures)."""
+def post(hook: Webhook, secret: str, body: bytes, timeout_s: float) -> int:
+    """POST one hit to the member's webhook and return the HTTP status, redirects NOT followed (a 3xx is returned
+    like any other status). Raises AddressRefusedError for an address the member's entry does not allow, OSError
+    for network and TLS failures, http.client.HTTPException for an answer that is not HTTP."""
     timestamp = str(int(time.time()))
-    request = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Apihub-Timestamp": timestamp,
-            "X-Apihub-Signature": sign(secret, timestamp, body),
-        },
-    )
+    connection, target = connection_for(hook.url, hook.allow_private_network, timeout_s)
+    headers = {
+        "Content-Type": "application/json",
+        "X-Apihub-Timestamp": timestamp,
+        "X-Apihub-Signature": sign(secret, timestamp, body),
+    }
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+        connection.request("POST", target, body=body, headers=headers)
+        return connection.getresponse().status  # the answer's body is not read: nothing in it counts
+    finally:
+        connection.close()
+
+
+def failure(exc: Exception) -> str:
+    """What a failed POST's log line and dead letter say: the refusal's reason, or the kind of network error
+    (never the body, which holds personal data)."""
+    return str(exc) if isinstance(exc, AddressRefusedError) else type(exc).__name__
 
 
 # One hit per batch: each POST is the member's acknowledgement of one hit, so the group offset moves one hit
@@ -164,10 +175,10 @@ class WebhookDispatcher(Handler):
         body = json.dumps(hit_to_json(hit, record.offset)).encode()
         for attempt in range(1, self._policy.attempts + 1):
             try:
-                status = post(self._member.webhook.url, self._secret, body, self._policy.timeout_s)
-                error = f"HTTP {status}"
-            except OSError as exc:
-                status, error = 0, type(exc).__name__
+                status = post(self._member.webhook, self._secret, body, self._policy.timeout_s)
+                error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
+            except (OSError, http.client.HTTPException) as exc:
+                status, error = 0, failure(exc)
             if 200 <= status < 300:
                 WEBHOOK_DELIVERIES.labels(code, "ok").inc()
                 WEBHOOK_FAILING.labels(code).set(0)

@@ -5,7 +5,10 @@ every profiler compiles the topic's files with it (and evaluates them, services.
 rules` checks and backtests files offline.
 
     rule.py      Rule: id, owner, score, documentation, a polars expression; the hub's own HUB_RULES
-    language.py  the YAML rule files: fields and operators, parse_ruleset (errors name the rule and the line),
-                 load_ruleset, the starter templates (services/data/starter_rules.yaml)
+    language.py  the YAML rule files: parse_ruleset (errors name the rule and the line), load_ruleset, the
+                 starter templates (services/data/starter_rules.yaml)
+    conditions.py  fields and operators, and the node reader that compiles `when:` conditions to polars
+    source.py    reading a file's YAML within bounds (RuleLimits: size, nesting, counts; no tags, anchors or
+                 control characters), before any rule is built
     store.py     RuleStore: the latest rule set of every owner, fed from the rules topic
 """

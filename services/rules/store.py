@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
-from services.rules.language import RuleSet, parse_ruleset
+from services.rules.language import RuleLimits, RuleSet, parse_ruleset
 from services.rules.rule import HUB_RULES, Rule
 
 
@@ -14,15 +15,17 @@ class RuleStore:
     Fed from the compacted rules topic: key = owner member code, value = the member's rule file (UTF-8 YAML),
     a tombstone clears the owner. Every profiler process replays the topic into a RuleStore and converges on
     the same rules. A record that does not validate raises and leaves the owner's previous rules in place.
+    Records are read within ``limits`` (RuleLimits.from_settings: the limits RulesAdmin stored them under).
     """
 
     def __init__(
         self,
         hub_rules: Sequence[Rule] = HUB_RULES,
-        compile_ruleset: Callable[[str, str, str | None], RuleSet] = parse_ruleset,
+        compile_ruleset: Callable[[str, str, str | None], RuleSet] | None = None,
+        limits: RuleLimits | None = None,
     ) -> None:
         self._hub = tuple(hub_rules)
-        self._compile = compile_ruleset
+        self._compile = compile_ruleset or functools.partial(parse_ruleset, limits=limits)
         self._sets: dict[str, RuleSet] = {}
         self._rules: tuple[Rule, ...] | None = None
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from fakes import EmptyTable, MemoryProducer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from services.api_ingest.index import IntakeIndex
 from services.api_ingest.servicer import ManifestIntakeServicer
+from services.api_ingest.status import answer_from_error
 from services.auth import bearer, issue_token
+from services.bus import Topics
 from services.config import HubSettings
 from services.serving import add_standard_services, bind, new_grpc_server
 from services.wire import intake_pb2, intake_pb2_grpc, manifest_pb2
@@ -21,36 +25,6 @@ from synthetic.traffic import DemoTraffic
 
 # Statuses an input may legitimately earn; INTERNAL or UNKNOWN would mean the input broke the server.
 EXPECTED = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.RESOURCE_EXHAUSTED}
-
-
-class _Future:
-    def get(self, timeout=None):
-        return None
-
-    def add_callback(self, fn):
-        fn(None)
-
-
-class MemoryProducer:
-    """Acknowledges every send at once and keeps it."""
-
-    def __init__(self):
-        self.sent = []
-
-    def send(self, topic, key=None, value=None, headers=None):
-        self.sent.append((topic, key, value))
-        return _Future()
-
-
-class EmptyTable:
-    def catch_up(self, timeout_s=30.0, stopping=None):
-        return True
-
-    def follow(self, stopping):
-        stopping.wait()
-
-    def close(self):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -119,12 +93,12 @@ def test_rejection_carries_field_violations_in_the_status_details(entry):
     stub, metadata, _ = entry
     m = DemoTraffic(seed=2).next_manifest(passengers=2)
     m.carrier = "FJ"
-    m.travellers[1].surname = ""
+    m.flight_number = ""  # no flight: the one thing (with nobody to screen) that rejects
     _, error = _call(stub.SubmitManifest, m, metadata)
     status = rpc_status.from_call(error)
     bad = error_details_pb2.BadRequest()
     assert status.details[0].Unpack(bad)
-    assert [v.field for v in bad.field_violations] == ["travellers[1].surname"]
+    assert [v.field for v in bad.field_violations] == ["flight_number"]
     receipt = intake_pb2.Receipt()
     assert status.details[1].Unpack(receipt) and receipt.status == intake_pb2.RECEIPT_STATUS_REJECTED
 
@@ -149,3 +123,57 @@ def test_oversized_message_is_refused_with_a_clear_status(entry):
     m = DemoTraffic(seed=13).next_manifest(passengers=1)
     m.carrier, m.message_ref = "FJ", "AFTER-OVERSIZED-1"
     assert _call(stub.SubmitManifest, m, metadata)[0].status == intake_pb2.RECEIPT_STATUS_ACCEPTED
+
+
+def _sample(name: str, labels: dict) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_dirty_manifest_is_stored_cleaned_the_raw_bytes_as_received(entry):
+    """NUL, ESC, newline, bidi and zero-width characters, a megabyte surname, a nameless traveller and leg times
+    that contradict each other: accepted and screened, the receipt says what was cleaned."""
+    stub, metadata, producer = entry
+    m = DemoTraffic(seed=14).next_manifest(passengers=3)
+    m.carrier, m.message_ref = "FJ", "DIRTY-1"
+    m.travellers[0].surname = "\u202eSMI\x00TH\x1b\u200b"
+    m.travellers[0].given_names = "ANNA\nMARIA"
+    m.travellers[1].surname = "B" * 1_000_000
+    m.travellers[2].surname = m.travellers[2].given_names = ""
+    m.travellers[2].passenger_ref = "FJ-NONAME-1"
+    m.legs[0].scheduled_arrival.CopyFrom(m.legs[0].scheduled_departure)
+    m.legs[0].scheduled_arrival.seconds -= 13 * 3600  # UTC sent as local time across the date line
+    before = _sample("apihub_ingest_violations_total", {"carrier": "FJ", "severity": "warning", "code": "truncated"})
+    receipt, error = _call(stub.SubmitManifest, m, metadata)
+    assert error is None and receipt.status == intake_pb2.RECEIPT_STATUS_ACCEPTED
+    assert {(v.field, v.code) for v in receipt.warnings} >= {
+        ("travellers[0].surname", "control_characters"),
+        ("travellers[0].given_names", "control_characters"),
+        ("travellers[1].surname", "truncated"),
+        ("travellers[2]", "no_usable_name"),
+        ("legs[0].scheduled_arrival", "arrival_before_departure"),
+    }
+    assert "'FJ-NONAME-1'" in next(v.description for v in receipt.warnings if v.code == "no_usable_name")
+    assert receipt.passengers + receipt.crew == len(m.travellers) - 1
+    topics = Topics("fuzz")
+    sent = {topic: value for topic, _, value in producer.sent[-4:]}
+    assert sent[topics.raw] == m.SerializeToString()
+    stored = manifest_pb2.Manifest.FromString(sent[topics.manifests])
+    assert stored.manifest_id == receipt.manifest_id
+    assert (stored.travellers[0].surname, stored.travellers[0].given_names) == ("SMITH", "ANNA MARIA")
+    assert len(stored.travellers[1].surname) == 70
+    assert len(stored.travellers) == len(m.travellers) - 1
+    assert {(w.code, w.field) for w in stored.intake_warnings} == {(v.code, v.field) for v in receipt.warnings}
+    after = _sample("apihub_ingest_violations_total", {"carrier": "FJ", "severity": "warning", "code": "truncated"})
+    assert after == before + 1
+
+
+def test_a_manifest_over_the_traveller_limit_is_rejected_naming_it(entry):
+    stub, metadata, _ = entry
+    m = DemoTraffic(seed=15).next_manifest(passengers=1)
+    m.carrier, m.message_ref = "FJ", "HUGE-1"
+    m.travellers.extend([manifest_pb2.Traveller(surname="X")] * 20_001)  # small: under max_message_bytes
+    _, error = _call(stub.SubmitManifest, m, metadata)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    receipt = answer_from_error(error, intake_pb2.Receipt)
+    [violation] = receipt.errors
+    assert (violation.field, violation.code) == ("travellers", "too_many") and "20,000" in violation.description

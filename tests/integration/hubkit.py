@@ -43,7 +43,7 @@ class RunningHub:
         self.ingest.stop(grace=1)
 
     def token(self, kind: str, code: str) -> str:
-        return issue_token(self.settings.auth_secret, kind, code)
+        return issue_token(self.settings, kind, code)
 
     def submit(self, manifest):
         return client.submit(

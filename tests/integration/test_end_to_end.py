@@ -76,7 +76,7 @@ def test_cli_submit_and_follow_through_the_real_hub(hub, tmp_path):
     bad = tmp_path / "bad.json"
     bad_manifest = manifest_pb2.Manifest()
     bad_manifest.CopyFrom(m)
-    bad_manifest.travellers[0].surname = ""
+    bad_manifest.flight_number = ""  # no flight: rejected (a missing surname is only a warning)
     bad.write_text(json_format.MessageToJson(bad_manifest))
 
     env = {
@@ -122,7 +122,7 @@ def test_cli_submit_and_follow_through_the_real_hub(hub, tmp_path):
 
     rejected = apihub("submit", "--server", hub.ingest_addr, "--token", hub.token("carrier", "FJ"), "--json", str(bad))
     assert rejected.returncode == 1
-    assert json.loads(rejected.stdout)["errors"][0]["field"] == "travellers[0].surname"
+    assert json.loads(rejected.stdout)["errors"][0]["field"] == "flight_number"
 
     follow = apihub(
         "hits",

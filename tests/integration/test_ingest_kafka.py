@@ -59,11 +59,11 @@ def test_accepted_manifest_is_on_both_topics_before_the_receipt(settings, ingest
 
 def test_invalid_manifest_is_rejected_and_not_stored(settings, ingest):
     m = DemoTraffic(seed=5).next_manifest(passengers=2)
-    m.travellers[0].surname = ""
+    m.legs[0].origin = ""  # the first leg keys and routes the flight
     token = issue_token(settings.auth_secret, "carrier", m.carrier)
     [receipt] = client.submit(client.channel(ingest), token, [m])
     assert receipt.status == intake_pb2.RECEIPT_STATUS_REJECTED
-    assert [e.field for e in receipt.errors] == ["travellers[0].surname"]
+    assert [e.field for e in receipt.errors] == ["legs[0].origin"]
     # A valid manifest sent after it is the only one the broker holds.
     good = DemoTraffic(seed=6).next_manifest(passengers=2)
     good.carrier = m.carrier

@@ -81,8 +81,10 @@ def test_cli_submits_a_paxlst_file_and_names_segments_of_errors(hub, tmp_path):
     first, second, _ = split_interchanges(sample(GUIDE))
     good = tmp_path / "zz.edi"
     good.write_bytes(first + b"\n" + second)
-    bad = tmp_path / "bad.txt"
-    bad.write_bytes(first.replace(b"NAT+2+", b"NAT+2+QQ").replace(b"RFF+TN:", b"RFF+TN:X"))
+    warned = tmp_path / "warned.txt"
+    warned.write_bytes(first.replace(b"NAT+2+", b"NAT+2+QQ").replace(b"RFF+TN:", b"RFF+TN:X"))
+    bad = tmp_path / "bad.txt"  # an unknown departure airport: the flight cannot be routed
+    bad.write_bytes(first.replace(b"LOC+125+SYD", b"LOC+125+QQQ").replace(b"RFF+TN:", b"RFF+TN:Y"))
     env = {**os.environ, "APIHUB_TOPIC_PREFIX": hub.settings.topic_prefix}
     run = [sys.executable, "-m", "services.cli", "submit", "--server", hub.ingest_addr, "--json"]
     token = ["--token", hub.token("carrier", "ZZ")]
@@ -92,9 +94,17 @@ def test_cli_submits_a_paxlst_file_and_names_segments_of_errors(hub, tmp_path):
     receipts = [json.loads(line) for line in ok.stdout.splitlines()]
     assert [(r["status"], r["passengers"], r["crew"]) for r in receipts] == [("accepted", 1, 0), ("accepted", 0, 1)]
 
+    # An unknown nationality is screened without it, and the warning names the segment.
+    accepted = subprocess.run([*run, *token, str(warned)], capture_output=True, text=True, env=env, timeout=120)
+    assert accepted.returncode == 0, accepted.stderr
+    [receipt] = [json.loads(line) for line in accepted.stdout.splitlines()]
+    assert receipt["status"] == "accepted"
+    [warning] = [w for w in receipt["warnings"] if w["code"] == "invalid_country"]
+    assert warning["field"] == "travellers[0].nationality" and warning["segment"].endswith(" NAT")
+
     rejected = subprocess.run([*run, *token, str(bad)], capture_output=True, text=True, env=env, timeout=120)
     assert rejected.returncode == 1
     [receipt] = [json.loads(line) for line in rejected.stdout.splitlines()]
     [error] = receipt["errors"]
-    assert error["code"] == "invalid_country" and error["field"] == "travellers[0].nationality"
-    assert error["segment"].endswith(" NAT")
+    assert error["code"] == "unknown_port" and error["field"] == "legs[0].origin"
+    assert error["segment"].endswith(" LOC")

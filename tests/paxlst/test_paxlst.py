@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from paxlst_cases import BASE, accepted, codes, message, no_personal_data, only, read, utc
 from samples import astra_interchanges, sample
 
 from services.paxlst.reader import MAX_BYTES, looks_like_paxlst, parse_paxlst, split_interchanges
@@ -15,89 +16,6 @@ from services.wire import manifest_pb2
 from synthetic.traffic import DemoTraffic
 
 M = manifest_pb2
-TODAY = date(2026, 3, 1)
-
-# FJ411 NAN -> SYD: a passenger with a passport and a visa, and a crew member. Segment positions: UNB #1,
-# UNH #2, BGM #3, RFF #4, TDT #6, LOC/DTM #7-#10, NAD+FL #11 ... LOC+91 #26, NAD+FM #27, CNT #34/#35, UNT #36.
-BASE = """UNB+UNOA:4+FJ+APIHUB+260301:0900+IC1'
-UNH+1+PAXLST:D:05B:UN:IATA'
-BGM+745'
-RFF+TN:FJ411A:::2'
-NAD+MS+++FIJI AIRWAYS'
-TDT+20+FJ411+++FJ'
-LOC+125+NAN'
-DTM+189:2603021030:201'
-LOC+87+SYD'
-DTM+232:2603021330:201'
-NAD+FL+++TAVOLA:JOSEFA:PENI'
-ATT+2++M'
-DTM+329:850412'
-LOC+174+FJI'
-LOC+178+NAN'
-LOC+179+SYD'
-NAT+2+FJI'
-RFF+AVF:Q7ZK2M'
-RFF+ABO:FJ411-001'
-RFF+SEA:12C'
-DOC+P+FJ1234567'
-DTM+36:300115'
-LOC+91+FJI'
-DOC+V+AUV998877'
-DTM+36:270301'
-LOC+91+AUS'
-NAD+FM+++HAVILI:MELE'
-ATT+2++F'
-DTM+329:900101'
-NAT+2+TON'
-DOC+AC+C55512'
-DTM+36:290630'
-LOC+91+TON'
-CNT+42:150'
-CNT+41:8'
-UNT+35+1'
-UNZ+1+IC1'
-"""
-# Personal values planted above: no violation description may echo them.
-PERSONAL = ("TAVOLA", "JOSEFA", "HAVILI", "FJ1234567", "850412", "900101")
-
-
-def read(text: str | bytes, **kwargs):
-    data = text.encode() if isinstance(text, str) else text
-    return parse_paxlst(data, today=kwargs.pop("today", TODAY), **kwargs)
-
-
-def message(text: str | bytes, **kwargs):
-    """The only message of an interchange that must not be rejected as a whole."""
-    ic = read(text, **kwargs)
-    assert ic.errors == [], ic.errors
-    assert len(ic.messages) == 1
-    return ic.messages[0]
-
-
-def accepted(text: str | bytes, **kwargs) -> M.Manifest:
-    msg = message(text, **kwargs)
-    assert msg.errors == [], msg.errors
-    assert msg.manifest is not None
-    return msg.manifest
-
-
-def codes(violations) -> set[str]:
-    return {v.code for v in violations}
-
-
-def only(violations, code: str):
-    found = [v for v in violations if v.code == code]
-    assert len(found) == 1, violations
-    return found[0]
-
-
-def no_personal_data(violations) -> None:
-    for v in violations:
-        assert not any(p in v.description for p in PERSONAL), v.description
-
-
-def utc(*args) -> int:
-    return int(datetime(*args, tzinfo=UTC).timestamp())
 
 
 # -- the base message ---------------------------------------------------------------------------------------
@@ -297,7 +215,8 @@ def test_wrong_unt_count_is_a_warning():
 
 def test_trailing_junk_after_unz_is_a_warning():
     ic = read(BASE + "13Nov09\n")
-    assert only(ic.warnings, "trailing_data").segment == "#37 UNZ"
+    warning = only(ic.warnings, "trailing_data")
+    assert warning.segment == "#38 13N" and "after UNZ" in warning.description and "line 38" in warning.description
     assert ic.messages[0].errors == []
 
 
@@ -351,13 +270,20 @@ def test_missing_unb_terminator_is_tolerated():
 # -- rejection: errors name the segment (position and tag) and the Manifest field -----------------------------
 
 
-def test_truncated_interchange_is_rejected():
+def test_truncated_message_is_rejected():
     cut = BASE.index("NAT+2+TON")
     ic = read(BASE[:cut])
-    error = only(ic.errors, "truncated")
-    assert error.segment == "#29 DTM"
+    assert only(ic.warnings, "truncated").segment == "#29 DTM"
     [msg] = ic.messages
     assert msg.manifest is None and only(msg.errors, "truncated").segment == "#29 DTM"
+
+
+def test_a_complete_message_before_a_truncated_one_is_read():
+    second = BASE[BASE.index("UNH") : BASE.index("NAT+2+TON")]
+    ic = read(BASE.replace("UNZ+1+IC1'\n", second))
+    assert ic.errors == [] and codes(ic.warnings) == {"truncated"}
+    first, cut = ic.messages
+    assert first.manifest is not None and cut.manifest is None and codes(cut.errors) == {"truncated"}
 
 
 def test_message_without_unt_before_the_next_unh_is_rejected():
@@ -367,30 +293,37 @@ def test_message_without_unt_before_the_next_unh_is_rejected():
     assert codes(ic.messages[0].errors) == {"truncated"}
 
 
-def test_missing_unh_is_rejected_naming_the_first_stray_segment():
+def test_message_without_unh_is_rejected_naming_its_first_segment():
     ic = read(BASE.replace("UNH+1+PAXLST:D:05B:UN:IATA'\n", ""))
-    error = only(ic.errors, "missing_unh")
-    assert error.segment == "#2 BGM"
+    assert ic.errors == []
+    [msg] = ic.messages
+    assert msg.manifest is None and only(msg.errors, "missing_unh").segment == "#2 BGM"
 
 
-def test_missing_unb_is_rejected():
+def test_message_without_unb_is_read_with_a_warning():
     ic = read(BASE[BASE.index("UNH") :])
-    assert only(ic.errors, "missing_unb").segment == "#1 UNH"
+    assert only(ic.warnings, "missing_unb").segment == "#1 UNH"
+    assert ic.messages[0].manifest.travellers[0].surname == "TAVOLA"
 
 
-def test_missing_bgm_is_rejected():
+def test_missing_bgm_is_read_as_an_original_list_with_a_warning():
     msg = message(BASE.replace("BGM+745'\n", ""))
-    error = only(msg.errors, "missing_bgm")
-    assert (error.field, error.segment) == ("function", "#3 RFF")
-    assert msg.manifest is None
+    warning = only(msg.warnings, "missing_bgm")
+    assert (warning.field, warning.segment) == ("function", "#3 RFF")
+    assert msg.errors == [] and msg.manifest.function == M.MESSAGE_FUNCTION_ORIGINAL
+    assert len(msg.manifest.travellers) == 2
 
 
 @pytest.mark.parametrize("bgm", ["BGM+745+ZZ", "BGM+999", "BGM+266", "BGM+266+CF", "BGM+336+G"])
-def test_unknown_message_function_is_rejected(bgm):
+def test_unknown_message_function_is_read_as_an_original_list_with_a_warning(bgm):
+    """Screened, and nothing removed: an unknown function might be a cancellation the hub cannot tell."""
     msg = message(BASE.replace("BGM+745", bgm))
-    error = only(msg.errors, "unknown_function")
-    assert (error.field, error.segment) == ("function", "#3 BGM")
-    assert msg.manifest is None
+    warning = only(msg.warnings, "unknown_function")
+    assert (warning.field, warning.segment) == ("function", "#3 BGM")
+    assert msg.errors == []
+    m = msg.manifest
+    assert (m.function, m.amendment, len(m.travellers)) == (M.MESSAGE_FUNCTION_ORIGINAL, 0, 2)
+    assert all(t.boarding == M.BOARDING_STATUS_UNSPECIFIED for t in m.travellers)
 
 
 @pytest.mark.parametrize(
@@ -405,12 +338,18 @@ def test_unknown_message_function_is_rejected(bgm):
         ("DTM+232:2603021330:201", "DTM+232:26030213:201", "legs[0].scheduled_arrival", "#10 DTM"),
     ],
 )
-def test_impossible_or_partial_dates_are_rejected(old, new, field, segment):
+def test_impossible_or_partial_dates_are_left_out_with_a_warning(old, new, field, segment):
     msg = message(BASE.replace(old, new))
-    error = only(msg.errors, "invalid_date")
-    assert (error.field, error.segment) == (field, segment)
-    assert msg.manifest is None
-    no_personal_data(msg.errors)
+    warning = only(msg.warnings, "invalid_date")
+    assert (warning.field, warning.segment) == (field, segment)
+    assert msg.errors == [] and msg.manifest is not None
+    owner, _, name = field.rpartition(".")
+    holder = msg.manifest
+    for step in owner.replace("]", "").split("."):
+        attr, _, index = step.partition("[")
+        holder = getattr(holder, attr)[int(index)]
+    assert not holder.HasField(name)
+    no_personal_data(msg.warnings)
 
 
 @pytest.mark.parametrize(("new", "kept"), [("DTM+329:851332", (1985, 0, 0)), ("DTM+329:850230", (1985, 2, 0))])
@@ -425,22 +364,26 @@ def test_a_slip_in_one_part_of_a_birth_date_keeps_its_possible_parts(new, kept):
     no_personal_data(msg.warnings)
 
 
-def test_traveller_without_surname_is_rejected():
+def test_traveller_without_surname_is_kept_for_intake_to_judge():
     msg = message(BASE.replace("NAD+FM+++HAVILI:MELE", "NAD+FM+++:MELE"))
-    error = only(msg.errors, "required")
-    assert (error.field, error.segment) == ("travellers[1].surname", "#27 NAD")
+    assert msg.errors == []
+    crew = msg.manifest.travellers[1]
+    assert (crew.surname, crew.given_names) == ("", "MELE")
+    assert msg.locate("travellers[1].surname") == "#27 NAD"
 
 
-def test_unknown_party_qualifier_is_rejected():
+def test_unknown_party_qualifier_is_read_as_a_passenger_with_a_warning():
     msg = message(BASE.replace("NAD+FM+++", "NAD+ZZ+++"))
-    error = only(msg.errors, "unknown_role")
-    assert (error.field, error.segment) == ("travellers[1].role", "#27 NAD")
+    warning = only(msg.warnings, "unknown_role")
+    assert (warning.field, warning.segment) == ("travellers[1].role", "#27 NAD")
+    assert msg.errors == [] and msg.manifest.travellers[1].role == M.TRAVELLER_ROLE_PASSENGER
 
 
-def test_non_numeric_revision_is_rejected():
+def test_non_numeric_revision_is_left_out_with_a_warning():
     msg = message(BASE.replace("RFF+TN:FJ411A:::2", "RFF+TN:FJ411A:::B"))
-    error = only(msg.errors, "invalid_revision")
-    assert (error.field, error.segment) == ("revision", "#4 RFF")
+    warning = only(msg.warnings, "invalid_revision")
+    assert (warning.field, warning.segment) == ("revision", "#4 RFF")
+    assert msg.errors == [] and (msg.manifest.message_ref, msg.manifest.revision) == ("FJ411A", 0)
 
 
 def test_message_without_tdt_is_rejected():
@@ -449,9 +392,9 @@ def test_message_without_tdt_is_rejected():
 
 
 def test_all_errors_of_a_message_are_reported_without_personal_data():
-    text = BASE.replace("DTM+329:850412", "DTM+329:85O412").replace("NAD+FM+++HAVILI", "NAD+FM+++")
+    text = BASE.replace("DTM+329:850412", "DTM+329:85O412").replace("TDT+20+FJ411+++FJ'\n", "")
     msg = message(text)
-    assert codes(msg.errors) == {"invalid_date", "required"}
+    assert codes(msg.errors) == {"missing_tdt"} and "invalid_date" in codes(msg.warnings)
     no_personal_data([*msg.errors, *msg.warnings])
 
 

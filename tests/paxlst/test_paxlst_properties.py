@@ -1,6 +1,8 @@
 """Properties of the PAXLST reader and writer (hypothesis): the reader never raises and never hits its safety
-net, whatever the input; a truncated message is always rejected; parse(render(m)) == m for every manifest
-PAXLST can carry; the tokeniser agrees with pydifact, the maintained reference tokeniser."""
+net, whatever the input (random bytes, huge elements, deep repetition, random release characters); a truncated
+message is always rejected; a valid message followed by any trailing bytes is still accepted, alone;
+parse(render(m)) == m for every manifest PAXLST can carry; the tokeniser agrees with pydifact, the maintained
+reference tokeniser."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from paxlst_cases import BASE
 from pydifact.parser import Parser
 
-from services.paxlst.reader import parse_paxlst
+from services.paxlst.reader import parse_paxlst, split_interchanges
 from services.paxlst.syntax import tokenise
 from services.paxlst.writer import render_paxlst
 from services.wire import manifest_pb2
@@ -212,3 +215,86 @@ def test_tokeniser_agrees_with_pydifact(manifest, delimiters):
             if s.tag != "UNA"
         ]
     assert ours == reference
+
+
+# -- hostile and sloppy input (issue 12) --------------------------------------------------------------------------
+
+_SAMPLE = BASE.encode()
+_SEGMENT_STARTS = [0] + [i + 2 for i in range(len(_SAMPLE)) if _SAMPLE[i : i + 2] == b"'\n"][:-1]
+
+
+def _insert(data, at: bytes) -> bytes:
+    """The sample with `at` inserted at the start of one of its segments (drawn)."""
+    where = data.draw(st.sampled_from(_SEGMENT_STARTS))
+    return _SAMPLE[:where] + at + _SAMPLE[where:]
+
+
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.data(),
+    st.sampled_from(["FTX+AAI+++", "NAD+FL+++", "DOC+P+", "XYZ+", "UNH+", "UNT+", "", "+", ":"]),
+    st.sampled_from(["A", "?", "'", "+", ":", "?'", "\x00", "é", "\n", " "]),
+    st.one_of(st.integers(min_value=1, max_value=100), st.sampled_from([4_097, 8_193, 65_536, 200_000])),
+)
+def test_huge_elements_and_deep_repetition(data, prefix, unit, times):
+    """A segment (or a run of separators, terminators, release characters) of up to a megabyte anywhere."""
+    _never_fails(_insert(data, (prefix + unit * times).encode() + b"'\n"))
+
+
+@MODEST
+@given(st.data(), st.lists(st.integers(min_value=0, max_value=len(BASE)), min_size=1, max_size=20))
+def test_random_release_characters(data, where):
+    text = BASE
+    for at in sorted(where, reverse=True):
+        text = text[:at] + data.draw(st.sampled_from(["?", "??", "?'", "?+", "?:"])) + text[at:]
+    _never_fails(text)
+
+
+def _accepted_alone(data: bytes) -> None:
+    """What `apihub submit` does: the file is one interchange, and its message is accepted."""
+    [part] = split_interchanges(data)
+    ic = parse_paxlst(part)
+    assert ic.errors == [], ic.errors
+    assert ic.messages and ic.messages[0].errors == [] and ic.messages[0].manifest is not None
+
+
+def _no_second_interchange(tail: bytes) -> bool:
+    """A tail holding a UNA/UNB and then a UNH is a second interchange, refused as such (tested elsewhere)."""
+    starts = [i for i in (tail.find(b"UNA"), tail.find(b"UNB")) if i >= 0]
+    return not starts or tail.find(b"UNH", min(starts)) < 0
+
+
+@MODEST
+@given(st.binary(max_size=300).filter(_no_second_interchange))
+def test_a_valid_sample_plus_random_trailing_bytes_is_still_accepted(tail):
+    _accepted_alone(_SAMPLE + tail)
+
+
+@MODEST
+@given(
+    st.text(alphabet="UNZAHT+:'? \r\n\x00\x1a\x02\x03ABC123", max_size=80).filter(
+        lambda t: _no_second_interchange(t.encode())
+    )
+)
+def test_a_valid_sample_plus_edifact_like_trailing_text_is_still_accepted(tail):
+    _accepted_alone(_SAMPLE + tail.encode())
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(manifests(max_travellers=3), _delimiters), min_size=1, max_size=4),
+    st.lists(
+        st.sampled_from(["", "\n", "\r\n", "\x1a", "\x00\x00", "13Nov09\n", "NAD+FL+++X:Y"]), min_size=4, max_size=4
+    ),
+)
+def test_concatenated_interchanges_with_junk_between_are_cut_apart(items, junk):
+    """Each interchange of a file (any delimiters) comes out alone and accepted, the junk after it with it."""
+    rendered = [render_paxlst(m, delimiters=d) for m, d in items]
+    data = b"".join(r + j.encode() for r, j in zip(rendered, junk, strict=False))
+    parts = split_interchanges(data)
+    assert len(parts) == len(rendered)
+    for part, (manifest, _) in zip(parts, items, strict=True):
+        ic = parse_paxlst(part)
+        assert ic.errors == []
+        [msg] = ic.messages
+        assert msg.manifest == manifest

@@ -242,18 +242,23 @@ def test_stop_ends_open_streams_with_unavailable(unit_settings, directory, fakes
 
 
 def test_streams_beyond_the_limit_are_refused_and_slots_come_back(unit_settings, directory, fakes, token_for):
-    svc, _ = servicer(unit_settings, directory, fakes.Consumer(), fakes.Consumer(), max_streams=1)
+    consumers = [fakes.Consumer() for _ in range(3)]
+    svc, _ = servicer(unit_settings, directory, *consumers, max_streams=1)
     first_ctx = fakes.Context(token_for("member", "FJI"))
     first = subscribe(svc, first_ctx)
     next(first)
 
     with pytest.raises(fakes.Aborted) as err:
-        next(subscribe(svc, fakes.Context(token_for("member", "TON")), member="TON"))
+        next(subscribe(svc, fakes.Context(token_for("member", "FJI"))))
     assert err.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "member FJI already has 1 Subscribe streams open" in err.value.details
+    # The limit is per member: FJI's stream does not lock TON out.
+    other_ctx = fakes.Context(token_for("member", "TON"))
+    assert next(subscribe(svc, other_ctx, member="TON")).heartbeat
 
     first_ctx.active = False
     list(first)
-    assert next(subscribe(svc, fakes.Context(token_for("member", "TON")), member="TON")).heartbeat
+    assert next(subscribe(svc, fakes.Context(token_for("member", "FJI")))).heartbeat
 
 
 def test_broker_unreachable_is_unavailable(unit_settings, directory, fakes, token_for):
@@ -403,7 +408,7 @@ def test_a_revoked_member_credential_is_refused_and_a_listed_one_accepted(unit_s
     from services.auth import authorize_member, issue_token, token_digest
     from services.directory import parse_directory
 
-    current = issue_token(unit_settings.auth_secret, "member", "FJI", serial=2)
+    current = issue_token(unit_settings.auth_secret, "member", "FJI")
     revoked = issue_token(unit_settings.auth_secret, "member", "FJI")
     directory = parse_directory(f"members:\n  - {{code: FJI, token_sha256: [{token_digest(current)}]}}\n", "t")
     assert authorize_member(fakes.Context([("authorization", f"Bearer {current}")]), unit_settings, directory, "FJI")

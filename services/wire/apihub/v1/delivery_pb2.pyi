@@ -121,6 +121,28 @@ class AuditEvent(_message.Message):
     detail: str
     def __init__(self, event: _Optional[str] = ..., member: _Optional[str] = ..., hit_id: _Optional[str] = ..., cursor: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...
 
+class AuditSeal(_message.Message):
+    __slots__ = ("partition", "through_offset", "chain_sha256", "genesis_offset", "log_start_offset", "key_id", "hmac_sha256", "at", "sealer")
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    THROUGH_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_SHA256_FIELD_NUMBER: _ClassVar[int]
+    GENESIS_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LOG_START_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    HMAC_SHA256_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    SEALER_FIELD_NUMBER: _ClassVar[int]
+    partition: int
+    through_offset: int
+    chain_sha256: bytes
+    genesis_offset: int
+    log_start_offset: int
+    key_id: str
+    hmac_sha256: bytes
+    at: _timestamp_pb2.Timestamp
+    sealer: str
+    def __init__(self, partition: _Optional[int] = ..., through_offset: _Optional[int] = ..., chain_sha256: _Optional[bytes] = ..., genesis_offset: _Optional[int] = ..., log_start_offset: _Optional[int] = ..., key_id: _Optional[str] = ..., hmac_sha256: _Optional[bytes] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sealer: _Optional[str] = ...) -> None: ...
+
 class WatchlistEntry(_message.Message):
     __slots__ = ("entry_id", "surname", "given_names", "date_of_birth", "sex", "nationality", "document_number", "document_issuer", "category", "owner")
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]

@@ -176,7 +176,7 @@ class Traveller(_message.Message):
     def __init__(self, role: _Optional[_Union[TravellerRole, str]] = ..., surname: _Optional[str] = ..., given_names: _Optional[str] = ..., sex: _Optional[_Union[Sex, str]] = ..., date_of_birth: _Optional[_Union[PartialDate, _Mapping]] = ..., nationality: _Optional[str] = ..., residence: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., reservation_locator: _Optional[str] = ..., passenger_ref: _Optional[str] = ..., seat: _Optional[str] = ..., embarkation: _Optional[str] = ..., debarkation: _Optional[str] = ..., booking: _Optional[_Union[Booking, _Mapping]] = ..., boarding: _Optional[_Union[BoardingStatus, str]] = ...) -> None: ...
 
 class Manifest(_message.Message):
-    __slots__ = ("carrier", "transport_mode", "flight_number", "legs", "function", "message_ref", "revision", "travellers", "sent_at", "manifest_id", "received_at", "amendment", "source_format", "part")
+    __slots__ = ("carrier", "transport_mode", "flight_number", "legs", "function", "message_ref", "revision", "travellers", "sent_at", "manifest_id", "received_at", "amendment", "source_format", "part", "intake_warnings")
     CARRIER_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_MODE_FIELD_NUMBER: _ClassVar[int]
     FLIGHT_NUMBER_FIELD_NUMBER: _ClassVar[int]
@@ -191,6 +191,7 @@ class Manifest(_message.Message):
     AMENDMENT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FORMAT_FIELD_NUMBER: _ClassVar[int]
     PART_FIELD_NUMBER: _ClassVar[int]
+    INTAKE_WARNINGS_FIELD_NUMBER: _ClassVar[int]
     carrier: str
     transport_mode: TransportMode
     flight_number: str
@@ -205,4 +206,15 @@ class Manifest(_message.Message):
     amendment: Amendment
     source_format: str
     part: int
-    def __init__(self, carrier: _Optional[str] = ..., transport_mode: _Optional[_Union[TransportMode, str]] = ..., flight_number: _Optional[str] = ..., legs: _Optional[_Iterable[_Union[Leg, _Mapping]]] = ..., function: _Optional[_Union[MessageFunction, str]] = ..., message_ref: _Optional[str] = ..., revision: _Optional[int] = ..., travellers: _Optional[_Iterable[_Union[Traveller, _Mapping]]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., manifest_id: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amendment: _Optional[_Union[Amendment, str]] = ..., source_format: _Optional[str] = ..., part: _Optional[int] = ...) -> None: ...
+    intake_warnings: _containers.RepeatedCompositeFieldContainer[IntakeWarning]
+    def __init__(self, carrier: _Optional[str] = ..., transport_mode: _Optional[_Union[TransportMode, str]] = ..., flight_number: _Optional[str] = ..., legs: _Optional[_Iterable[_Union[Leg, _Mapping]]] = ..., function: _Optional[_Union[MessageFunction, str]] = ..., message_ref: _Optional[str] = ..., revision: _Optional[int] = ..., travellers: _Optional[_Iterable[_Union[Traveller, _Mapping]]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., manifest_id: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amendment: _Optional[_Union[Amendment, str]] = ..., source_format: _Optional[str] = ..., part: _Optional[int] = ..., intake_warnings: _Optional[_Iterable[_Union[IntakeWarning, _Mapping]]] = ...) -> None: ...
+
+class IntakeWarning(_message.Message):
+    __slots__ = ("code", "field", "more")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    field: str
+    more: int
+    def __init__(self, code: _Optional[str] = ..., field: _Optional[str] = ..., more: _Optional[int] = ...) -> None: ...
