@@ -44,12 +44,41 @@ def bench(
             "--abuse",
             help="Run the abuse suite instead: floods, oversized and malformed inputs, a redirecting webhook, "
             "escape sequences, cross-principal attempts; fails on any crash, hang or cross-principal effect "
-            "(--quick: smaller floods, about 3 minutes)",
+            "(about a minute; --full: larger floods)",
         ),
     ] = False,
     attack: Annotated[
         list[str] | None, typer.Option("--attack", help="With --abuse: run only this attack (repeatable)")
     ] = None,
+    chaos: Annotated[
+        bool,
+        typer.Option(
+            "--chaos",
+            help="Run the fault suite instead: kill -9 of each service and of the broker, a member offline, a "
+            "failing webhook, two profilers with one killed, in the middle of traffic; fails on any hit lost, shown "
+            "twice or leaked (about 25 minutes; --quick: fewer scenarios, shorter outages, about 3 minutes)",
+        ),
+    ] = False,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fault",
+            help="With --chaos: run only this scenario, after the baseline (repeatable; a wrong name lists them)",
+        ),
+    ] = None,
+    soak: Annotated[
+        bool,
+        typer.Option(
+            "--soak",
+            help="Run the soak instead: demo traffic on a whole hub, RSS of every process sampled; fails when a "
+            "service's RSS at the end exceeds its RSS after the warm-up by more than 10 %",
+        ),
+    ] = False,
+    minutes: Annotated[float, typer.Option("--minutes", help="With --soak: how long in all (minutes)")] = 30.0,
+    warmup: Annotated[float, typer.Option("--warmup", help="With --soak: the warm-up (minutes)")] = 5.0,
+    rate_multiplier: Annotated[
+        float, typer.Option("--rate-multiplier", help="With --soak: times the demo's rate (one manifest every 2 s)")
+    ] = 10.0,
 ) -> None:
     """Benchmark the hub on a local broker (throughput, latency, scale-out, baselines) and answer the
     regional-hub cost question; writes report.md, PNG plots and results.json under benchmarks/results/."""
@@ -60,6 +89,33 @@ def bench(
 
         say = lambda s: console.print(s, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
         raise typer.Exit(run_abuse(not full, out, attack, say=say))
+    if chaos:
+        from benchmarks.chaos import run as run_chaos
+        from services.errors import HubError
+
+        say = lambda s: console.print(s, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+        try:
+            # The full run unless --quick (about 25 minutes; --quick is what `make test` runs).
+            raise typer.Exit(run_chaos(quick, out, fault, say=say))
+        except HubError as exc:  # no broker, no Java, a service that would not start: the reason, no traceback
+            typer.echo(f"apihub bench --chaos: {exc}", err=True)
+            raise typer.Exit(2) from None
+    if soak:
+        from benchmarks.soak import SoakPlan
+        from benchmarks.soak import run as run_soak
+        from services.errors import HubError
+
+        plan = SoakPlan(minutes=minutes, warmup_minutes=warmup, rate_multiplier=rate_multiplier)
+        try:
+            plan.check()
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        say = lambda s: console.print(s, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+        try:
+            raise typer.Exit(run_soak(plan, out, say=say))
+        except HubError as exc:  # no broker, no Java, a service that would not start: the reason, no traceback
+            typer.echo(f"apihub bench --soak: {exc}", err=True)
+            raise typer.Exit(2) from None
     try:
         from benchmarks.suite import run
     except ModuleNotFoundError as exc:

@@ -15,14 +15,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 import jwt
+from prometheus_client import REGISTRY, Counter
+from prometheus_client.core import GaugeMetricFamily
 
 from services.errors import AuthError, ConfigError
 from services.tls import peer_cert_sha256
@@ -43,6 +47,26 @@ DEFAULT_LEEWAY_S = 60.0
 _CODE = re.compile(r"[A-Z0-9]{2,3}")
 _LIFETIME = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+# Calls refused for their credential (alert ApihubExpiredTokenPresented): `reason` one of missing, invalid, expired,
+# wrong_kind, revoked; `kind` and `principal` whom an expired or revoked token names (its signature verified: never
+# a name an unverified token claims), else the kind of principal the method needs and an empty code.
+AUTH_REFUSALS = Counter(
+    "apihub_auth_refusals",
+    "Calls refused for their credential, by reason and whom it names (expired, revoked) or the kind needed",
+    ["kind", "reason", "principal"],
+)
+# How long a credential presented counts towards apihub_auth_token_expiry_seconds (seconds).
+TOKEN_SEEN_WINDOW_S = 3600.0
+
+
+class ExpiredTokenError(AuthError):
+    """A token of the hub's whose expiry (exp, with the leeway) has passed; ``kind`` and ``code`` are whom it names
+    (its signature verified, so the name is the hub's own), for the refusal's metric labels."""
+
+    def __init__(self, message: str, kind: str = "", code: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.code = kind, code
 
 
 @dataclass(frozen=True)
@@ -89,6 +113,60 @@ class Principal:
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.code}"
+
+
+class TokenExpiries:
+    """The gauge apihub_auth_token_expiry_seconds{kind, principal}: the soonest expiry (Unix time) among the
+    credentials each principal presented to this process in the last ``window_s`` seconds (alert
+    ApihubTokenExpiring). The hub keeps no table of the tokens it issued, so a credential is seen only when it is
+    used; one replaced by a new token drops out after the window. Holds a token id and two numbers per credential
+    in use, never the token; computed when Prometheus scrapes."""
+
+    NAME = "apihub_auth_token_expiry_seconds"
+    HELP = "Soonest expiry (Unix time) of the credentials a carrier or member presented in the last hour"
+
+    def __init__(self, window_s: float = TOKEN_SEEN_WINDOW_S, clock: Callable[[], float] = time.time):
+        self._window_s = window_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        # (kind, code) -> token id -> (expires at, last presented)
+        self._seen: dict[tuple[str, str], dict[str, tuple[int, float]]] = {}
+
+    def presented(self, principal: Principal) -> None:
+        now = self._clock()
+        with self._lock:
+            tokens = self._seen.setdefault((principal.kind, principal.code), {})
+            tokens[principal.token_id] = (principal.expires_at, now)
+            if len(tokens) > 1:  # a principal's tokens past the window go now too (also when nobody scrapes)
+                for jti in [jti for jti, (_, seen) in tokens.items() if seen < now - self._window_s]:
+                    del tokens[jti]
+
+    def soonest(self) -> dict[tuple[str, str], int]:
+        """(kind, code) -> the soonest expiry among its credentials presented within the window."""
+        horizon = self._clock() - self._window_s
+        found = {}
+        with self._lock:
+            for key, tokens in list(self._seen.items()):
+                recent = {jti: seen for jti, seen in tokens.items() if seen[1] >= horizon}
+                if recent:
+                    self._seen[key] = recent
+                    found[key] = min(expires for expires, _ in recent.values())
+                else:
+                    del self._seen[key]
+        return found
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(self.NAME, self.HELP, labels=["kind", "principal"])
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self.NAME, self.HELP, labels=["kind", "principal"])
+        for (kind, code), expires in sorted(self.soonest().items()):
+            family.add_metric([kind, code], expires)
+        yield family
+
+
+TOKEN_EXPIRIES = TokenExpiries()
+REGISTRY.register(TOKEN_EXPIRIES)
 
 
 def issue_token(
@@ -138,7 +216,7 @@ def verify_token(keys: HubSettings | KeyRing | str, token: str) -> Principal:
             options={"require": ["sub", "iat", "exp", "jti"]},
         )
     except jwt.ExpiredSignatureError:
-        raise AuthError("token expired") from None
+        raise ExpiredTokenError("token expired", *_expired_subject(token, secret)) from None
     except jwt.InvalidSignatureError:
         raise AuthError("token signature does not verify") from None
     except jwt.ImmatureSignatureError:
@@ -151,6 +229,17 @@ def verify_token(keys: HubSettings | KeyRing | str, token: str) -> Principal:
     if kind not in KINDS or not _CODE.fullmatch(code):
         raise AuthError("token subject is not a carrier or a member")
     return Principal(kind, code, token_id=str(claims["jti"]), expires_at=int(claims["exp"]))
+
+
+def _expired_subject(token: str, secret: str) -> tuple[str, str]:
+    """The kind and code an expired token of the hub's names (empty if none): PyJWT checks the signature before
+    the expiry, so this token is the hub's own and its subject can be trusted."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"verify_exp": False})
+    except jwt.InvalidTokenError:
+        return "", ""
+    kind, _, code = str(claims.get("sub", "")).partition(":")
+    return (kind, code) if kind in KINDS and _CODE.fullmatch(code) else ("", "")
 
 
 def parse_lifetime(text: str) -> timedelta:
@@ -188,21 +277,35 @@ def authenticate(
     """
     token = presented_token(context)
     if not token:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing 'authorization: Bearer <token>' metadata")
+        _refuse(context, kind, "missing", "missing 'authorization: Bearer <token>' metadata")
     try:
         principal = verify_token(keys, token)
+    except ExpiredTokenError as exc:
+        _refuse(context, exc.kind or kind, "expired", str(exc), principal=exc.code)
     except AuthError as exc:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        _refuse(context, kind, "invalid", str(exc))
     if principal.kind != kind:
-        context.abort(
-            grpc.StatusCode.PERMISSION_DENIED,
-            f"a {principal.kind} token cannot call this; it needs a {kind} token",
-        )
+        message = f"a {principal.kind} token cannot call this; it needs a {kind} token"
+        _refuse(context, kind, "wrong_kind", message, code=grpc.StatusCode.PERMISSION_DENIED)
     if directory is None and not isinstance(keys, str | KeyRing):
         directory = _directory_of(context, keys)
     if directory is not None:
         _check_revocation(context, directory, principal, token)
+    TOKEN_EXPIRIES.presented(principal)
     return principal
+
+
+def _refuse(
+    context: grpc.ServicerContext,
+    kind: str,
+    reason: str,
+    message: str,
+    principal: str = "",
+    code: grpc.StatusCode = grpc.StatusCode.UNAUTHENTICATED,
+) -> NoReturn:
+    AUTH_REFUSALS.labels(kind=kind, reason=reason, principal=principal).inc()
+    context.abort(code, message)
+    raise AssertionError("context.abort returned")  # grpc's abort always raises
 
 
 def _directory_of(context: grpc.ServicerContext, settings: HubSettings) -> Directory:
@@ -217,12 +320,13 @@ def _directory_of(context: grpc.ServicerContext, settings: HubSettings) -> Direc
 
 def _check_revocation(context: grpc.ServicerContext, directory: Directory, principal: Principal, token: str) -> None:
     if principal.token_id in directory.revoked_tokens:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, f"this credential of {principal.code} is revoked")
+        _refuse(context, principal.kind, "revoked", f"this credential of {principal.code} is revoked", principal.code)
     entries = directory.carriers if principal.kind == "carrier" else directory.members
     entry = entries.get(principal.code)
     allowed = entry.token_sha256 if entry is not None else frozenset()
     if allowed and token_digest(token) not in allowed:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, f"this credential of {principal.code} is revoked or unknown")
+        message = f"this credential of {principal.code} is revoked or unknown"
+        _refuse(context, principal.kind, "revoked", message, principal.code)
 
 
 def authorize_member(context: grpc.ServicerContext, settings: HubSettings, directory: Directory, claimed: str) -> str:

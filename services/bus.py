@@ -27,6 +27,7 @@ from kafka.structs import TopicPartition
 
 from services.config import HubSettings
 from services.errors import BrokerUnavailableError, ConfigError
+from services.tls import record_certificate_expiry
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,11 @@ class Topics:
             return topic[len(head) : -len(tail)]
         return None
 
-    def member_group(self, member: str) -> str:
-        """Consumer group whose committed offset on the outbox is the member's acknowledged cursor."""
-        return f"{self.prefix}.member.{member.upper()}"
+    def member_group(self, member: str, reader: str = "") -> str:
+        """Consumer group whose committed offset on the outbox is the member's acknowledged cursor: its contact
+        point's (reader ""), or one of its tools' (reader "cli", "console": each its own cursor)."""
+        group = f"{self.prefix}.member.{member.upper()}"
+        return f"{group}.reader.{reader}" if reader else group
 
     def webhook_group(self, member: str) -> str:
         """Consumer group of the member's webhook dispatcher: its committed offset is what the member answered."""
@@ -311,6 +314,8 @@ def kafka_ssl_context(settings: HubSettings) -> ssl.SSLContext:
     except OSError as exc:  # ssl.SSLError included: a file without a certificate
         reason = _ssl_reason(exc)
         raise ConfigError(f"APIHUB_KAFKA_SSL_CA_FILE={ca}: no readable PEM CA certificate ({reason})") from None
+    if ca is not None:
+        record_certificate_expiry("kafka_ca", ca)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = settings.kafka_ssl_check_hostname
     cert, key = settings.kafka_ssl_cert_file, settings.kafka_ssl_key_file
@@ -322,6 +327,7 @@ def kafka_ssl_context(settings: HubSettings) -> ssl.SSLContext:
                 f"APIHUB_KAFKA_SSL_CERT_FILE={cert} / APIHUB_KAFKA_SSL_KEY_FILE={key}: cannot use them as the hub's "
                 f"certificate and its unencrypted key ({_ssl_reason(exc)})"
             ) from None
+        record_certificate_expiry("kafka_client", cert)
     return context
 
 
@@ -459,8 +465,22 @@ def make_producer(settings: HubSettings, client_id: str, **overrides) -> KafkaPr
     return _connect(KafkaProducer, settings, options)
 
 
+def group_options(settings: HubSettings) -> dict[str, int]:
+    """How a group consumer keeps its membership: a silent member loses its partitions after the session timeout
+    (kafka-python's default, 45 s, held a dead profiler's partitions for most of a minute), heartbeats every third
+    of it, and a batch may hold the consumer between polls for max_poll_interval."""
+    session = settings.kafka_session_timeout_ms
+    return {
+        "session_timeout_ms": session,
+        "heartbeat_interval_ms": max(session // 3, 100),
+        "max_poll_interval_ms": settings.kafka_max_poll_interval_ms,
+    }
+
+
 def make_consumer(settings: HubSettings, group_id: str | None, client_id: str, **overrides) -> KafkaConsumer:
-    """Consumer that never auto-commits: offsets are committed only after outputs are acknowledged."""
+    """Consumer that never auto-commits: offsets are committed only after outputs are acknowledged. A group
+    consumer that subscribes (the profiler, the router) passes ``group_instance_id`` (services.instances) to be
+    a static member: its replacement takes its partitions back at once."""
     options = dict(
         **kafka_client_options(settings),
         group_id=group_id,
@@ -474,9 +494,51 @@ def make_consumer(settings: HubSettings, group_id: str | None, client_id: str, *
         max_partition_fetch_bytes=settings.max_message_bytes + 1024 * 1024,
         bootstrap_timeout_ms=10_000,
         reconnect_backoff_max_ms=2_000,
+        **(group_options(settings) if group_id is not None else {}),
     )
     options.update(overrides)
     return _connect(KafkaConsumer, settings, options)
+
+
+class FailureRun:
+    """A run of failures of one repeated action, logged as state changes rather than a line per retry: the first
+    failure (a warning), a reminder while it lasts (after a minute, then at three times the time elapsed, at most
+    hourly), and the recovery, saying how long it lasted and how many attempts failed. Reasons are exception type
+    names or the caller's own words, never record contents."""
+
+    def __init__(self, logger: logging.Logger, what: str, first_reminder_s: float = 60.0, clock=time.monotonic):
+        self._log = logger
+        self.what = what
+        self._first_reminder_s = first_reminder_s
+        self._clock = clock
+        self._since: float | None = None
+        self._attempts = 0
+        self._remind_at = 0.0
+
+    @property
+    def failing(self) -> bool:
+        return self._since is not None
+
+    def failed(self, reason: str) -> None:
+        now = self._clock()
+        self._attempts += 1
+        if self._since is None:
+            self._since, self._remind_at = now, now + self._first_reminder_s
+            self._log.warning("%s failed (%s); retrying", self.what, reason)
+        elif now >= self._remind_at:
+            lasted = now - self._since
+            self._remind_at = now + min(2 * lasted, 3600.0)
+            self._log.warning(
+                "%s still failing after %.0fs (%d attempts, last: %s)", self.what, lasted, self._attempts, reason
+            )
+
+    def succeeded(self) -> None:
+        if self._since is None:
+            return
+        self._log.info(
+            "%s works again after %.0fs (%d failed attempts)", self.what, self._clock() - self._since, self._attempts
+        )
+        self._since, self._attempts = None, 0
 
 
 def await_topic_metadata(
@@ -489,13 +551,15 @@ def await_topic_metadata(
     of a poll's timer, the consumer stays joined with no partitions and never consumes (seen in the
     end-to-end test about one run in five). Returns False if ``stopping`` was set first.
     """
+    run = FailureRun(log, f"metadata of topic {topic}")
     while not stopping.is_set():
         try:
             if consumer.partitions_for_topic(topic):
+                run.succeeded()
                 return True
-            log.warning("topic %s has no partitions yet; waiting", topic)
+            run.failed("the topic has no partitions yet")
         except KafkaError as exc:
-            log.warning("no metadata for %s (%s); retrying", topic, type(exc).__name__)
+            run.failed(type(exc).__name__)
         stopping.wait(backoff_s)
     return False
 
@@ -536,14 +600,17 @@ class TableReader:
 
     def follow(self, stopping: threading.Event) -> None:
         """Apply new records as they arrive until ``stopping`` is set (run it in its own thread)."""
+        run = FailureRun(log, f"reading {self._topic}")
         while not stopping.is_set():
             try:
                 for batch in self._consumer.poll(timeout_ms=200).values():
                     for record in batch:
                         self._apply(record.key, record.value, record)
             except KafkaError as exc:
-                log.warning("reading %s failed (%s); retrying", self._topic, type(exc).__name__)
+                run.failed(type(exc).__name__)
                 stopping.wait(1.0)
+            else:
+                run.succeeded()
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -17,14 +18,14 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from services import client
-from services.codec import hit_to_json, manifest_from_json
+from services.codec import hit_to_json
 from services.config import HubSettings
 from services.errors import ConfigError, HubError
 from services.profiler.model_cli import model_app
 from services.profiler.rules_cli import rules_app
 from services.terminal import printable
-from services.userfiles import InputFileError, read_bytes, read_text
-from services.wire import delivery_pb2, hit_pb2, intake_pb2, manifest_pb2
+from services.userfiles import InputFileError, read_text
+from services.wire import delivery_pb2, hit_pb2, intake_pb2
 
 if TYPE_CHECKING:
     from services.profiler.watchlist import WatchlistStore
@@ -201,10 +202,12 @@ def up(
     interval: Annotated[float, typer.Option(help="Seconds between demo manifests")] = 2.0,
     exit_after: Annotated[float | None, typer.Option(help="Stop by itself after this many seconds")] = None,
 ) -> None:
-    """Run the whole hub: Kafka (local unless APIHUB_KAFKA_BOOTSTRAP is set), ingest, profiler, router."""
+    """Run the whole hub: Kafka (local unless APIHUB_KAFKA_BOOTSTRAP is set), ingest, profiler, router. A service
+    or the local broker that exits is started again (APIHUB_SUPERVISOR_*); one that keeps exiting stops the hub
+    (exit status 1). `apihub status` shows what runs."""
     from services.checkout import DevCodeMissingError, import_dev
-    from services.launcher import Hub, warn_if_demo_secret
-    from services.serving import wait_for_signal
+    from services.launcher import Hub, stop_on_signals, warn_if_demo_secret
+    from services.supervisor import SupervisionError
 
     settings = _settings()
     say = lambda line: typer.echo(line)  # noqa: E731
@@ -218,38 +221,51 @@ def up(
                 "and run `make demo` there."
             )
     warn_if_demo_secret(settings, say)
-    hub = Hub(settings, say)
-    try:
-        hub.start()
-    except HubError as exc:
-        _fail(str(exc))
-    stop = threading.Event()
-    if exit_after is not None:
-        threading.Timer(exit_after, lambda: __import__("os").kill(__import__("os").getpid(), 15)).start()
-    worker = None
-    if run_demo is not None:
+    hub, stop, failure = Hub(settings, say), threading.Event(), None
+    timer = threading.Timer(exit_after, stop.set) if exit_after is not None else None
+    with stop_on_signals(stop):  # Ctrl-C and SIGTERM stop the hub cleanly, even while it starts
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            hub.start(stop)
+        except HubError as exc:
+            _fail(str(exc))
+        worker = _start_demo(run_demo, hub, stop, interval, say)
+        try:
+            hub.supervise(stop)
+        except SupervisionError as exc:
+            failure = exc
+        finally:
+            stop.set()
+            if timer is not None:
+                timer.cancel()
+            if worker:
+                worker.join(10)
+            say("Stopping services...")
+            hub.stop()
+            say("Hub stopped.")
+    if failure is not None:
+        _fail(f"{failure}", 1)
 
-        def demo_loop() -> None:
-            try:
-                run_demo(hub, stop, interval, say)
-            except (HubError, grpc.RpcError) as exc:
+
+def _start_demo(run_demo, hub, stop: threading.Event, interval: float, say) -> threading.Thread | None:
+    """The demo's traffic in a thread, or None without a demo."""
+    if run_demo is None:
+        say("Ctrl-C stops the hub.")
+        return None
+
+    def demo_loop() -> None:
+        try:
+            run_demo(hub, stop, interval, say)
+        except (HubError, grpc.RpcError) as exc:
+            if not stop.is_set():
                 say(f"demo stopped: {exc}")
 
-        worker = threading.Thread(target=demo_loop, daemon=True, name="demo")
-        worker.start()
-        say("Demo traffic running; hits appear below as members' contact points receive them. Ctrl-C stops.")
-    else:
-        say("Ctrl-C stops the hub.")
-
-    def shutdown() -> None:
-        stop.set()
-        if worker:
-            worker.join(10)
-        say("Stopping services...")
-        hub.stop()
-        say("Hub stopped.")
-
-    wait_for_signal(shutdown)
+    worker = threading.Thread(target=demo_loop, daemon=True, name="demo")
+    worker.start()
+    say("Demo traffic running; hits appear below as members' contact points receive them. Ctrl-C stops.")
+    return worker
 
 
 class Service(StrEnum):
@@ -297,6 +313,44 @@ def serve(service: Service) -> None:
         from services.router.server import run_router
 
         run_router(settings)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="The status as one JSON object (running, stale)")] = False,
+) -> None:
+    """What the hub `apihub up` runs from this state directory (APIHUB_STATE_DIR) is doing: each service and the
+    local broker, its state, pid, since when, its restarts and last exit. Exit status 0: everything up; 1: the hub
+    runs but something is down (restarting); 3: no hub runs (none started, stopped, or its supervisor is gone)."""
+    from services.supervisor import STATUS_FILE, read_status, status_lines
+
+    found = read_status(_settings().state_dir / STATUS_FILE)
+    if as_json:
+        typer.echo(json.dumps(found.as_json()))
+    else:
+        for line in status_lines(found):
+            typer.echo(printable(line))
+    if not found.running:
+        raise typer.Exit(3)
+    if not found.all_up:
+        raise typer.Exit(1)
+
+
+@app.command()
+def health(
+    service: Service,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer")] = 5.0,
+) -> None:
+    """Check one service on this host, as docker-compose's healthcheck does: ingest and router answer the gRPC
+    health service on their listen address (with the client TLS settings), the profiler serves its metrics page
+    (APIHUB_PROFILER_METRICS_PORT). Exit status 0 when it answers, 1 with the reason when not."""
+    from services.launcher import check_health
+
+    settings = _settings()
+    try:
+        typer.echo(check_health(settings, service.value, timeout))
+    except HubError as exc:
+        _fail(str(exc), 1)
 
 
 @kafka_app.command("run")
@@ -409,14 +463,78 @@ def purge(
         )
 
 
+BackupDirArg = Annotated[Path, typer.Argument(help="The backup's directory", file_okay=False)]
+
+
+@app.command("backup")
+def backup_command(directory: BackupDirArg) -> None:
+    """Back up what lives only in Kafka (operators): members' current watchlists and rule files, dispositions and the
+    audit trail, one file per topic and a manifest.json with their SHA-256, into a new or empty DIR. The files hold
+    personal data: DIR is made 0700 and each file 0600. Travellers' data, the intake index and delivery records are
+    not backed up; the directory, sharing policy, model and keys are files (see services/backup.py)."""
+    from kafka.errors import KafkaError
+
+    from services.backup import backup
+
+    settings = _settings()
+    say = lambda line: typer.echo(printable(line))  # noqa: E731
+    try:
+        manifest = backup(settings, directory, say=say)
+    except HubError as exc:  # no such topic, a directory in the way (2), or no broker to be reached (3)
+        _fail(str(exc), 3 if exc.retriable else 2)
+    except KafkaError as exc:
+        _fail(f"Kafka: {type(exc).__name__}: {exc}", 3)
+    trail = manifest["audit"] or {}
+    if trail.get("checkpoint"):
+        say(f"audit trail checkpoint at backup time: {trail['checkpoint']}")
+    if trail.get("breaks"):
+        say(f"warning: the audit trail breaks at offset {trail['breaks'][0]['offset']} (see `apihub audit verify`)")
+    total = sum(part["records"] for part in manifest["parts"].values())
+    say(f"Backed up {total} records to {directory} (personal data: keep it where only operators can read it).")
+
+
+@app.command("restore")
+def restore_command(
+    directory: BackupDirArg,
+    force: Annotated[
+        bool, typer.Option("--force", help="Append to topics that hold records (the backup's lists become current)")
+    ] = False,
+    skip_audit: Annotated[
+        bool,
+        typer.Option("--skip-audit", help="Restore all but the audit trail (e.g. one with a break: it stays in DIR)"),
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only check the backup and the target topics")] = False,
+) -> None:
+    """Restore a backup (`apihub backup`) into the topics of the settings' APIHUB_TOPIC_PREFIX, e.g. on a fresh
+    broker (operators). Checks first, writing nothing otherwise: each file's SHA-256 against manifest.json, the
+    backup's audit trail against its seals (with the hub's key ring), and that the target topics are empty. The audit
+    events are restored without their old seals and sealed anew. Exit status 2 when refused, 3 when Kafka fails."""
+    from kafka.errors import KafkaError
+
+    from services.backup import restore
+    from services.directory import load_directory
+
+    settings = _settings()
+    directory_file = _from_settings_file("APIHUB_DIRECTORY_FILE", load_directory, settings.directory_file)
+    say = lambda line: typer.echo(printable(line))  # noqa: E731
+    try:
+        report = restore(
+            settings, directory, directory_file.codes, force=force, skip_audit=skip_audit, dry_run=dry_run, say=say
+        )
+    except HubError as exc:
+        _fail(str(exc), 3 if exc.retriable else 2)
+    except KafkaError as exc:
+        _fail(f"Kafka: {type(exc).__name__}: {exc}", 3)
+    total = sum(report.written.values())
+    if dry_run:
+        say(f"Dry run: the backup is sound; a restore would write {total} records.")
+        return
+    if report.checkpoint:
+        say(f"restored audit trail checkpoint: {report.checkpoint} (keep it outside the hub; audit verify --since)")
+    say(f"Restored {total} records into the topics of prefix {settings.topic_prefix}.")
+
+
 # -- carriers --------------------------------------------------------------------------------------------
-def _read_manifests(data: bytes) -> list[manifest_pb2.Manifest]:
-    """A JSON file holds one manifest (an object) or several (an array), in the proto's JSON form."""
-    parsed = json.loads(data)
-    items = parsed if isinstance(parsed, list) else [parsed]
-    return [manifest_from_json(json.dumps(item)) for item in items]
-
-
 def _receipt_json(receipt: intake_pb2.Receipt, source: str) -> dict:
     out = json_format.MessageToDict(
         receipt, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
@@ -426,10 +544,38 @@ def _receipt_json(receipt: intake_pb2.Receipt, source: str) -> dict:
     return out
 
 
-def _unreadable(description: str) -> intake_pb2.Receipt:
-    bad = intake_pb2.Receipt(status=intake_pb2.RECEIPT_STATUS_REJECTED)
-    bad.errors.add(field="", code="unreadable", description=description)
-    return bad
+def _print_receipt(answer: client.Answer, as_json: bool) -> None:
+    receipt = answer.receipt
+    if as_json:
+        typer.echo(json.dumps(_receipt_json(receipt, answer.source)))
+        return
+    status = intake_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_")
+    counts = f"({receipt.passengers} passengers, {receipt.crew} crew)"
+    typer.echo(printable(f"{answer.source}: {status} {receipt.manifest_id} {counts}"))
+    for kind, violations in (("error  ", receipt.errors), ("warning", receipt.warnings)):
+        for v in violations:
+            where = " ".join(x for x in (v.segment, v.field) if x)
+            typer.echo(printable(f"  {kind} {where}: {v.description} [{v.code}]"))
+
+
+def _submit_stopped(stop: client.SubmitStoppedError, total: int, as_json: bool) -> None:
+    """Name the files not acknowledged and how to go on; exit 3 (retry later) or 2 (fix something first)."""
+    import shlex
+
+    files = stop.unacknowledged
+    if as_json:
+        for name in files:
+            typer.echo(json.dumps({"file": name, "status": "not_acknowledged", "error": str(stop)}))
+    others = " (the other files were answered by the receipts above)" if len(files) < total else ""
+    when = "" if stop.retriable else ", once the cause is fixed"
+    for line in (
+        f"apihub: {stop}",
+        f"apihub: {len(files)} of {total} files not acknowledged{others}: {' '.join(files)}",
+        f"apihub: send only these again{when}, with the same options (a message of them may be stored without its "
+        f"receipt reaching here: it is answered DUPLICATE): apihub submit {shlex.join(files)}",
+    ):
+        typer.echo(printable(line), err=True)
+    raise typer.Exit(3 if stop.retriable else 2)
 
 
 @app.command()
@@ -445,64 +591,30 @@ def submit(
     ],
     server: ServerOpt = None,
     token: TokenOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON receipt per message")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON receipt per message; one JSON line per file not acknowledged")
+    ] = False,
 ) -> None:
-    """Send manifests; print a receipt for each message. Exit code 0 only if none was rejected."""
-    from services.paxlst.reader import looks_like_paxlst, split_interchanges
-
+    """Send manifests in the order given; print each message's receipt as it arrives. When a call fails, name the
+    files not acknowledged: send only those again (a message already stored is answered DUPLICATE). Exit status: 0
+    every message accepted or duplicate; 1 some rejected (every message answered); 3 some files not acknowledged
+    because the hub or its broker was unavailable, the connection was lost, the deadline passed
+    (APIHUB_SUBMIT_TIMEOUT_SECONDS) or a limit was reached: send them again later; 2 some files not acknowledged for
+    another reason (credentials, permission): fix it, then send them again."""
     settings = _settings()
     token = _need_token(token, "--carrier XX")
     chan = _channel(settings, server or settings.ingest_listen)
-    receipts: list[tuple[intake_pb2.Receipt, str]] = []
-    manifests: list[tuple[manifest_pb2.Manifest, str]] = []
-    try:
-        for path in files:
-            try:
-                data = read_bytes(path, "manifest file")
-            except InputFileError as exc:
-                receipts.append((_unreadable(exc.reason), str(path)))
-                continue
-            if looks_like_paxlst(data):
-                # A file may hold several interchanges one after the other: each is submitted on its own.
-                interchanges = split_interchanges(data)
-                for n, interchange in enumerate(interchanges):
-                    source = f"{path}" if len(interchanges) == 1 else f"{path}[{n + 1}]"
-                    answer = client.submit_paxlst(chan, token, interchange)
-                    if answer.errors:  # the interchange itself was refused: one receipt stands for it
-                        whole = intake_pb2.Receipt(status=intake_pb2.RECEIPT_STATUS_REJECTED)
-                        whole.errors.extend(answer.errors)
-                        whole.warnings.extend(answer.warnings)
-                        receipts.append((whole, source))
-                    elif answer.warnings and answer.receipts:
-                        # The interchange's own warnings (trailing data after UNZ, ...) shown with its first message.
-                        first = answer.receipts[0]
-                        own = list(first.warnings)
-                        del first.warnings[:]
-                        first.warnings.extend([*answer.warnings, *own])
-                    receipts += [(r, f"{source}#{i + 1}") for i, r in enumerate(answer.receipts)]
-                continue
-            try:
-                manifests += [(m, str(path)) for m in _read_manifests(data)]
-            except (ValueError, json_format.ParseError) as exc:
-                receipts.append((_unreadable(f"neither PAXLST nor a JSON manifest: {exc}"), str(path)))
-        if manifests:
-            answers = client.submit(chan, token, [m for m, _ in manifests])
-            receipts += [(r, src) for r, (_, src) in zip(answers, manifests, strict=True)]
-    except grpc.RpcError as exc:
-        _rpc_error(exc)
-    for receipt, source in receipts:
-        if as_json:
-            typer.echo(json.dumps(_receipt_json(receipt, source)))
-            continue
-        status = intake_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_")
-        counts = f"({receipt.passengers} passengers, {receipt.crew} crew)"
-        typer.echo(printable(f"{source}: {status} {receipt.manifest_id} {counts}"))
-        for kind, violations in (("error  ", receipt.errors), ("warning", receipt.warnings)):
-            for v in violations:
-                where = " ".join(x for x in (v.segment, v.field) if x)
-                typer.echo(printable(f"  {kind} {where}: {v.description} [{v.code}]"))
+    names = [str(path) for path in files]
+    submission = client.Submission(chan, token, names, settings.submit_timeout_seconds)
     ok = (intake_pb2.RECEIPT_STATUS_ACCEPTED, intake_pb2.RECEIPT_STATUS_DUPLICATE)
-    if any(r.status not in ok for r, _ in receipts):
+    rejected = False
+    try:
+        for answer in submission.answers():
+            _print_receipt(answer, as_json)
+            rejected = rejected or answer.receipt.status not in ok
+    except client.SubmitStoppedError as stop:
+        _submit_stopped(stop, len(names), as_json)
+    if rejected:
         raise typer.Exit(1)
 
 
@@ -571,14 +683,45 @@ def hits_follow(
     idle_exit: Annotated[float | None, typer.Option(help="Exit after this many seconds without a hit")] = None,
     cursor: Annotated[int | None, typer.Option(help="Start at this cursor instead of the last acknowledged")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit and line")] = False,
+    reader: Annotated[
+        str,
+        typer.Option(
+            help="Which of the member's tools this is: each reader has its own acknowledged cursor, so it never "
+            'takes hits from another ("": the member\'s contact point)'
+        ),
+    ] = "cli",
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help="The record of the hits shown (default: follow-MEMBER-READER.sqlite in APIHUB_FOLLOW_STATE_DIR, "
+            "else ~/.local/state/apihub)",
+            dir_okay=False,
+        ),
+    ] = None,
+    reconnect: Annotated[
+        bool, typer.Option("--reconnect/--no-reconnect", help="Reconnect when the hub restarts or the link drops")
+    ] = True,
 ) -> None:
-    """Stream a member's hits, acknowledging each once printed.
+    """Stream a member's hits: show each version of a hit once, record it, then acknowledge it.
 
     A hit marked [REVIEW] holds only weaker watchlist matches (in the member's review band) and/or the risk
     model's ranking: for a human to check before acting. Each watchlist reason shows its band, alert or review
-    (APIHUB_SCREENING_BANDS; see the README).
+    (APIHUB_SCREENING_BANDS; see the README). A version delivered again (after a crash of the hub or of this
+    command) is skipped; the counts (shown, repeats skipped, lost, reconnections) are printed to stderr on exit.
     """
+    from services.follow import Backoff
+    from services.follow_state import FollowStateError, ShownLog, default_state_dir, state_file_name
+
     settings, member, token = _as_member(member, token)
+    chan = _channel(settings, server or settings.delivery_listen)  # bad TLS settings fail before any file is made
+    try:
+        path = state or (settings.follow_state_dir or default_state_dir()) / state_file_name(member, reader)
+        shown = ShownLog(
+            path, keep_days=settings.follow_state_days, max_entries=settings.follow_state_max_entries, warn=_stderr_line
+        )
+    except (ValueError, FollowStateError) as exc:
+        _fail(str(exc))
 
     def show(delivery: delivery_pb2.Delivery) -> None:
         h = hit_to_json(delivery.hit, delivery.cursor)
@@ -586,13 +729,41 @@ def hits_follow(
             typer.echo(line)
         sys.stdout.flush()
 
-    follower = client.Follower(_channel(settings, server or settings.delivery_listen), token, member)
+    backoff = Backoff(settings.follow_retry_seconds, settings.follow_retry_max_seconds) if reconnect else None
+    follower = client.Follower(chan, token, member, reader=reader, shown=shown, backoff=backoff, notify=_stderr_line)
+    failed = None
+    # SIGTERM stops it as Ctrl-C does: the counts are still printed (in the main thread only, as Python allows).
+    in_main = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, signal.default_int_handler) if in_main else None
     try:
         follower.follow(show, idle_exit=idle_exit, cursor=cursor)
     except grpc.RpcError as exc:
-        _rpc_error(exc)
+        failed = exc
     except KeyboardInterrupt:
         pass
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, before)
+        shown.close()
+        _say_follow_stats(follower.stats.as_dict(), member, reader, as_json)
+    if failed is not None:
+        _rpc_error(failed)
+
+
+def _stderr_line(line: str) -> None:
+    typer.echo(printable(f"apihub: {line}"), err=True)
+
+
+def _say_follow_stats(stats: dict[str, int], member: str, reader: str, as_json: bool) -> None:
+    """The last line of `hits follow`, on stderr: what it showed, skipped as shown before, found lost."""
+    if as_json:
+        typer.echo(json.dumps({"stats": {"member": member, "reader": reader, **stats}}), err=True)
+        return
+    _stderr_line(
+        f"{member} ({f'reader {reader}' if reader else 'contact point'}): {stats['shown']} shown, "
+        f"{stats['repeats_skipped']} repeats skipped (shown before), {stats['lost']} lost, "
+        f"{stats['reconnects']} reconnections"
+    )
 
 
 @app.command()

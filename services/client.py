@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from google.protobuf import json_format
 
 from services.api_ingest.status import answer_from_error
 from services.auth import bearer
-from services.codec import parse_partial_date
+from services.codec import manifest_from_json, parse_partial_date
 from services.config import HubSettings
+from services.errors import HubError
+from services.follow import Follower as Follower  # re-exported: following a member's hits lives in services.follow
 from services.tls import ClientTLS
-from services.userfiles import ENCODING_HINT, InputFileError, read_text
+from services.userfiles import ENCODING_HINT, InputFileError, read_bytes, read_text
 from services.wire import delivery_pb2, delivery_pb2_grpc, intake_pb2, intake_pb2_grpc, manifest_pb2
 
 WATCHLIST_COLUMNS = [
@@ -88,6 +91,183 @@ def submit_paxlst(chan: grpc.Channel, token: str, data: bytes, timeout: float = 
         if receipts is None:
             raise
         return receipts
+
+
+# -- submitting files (`apihub submit`): each receipt as it arrives, and the files not acknowledged on a failure ----
+
+# Most manifests of consecutive JSON files sent in one bulk stream: a longer run goes as several streams, so each
+# call's deadline (APIHUB_SUBMIT_TIMEOUT_SECONDS) bounds a known amount of work.
+STREAM_MANIFESTS = 500
+# A call that failed with one of these left its files unacknowledged for a reason that passes (the hub or its broker
+# unavailable, the connection lost, the deadline passed, a limit reached): send them again later (exit status 3).
+# Any other failure (credentials, permission, a message too large) needs a fix first (exit status 2).
+RETRY_LATER = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.CANCELLED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One receipt of a submission: the file as given, and how the receipt names its message (the file; ``[n]``
+    for the nth interchange of a file holding several; ``#i`` for the ith message of an interchange)."""
+
+    file: str
+    source: str
+    receipt: intake_pb2.Receipt
+
+
+class SubmitStoppedError(HubError):
+    """A call of a submission failed: the receipts before it were answered; ``unacknowledged`` are the files (as
+    given) with a message that got no receipt, which may or may not be stored. Sending them again is safe: a
+    message already stored is answered DUPLICATE."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, unacknowledged: list[str]):
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+        self.unacknowledged = unacknowledged
+        self.retriable = code in RETRY_LATER
+
+
+@dataclass
+class _Call:
+    """One call of a submission: a run of JSON manifests (unary for one, the bulk stream for several) with the
+    index of each one's file, one PAXLST interchange of a file, or a file's receipt made here (unreadable)."""
+
+    files: list[int]
+    manifests: list[manifest_pb2.Manifest] = field(default_factory=list)
+    interchange: bytes | None = None
+    source: str = ""
+    local: intake_pb2.Receipt | None = None
+
+
+def read_manifest_json(data: bytes) -> list[manifest_pb2.Manifest]:
+    """A JSON file holds one manifest (an object) or several (an array), in the proto's JSON form."""
+    parsed = json.loads(data)
+    items = parsed if isinstance(parsed, list) else [parsed]
+    return [manifest_from_json(json.dumps(item)) for item in items]
+
+
+def unreadable_receipt(description: str) -> intake_pb2.Receipt:
+    bad = intake_pb2.Receipt(status=intake_pb2.RECEIPT_STATUS_REJECTED)
+    bad.errors.add(field="", code="unreadable", description=description)
+    return bad
+
+
+def paxlst_answers(answer: intake_pb2.PaxlstReceipts, source: str) -> list[tuple[str, intake_pb2.Receipt]]:
+    """The receipts of one interchange, named source#i; one rejected receipt standing for an interchange that was
+    refused as a whole; the interchange's own warnings (trailing data after UNZ, ...) shown with its first message."""
+    if answer.errors:
+        whole = intake_pb2.Receipt(status=intake_pb2.RECEIPT_STATUS_REJECTED)
+        whole.errors.extend(answer.errors)
+        whole.warnings.extend(answer.warnings)
+        return [(source, whole), *((f"{source}#{i + 1}", r) for i, r in enumerate(answer.receipts))]
+    if answer.warnings and answer.receipts:
+        first = answer.receipts[0]
+        own = list(first.warnings)
+        del first.warnings[:]
+        first.warnings.extend([*answer.warnings, *own])
+    return [(f"{source}#{i + 1}", r) for i, r in enumerate(answer.receipts)]
+
+
+class Submission:
+    """Files submitted in the order given, one call at a time: ``answers()`` yields each receipt as it arrives and,
+    when a call fails, raises SubmitStoppedError naming every file with a message not acknowledged (the failed
+    call's, and those never sent). Files are read one by one as their turn comes."""
+
+    def __init__(self, chan: grpc.Channel, token: str, files: list[str], timeout: float = 60.0):
+        self._chan, self._token, self._timeout = chan, token, timeout
+        self.files = files
+        # Index of a file -> its messages (JSON) and interchanges (PAXLST) not answered yet; absent: not read yet.
+        self._open: dict[int, int] = {}
+
+    def unacknowledged(self) -> list[str]:
+        return [name for i, name in enumerate(self.files) if self._open.get(i, 1) > 0]
+
+    def answers(self) -> Iterator[Answer]:
+        for call in self._calls():
+            try:
+                yield from self._run(call)
+            except grpc.RpcError as exc:
+                raise SubmitStoppedError(exc.code(), exc.details() or "", self.unacknowledged()) from None
+
+    def _run(self, call: _Call) -> Iterator[Answer]:
+        if call.local is not None:
+            yield self._answered(call.files[0], call.source, call.local)
+        elif call.interchange is not None:
+            [index] = call.files
+            reply = submit_paxlst(self._chan, self._token, call.interchange, self._timeout)
+            for source, receipt in paxlst_answers(reply, call.source):
+                yield Answer(self.files[index], source, receipt)
+            self._open[index] -= 1
+        else:
+            got = 0
+            for receipt in _receipts(self._chan, self._token, call.manifests, self._timeout):
+                index = call.files[got]
+                got += 1
+                yield self._answered(index, self.files[index], receipt)
+            if got < len(call.manifests):
+                details = f"the hub ended the stream after {got} of {len(call.manifests)} receipts"
+                raise SubmitStoppedError(grpc.StatusCode.ABORTED, details, self.unacknowledged())
+
+    def _answered(self, index: int, source: str, receipt: intake_pb2.Receipt) -> Answer:
+        self._open[index] -= 1
+        return Answer(self.files[index], source, receipt)
+
+    def _calls(self) -> Iterator[_Call]:
+        from services.paxlst.files import looks_like_paxlst, split_interchanges
+
+        run = _Call(files=[])
+        for index, name in enumerate(self.files):
+            local, interchanges, manifests = None, None, []
+            try:
+                data = read_bytes(name, "manifest file")
+                if looks_like_paxlst(data):
+                    interchanges = split_interchanges(data)
+                else:
+                    manifests = read_manifest_json(data)
+            except InputFileError as exc:
+                local = unreadable_receipt(exc.reason)
+            except (ValueError, json_format.ParseError) as exc:
+                local = unreadable_receipt(f"neither PAXLST nor a JSON manifest: {exc}")
+            if local is not None or interchanges is not None:  # answered in the order given: the run goes first
+                if run.manifests:
+                    yield run
+                run = _Call(files=[])
+            if local is not None:
+                self._open[index] = 1
+                yield _Call(files=[index], source=name, local=local)
+            elif interchanges is not None:
+                self._open[index] = len(interchanges)
+                for n, interchange in enumerate(interchanges):
+                    source = name if len(interchanges) == 1 else f"{name}[{n + 1}]"
+                    yield _Call(files=[index], interchange=interchange, source=source)
+            else:
+                self._open[index] = len(manifests)
+                for manifest in manifests:
+                    if len(run.manifests) == STREAM_MANIFESTS:
+                        yield run
+                        run = _Call(files=[])
+                    run.files.append(index)
+                    run.manifests.append(manifest)
+        if run.manifests:
+            yield run
+
+
+def _receipts(
+    chan: grpc.Channel, token: str, manifests: list[manifest_pb2.Manifest], timeout: float
+) -> Iterator[intake_pb2.Receipt]:
+    """submit(), the bulk stream's receipts yielded as they arrive."""
+    if len(manifests) == 1:
+        yield from submit(chan, token, manifests, timeout)
+        return
+    stub = intake_pb2_grpc.ManifestIntakeStub(chan)
+    yield from stub.SubmitManifests(iter(manifests), metadata=bearer(token), timeout=timeout)
 
 
 class WatchlistFileError(ValueError):
@@ -183,56 +363,6 @@ def load_watchlist(
     stub = delivery_pb2_grpc.WatchlistAdminStub(chan)
     request = delivery_pb2.Watchlist(owner=owner, scope=scope, entries=entries)
     return stub.LoadWatchlist(request, metadata=bearer(token), timeout=timeout)
-
-
-@dataclass
-class Follower:
-    """Streams one member's hits, acknowledging each after the handler returns."""
-
-    chan: grpc.Channel
-    token: str
-    member: str
-    ack: bool = True
-
-    def follow(
-        self,
-        handle: Callable[[delivery_pb2.Delivery], None],
-        idle_exit: float | None = None,
-        cursor: int | None = None,
-        should_stop: Callable[[], bool] = lambda: False,
-    ) -> int:
-        """Call ``handle`` for each hit; return how many. Ends after ``idle_exit`` seconds without a hit."""
-        stub = delivery_pb2_grpc.HitDeliveryStub(self.chan)
-        request = delivery_pb2.SubscribeRequest(member=self.member)
-        if cursor is not None:
-            request.cursor = cursor
-        call = stub.Subscribe(request, metadata=bearer(self.token))
-        count, last = 0, time.monotonic()
-        try:
-            for delivery in _stream(call):
-                if not delivery.heartbeat:
-                    handle(delivery)
-                    count += 1
-                    last = time.monotonic()
-                    if self.ack:
-                        delivery_pb2_grpc.HitDeliveryStub(self.chan).Ack(
-                            delivery_pb2.AckRequest(member=self.member, cursor=delivery.cursor),
-                            metadata=bearer(self.token),
-                            timeout=10,
-                        )
-                if should_stop() or (idle_exit is not None and time.monotonic() - last >= idle_exit):
-                    break
-        finally:
-            call.cancel()
-        return count
-
-
-def _stream(call) -> Iterator[delivery_pb2.Delivery]:
-    try:
-        yield from call
-    except grpc.RpcError as exc:
-        if exc.code() != grpc.StatusCode.CANCELLED:
-            raise
 
 
 def dispose(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, date, datetime
 
 from google.protobuf import json_format
@@ -14,6 +15,10 @@ PASSENGER_ROLES = (
     manifest_pb2.TRAVELLER_ROLE_TRANSIT_PASSENGER,
 )
 CREW_ROLES = (manifest_pb2.TRAVELLER_ROLE_CREW, manifest_pb2.TRAVELLER_ROLE_TRANSIT_CREW)
+# A reader's name (SubscribeRequest.reader): one of a member's tools with a cursor of its own ("cli", "console");
+# "" (not matched here) is the member's contact point.
+READER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+READER_RULE = "1-32 characters of a-z, 0-9 and '-', starting with a letter or digit (e.g. cli, console)"
 
 
 def _digest(*parts: str) -> str:
@@ -104,10 +109,11 @@ def hit_id(flight: str, traveller: str) -> str:
 
 def hit_fingerprint(hit: hit_pb2.Hit) -> str:
     """What a member would see change between two versions of a hit: reasons, score, traveller, flight and
-    state; not which manifest version or when (a resend that changes nothing is not news)."""
+    state; not which manifest version or when (a resend that changes nothing is not news), nor the version number
+    the router gives a copy (Hit.version: it numbers what this fingerprint tells apart)."""
     body = hit_pb2.Hit()
     body.CopyFrom(hit)
-    for name in ("recipient", "manifest_id", "raised_at", "manifest_received_at", "withdrawn_hit_ids"):
+    for name in ("recipient", "manifest_id", "raised_at", "manifest_received_at", "withdrawn_hit_ids", "version"):
         body.ClearField(name)
     return hashlib.sha256(b"fp\x1f" + body.SerializeToString(deterministic=True)).hexdigest()[:16]
 
@@ -193,6 +199,8 @@ def hit_to_json(hit: hit_pb2.Hit, cursor: int | None = None) -> dict:
     doc = t.documents[0].number if t.documents else ""
     out = {
         "hit_id": hit.hit_id,
+        # Members de-duplicate on (hit_id, version): a copy delivered again after a crash repeats its version.
+        "version": hit.version,
         "recipient": hit.recipient,
         "manifest_id": hit.manifest_id,
         "state": "withdrawn" if hit.state == hit_pb2.HIT_STATE_WITHDRAWN else "active",

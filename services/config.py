@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -49,7 +50,7 @@ class HubSettings(BaseSettings):
 
     # Kafka bootstrap servers ("host:port,host:port"). Empty: `apihub up` starts a local broker on kafka_port.
     kafka_bootstrap: str = ""
-    # Ports of the local single-node broker that `apihub up` / `apihub kafka start` run on loopback.
+    # Ports of the local single-node broker that `apihub up` / `apihub kafka run` run on loopback.
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     # Every topic name starts with this; tests give each run its own prefix.
@@ -63,7 +64,8 @@ class HubSettings(BaseSettings):
     # Copies that must hold a record before the broker acknowledges it (the hub writes with acks=all), set on every
     # topic as min.insync.replicas; 0: one less than the replication factor (at least 1), so one broker may be down.
     kafka_min_insync_replicas: int = 0
-    # Where the local broker keeps its jars, data and logs, and `apihub up` its pid files.
+    # Where the local broker keeps its jars, data and logs, and `apihub up` the services' logs (logs/) and its
+    # status file (status.json, read by `apihub status`).
     state_dir: Path = Path(".apihub")
 
     # Carrier-facing gRPC server (ManifestIntake).
@@ -74,6 +76,17 @@ class HubSettings(BaseSettings):
     ingest_metrics_port: int = 9464
     profiler_metrics_port: int = 9465
     router_metrics_port: int = 9466
+    # `apihub up`'s supervisor (apihub_supervisor_up, _restarts_total, _started_seconds per service); a port in use
+    # is reported and the hub runs without the page.
+    supervisor_metrics_port: int = 9467
+    # `apihub up` restarts a service (or the local broker) that exits: after supervisor_backoff_seconds, doubled
+    # for each restart it had within supervisor_restart_window_seconds, at most supervisor_backoff_max_seconds. A
+    # service that exits again when it has had supervisor_restart_budget restarts within the window stops the whole
+    # hub (exit status 1); 0 never restarts.
+    supervisor_backoff_seconds: float = 1.0
+    supervisor_backoff_max_seconds: float = 30.0
+    supervisor_restart_budget: int = 5
+    supervisor_restart_window_seconds: float = 300.0
     # Address the /metrics pages listen on. They have no authentication, so loopback by default: set 0.0.0.0 (or
     # one interface's address) only where the network in front of them restricts who can scrape, as inside the
     # docker-compose network, where Prometheus scrapes the services.
@@ -99,8 +112,24 @@ class HubSettings(BaseSettings):
     # How often the topics start a new log segment (hours): Kafka deletes only whole segments that are past the
     # retention (or below a purge's new log start), so this bounds how long deleted data stays on disk.
     topic_segment_hours: int = 24
+    # Per-flight state held in memory by the long-running services (the router's delivery ledger; intake's duplicate
+    # keys), in days. A flight whose departure date (UTC) is more than this many days past is closed: the router drops
+    # what it held about it and ignores hits and withdrawals that still arrive for it (a late amendment reaches no
+    # member; apihub_router_closed_flight_hits counts them). Intake forgets duplicate keys stored this long ago (a
+    # resend after that is stored again under the same manifest id). The compacted topics (deliveries,
+    # intake-index) stay the source of truth; keep this within their retention (the longer of
+    # traveller_retention_days and outbox_retention_days), which is what a restarted service can rebuild from.
+    flight_state_days: int = 14
+    # Most delivery records of flights without a departure date (age unknown) the router keeps in memory; the least
+    # recently recorded go first (apihub_router_ledger_evicted{reason="count"}). Accepted manifests always have one.
+    flight_state_undated_max: int = 100_000
+    # Most duplicate-detection keys intake keeps in memory (two per manifest); the oldest go first.
+    intake_index_max_keys: int = 1_000_000
     # How long intake waits for the broker to acknowledge a manifest before answering UNAVAILABLE (seconds).
     intake_ack_timeout_seconds: float = 15.0
+    # `apihub submit`: the deadline of each call it makes (one JSON manifest, a bulk stream of at most 500, or one
+    # PAXLST interchange), in seconds. A call past it leaves its files unacknowledged (exit status 3): send them again.
+    submit_timeout_seconds: float = 60.0
     # Largest manifest a carrier may send in one gRPC message or Kafka record (bytes).
     max_message_bytes: int = 16 * 1024 * 1024
     # Intake limits of one manifest (services/api_ingest/cleaning.py). More travellers or more legs: the manifest is
@@ -187,6 +216,18 @@ class HubSettings(BaseSettings):
     traveller_names_file: Path | None = None
     # Router: how often an idle Subscribe stream sends a heartbeat (seconds).
     heartbeat_seconds: float = 1.0
+    # `apihub hits follow` (services.follow): the record of the hit versions it has shown, so none is shown twice
+    # across crashes and restarts; one SQLite file per member and reader, follow-<MEMBER>-<reader>.sqlite, in this
+    # folder (`--state FILE` names another). Unset: the user's state folder, $XDG_STATE_HOME/apihub or
+    # ~/.local/state/apihub. It keeps the (hit id, version) pairs shown in the last follow_state_days days, at
+    # most follow_state_max_entries of them (the oldest go first): a version delivered again after that is shown.
+    follow_state_dir: Path | None = None
+    follow_state_days: float = 7.0
+    follow_state_max_entries: int = 100_000
+    # `apihub hits follow` reconnects when the hub restarts or the connection drops: after follow_retry_seconds,
+    # doubling up to follow_retry_max_seconds, and from follow_retry_seconds again after a stream that worked.
+    follow_retry_seconds: float = 1.0
+    follow_retry_max_seconds: float = 30.0
 
     # Members' rule files (RulesAdmin, `apihub rules`), checked in this order before any rule is built, so a file
     # costs at most what these allow: its size in bytes (UTF-8), then while its YAML is read, nesting of lists and
@@ -245,6 +286,23 @@ class HubSettings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_sasl_password_file: Path | None = None
 
+    # Failover of the consumer groups (profiler, router): how long a group waits for a process gone silent (killed,
+    # hung, cut off) before it hands that process's partitions to the others (ms); consumers heartbeat every third
+    # of it. Brokers accept 6000 to 1800000 by default (group.min.session.timeout.ms, group.max.session.timeout.ms).
+    # 6 s: the survivor of two resumes a killed one's partitions within about 10 s.
+    kafka_session_timeout_ms: int = 6000
+    # Longest a group consumer may spend on one batch between two polls (ms) before the group takes it for stuck
+    # and gives its partitions to another: well above the longest batch (the profiler may wait 30 s for its lists
+    # and rules, a flush and a commit 30 s each, plus scoring). A rebalance waits this long at most for a member
+    # busy with a batch; a dead member is noticed after kafka_session_timeout_ms whatever this says.
+    kafka_max_poll_interval_ms: int = 300_000
+    # This process's name in its consumer groups (Kafka static membership, group.instance.id): a process restarted
+    # under the same name takes its partitions back at once, without a rebalance or a wait for the old session.
+    # Empty: the host name, the service and the lowest slot no other process of that group on this host holds,
+    # e.g. "hubhost-profiler-0" (services/instances.py). Set it (letters, digits, ".", "_", "-"), e.g. to a pod
+    # name, where hosts share a name. Two processes of one group must never share one: Kafka fences the older.
+    instance_id: str = ""
+
     @field_validator("auth_secret")
     @classmethod
     def _secret_not_empty(cls, value: str) -> str:
@@ -274,10 +332,33 @@ class HubSettings(BaseSettings):
             raise ValueError(f"APIHUB_AUDIT_SEAL_SECONDS must be 0 (no sealer) or more, got {self.audit_seal_seconds}")
         return self
 
+    @model_validator(mode="after")
+    def _group_membership_fits(self) -> HubSettings:
+        session, poll = self.kafka_session_timeout_ms, self.kafka_max_poll_interval_ms
+        if not 1000 <= session <= 1_800_000:
+            raise ValueError(f"APIHUB_KAFKA_SESSION_TIMEOUT_MS must be in [1000, 1800000], got {session}")
+        if poll < session:
+            raise ValueError(
+                f"APIHUB_KAFKA_MAX_POLL_INTERVAL_MS ({poll}) must be at least APIHUB_KAFKA_SESSION_TIMEOUT_MS "
+                f"({session})"
+            )
+        name = self.instance_id
+        if name and (len(name) > 200 or not re.fullmatch(r"[A-Za-z0-9._-]+", name)):
+            raise ValueError(f"APIHUB_INSTANCE_ID must be 1-200 letters, digits, '.', '_' or '-', got {name[:200]!r}")
+        return self
+
     @field_validator("traveller_retention_days", "outbox_retention_days", "topic_segment_hours")
     @classmethod
     def _bounded_retention(cls, value: int) -> int:
         # Personal data of travellers is never kept without a limit.
+        if value < 1:
+            raise ValueError(f"must be at least 1, got {value}")
+        return value
+
+    @field_validator("flight_state_days", "flight_state_undated_max", "intake_index_max_keys")
+    @classmethod
+    def _bounded_state(cls, value: int) -> int:
+        # What the services hold in memory is bounded: no 0 or negative "unbounded".
         if value < 1:
             raise ValueError(f"must be at least 1, got {value}")
         return value
@@ -287,6 +368,23 @@ class HubSettings(BaseSettings):
     def _retention_or_forever(cls, value: int) -> int:
         if value < 1 and value != -1:
             raise ValueError(f"must be at least 1 (days), or -1 to keep until purged; got {value}")
+        return value
+
+    @field_validator(
+        "follow_state_days", "follow_state_max_entries", "follow_retry_seconds", "follow_retry_max_seconds"
+    )
+    @classmethod
+    def _follow_positive(cls, value: float) -> float:
+        # A record of what was shown is bounded, and a reconnection waits: no 0 or negative "unbounded" or "at once".
+        if value <= 0:
+            raise ValueError(f"must be more than 0, got {value}")
+        return value
+
+    @field_validator("submit_timeout_seconds")
+    @classmethod
+    def _positive_deadline(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError(f"must be more than 0 (seconds), got {value}")
         return value
 
     @model_validator(mode="after")
@@ -299,6 +397,20 @@ class HubSettings(BaseSettings):
                 f"APIHUB_KAFKA_MIN_INSYNC_REPLICAS must be between 0 (derived) and the replication factor {rf}, "
                 f"got {isr}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _restart_policy_fits(self) -> HubSettings:
+        first, most = self.supervisor_backoff_seconds, self.supervisor_backoff_max_seconds
+        if not 0 < first <= most:
+            raise ValueError(
+                f"APIHUB_SUPERVISOR_BACKOFF_SECONDS ({first}) must be above 0 and at most "
+                f"APIHUB_SUPERVISOR_BACKOFF_MAX_SECONDS ({most})"
+            )
+        if (budget := self.supervisor_restart_budget) < 0:
+            raise ValueError(f"APIHUB_SUPERVISOR_RESTART_BUDGET must be 0 or more, got {budget}")
+        if self.supervisor_restart_window_seconds <= 0:
+            raise ValueError("APIHUB_SUPERVISOR_RESTART_WINDOW_SECONDS must be above 0")
         return self
 
     @property

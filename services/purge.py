@@ -339,6 +339,12 @@ def _cursors_behind(job: Purge, tp: TopicPartition, start: int, cut: int) -> lis
     member = t.outbox_member(tp.topic) or "?"
     groups = {t.member_group(member): "cursor", t.webhook_group(member): "webhook cursor"}
     try:
+        # Each of the member's tools (`hits follow --reader`, the console) has a cursor of its own.
+        readers = t.member_group(member, "-")[: -len("-")]
+        for found in job.admin.list_groups():
+            group = str(found.get("group_id", ""))
+            if group.startswith(readers):
+                groups[group] = f"cursor of reader {group[len(readers) :]}"
         committed = job.admin.list_group_offsets({group: [tp] for group in groups})
     except KafkaError as exc:
         return [f"{member}: cursors not read ({type(exc).__name__}); any below {cut} resumes at {cut}"]
@@ -346,8 +352,8 @@ def _cursors_behind(job: Purge, tp: TopicPartition, start: int, cut: int) -> lis
     for group, what in groups.items():
         found = committed.get(group, {}).get(tp)
         acked = found.offset if found is not None and found.offset >= 0 else None
-        if acked is None and what == "webhook cursor":
-            continue  # no webhook: nothing dispatched
+        if acked is None and what != "cursor":
+            continue  # no webhook, or a reader that never acknowledged: nothing taken from the contact point
         if acked is None or acked < cut:
             lost = cut - max(acked if acked is not None else start, start)
             was = "never acknowledged" if acked is None else f"{what} {acked}"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from wsgiref.simple_server import WSGIServer
@@ -91,9 +93,127 @@ def start_metrics(port: int, host: str = "127.0.0.1") -> int | None:
 
 
 def configure_logging(level: str = "INFO") -> None:
+    """One line per record on stderr; kafka-python's records through a KafkaLogGate (an outage in a few lines)."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # kafka-python is chatty at INFO about every connection.
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    kafka = logging.getLogger("kafka")
+    # INFO reaches the gate (it needs "Connected" to say an outage ended); the gate passes none of it on.
+    kafka.setLevel(logging.INFO)
+    kafka.propagate = False
+    for handler in [h for h in kafka.handlers if isinstance(h, KafkaLogGate)]:
+        kafka.removeHandler(handler)  # configured twice in one process: one gate
+    kafka.addHandler(KafkaLogGate())
+
+
+# kafka-python's records that mean a broker cannot be reached at all: a connection attempt failed, or no connection
+# is left to ask for metadata. An outage ends with a new connection ("<node>: Connected").
+_UNREACHABLE = re.compile(r"Connection failed|No node available|ECONNREFUSED|Connection refused|Bootstrap.*failed")
+_CONNECTED = re.compile(r": Connected$|^Bootstrap complete")
+# A connection that closed (an idle one the broker dropped, a broker going away): the client reconnects by itself.
+_DISCONNECTED = re.compile(r"disconnected|Connection lost|Abort \(|Error (receiving|sending)|reset by peer")
+# What varies between two lines of one kind: numbers, addresses of objects (0x7f...), durations.
+_NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\d+(\.\d+)?")
+
+
+class KafkaLogGate(logging.Handler):
+    """The one handler of kafka-python's loggers: passes on what an operator needs to the root logger's handlers.
+
+    kafka-python logs every failed attempt of every client: a broker outage was hundreds of lines a minute per
+    service, some with a traceback. Through the gate:
+    - brokers out of reach make state changes: one warning when it starts, a reminder while it lasts (after a
+      minute, then at three times the time elapsed, at most hourly), one line when a connection succeeds again;
+      every kafka-python record meanwhile is held back and counted;
+    - a connection that closes while the brokers are reachable is one info line a minute at most;
+    - any other warning or error passes once a minute per kind of message, saying how many like it were held;
+    - nothing passes with a traceback (the exception's type and message stay in the line); info and debug
+      records do not pass.
+    Lines about connections name nodes and exception types, never record contents.
+    """
+
+    REPEAT_S = 60.0
+    # After a state change, failures within this time do not make another: clients retry out of step.
+    SETTLE_S = 10.0
+
+    def __init__(self, clock=time.monotonic) -> None:
+        super().__init__(logging.DEBUG)
+        self._clock = clock
+        self._down_since: float | None = None
+        self._changed = -self.SETTLE_S
+        self._remind_at = 0.0
+        self._held = 0
+        self._recent: dict[str, tuple[float, int]] = {}  # kind of message -> (last passed, held since)
+
+    def emit(self, record: logging.LogRecord) -> None:  # called under self.lock
+        now, text = self._clock(), _text(record)
+        if record.levelno < logging.WARNING:
+            if self._down_since is not None and _CONNECTED.search(text):
+                self._say(
+                    logging.INFO,
+                    "Kafka reachable again after %.0fs (%d client errors not logged)",
+                    now - self._down_since,
+                    self._held,
+                )
+                self._down_since, self._changed = None, now
+            return
+        if self._down_since is not None:
+            self._held += 1
+            if now >= self._remind_at:
+                lasted = now - self._down_since
+                self._remind_at = now + min(2 * lasted, 3600.0)
+                self._say(
+                    logging.WARNING,
+                    "Kafka still unreachable after %.0fs (%d client errors not logged); last: %s",
+                    lasted,
+                    self._held,
+                    _reason(record, text),
+                )
+            return
+        if _UNREACHABLE.search(text) and now - self._changed >= self.SETTLE_S:
+            self._down_since, self._changed, self._remind_at, self._held = now, now, now + self.REPEAT_S, 0
+            self._say(logging.WARNING, "Kafka unreachable (%s); the clients keep retrying", _reason(record, text))
+            return
+        kind = "disconnected" if _DISCONNECTED.search(text) or _UNREACHABLE.search(text) else _kind(record, text)
+        last, held = self._recent.get(kind, (-self.REPEAT_S, 0))
+        if now - last < self.REPEAT_S:
+            self._recent[kind] = (last, held + 1)
+            return
+        if len(self._recent) > 1000:
+            self._recent.clear()
+        self._recent[kind] = (now, 0)
+        more = f" ({held} more like it in the last minute)" if held else ""
+        if kind == "disconnected":
+            self._say(logging.INFO, "a Kafka connection closed (%s); reconnecting%s", _reason(record, text), more)
+        else:
+            said = f"{text} ({_reason(record, text)})" if record.exc_info else text
+            self._say(record.levelno, "%s%s", said, more, name=record.name)
+
+    def _say(self, level: int, msg: str, *args, name: str = "kafka") -> None:
+        root = logging.getLogger()
+        if root.isEnabledFor(level):
+            root.handle(logging.LogRecord(name, level, __file__, 0, msg, args, None))
+
+
+def _text(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:  # a malformed record of the library's: its template, unformatted
+        return str(record.msg)
+
+
+def _reason(record: logging.LogRecord, text: str) -> str:
+    """The exception's type and message when the record carries one, else its line (bounded)."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if exc is None:
+        exc = next(
+            (a for a in (record.args if isinstance(record.args, tuple) else ()) if isinstance(a, BaseException)), None
+        )
+    if exc is None:
+        return text[:300]
+    said = str(exc)  # kafka-python's errors start with their class name already
+    return (said if said.startswith(type(exc).__name__) else f"{type(exc).__name__}: {said}")[:300]
+
+
+def _kind(record: logging.LogRecord, text: str) -> str:
+    return f"{record.name}:{_NUMBERS.sub('N', text)[:120]}"
 
 
 def wait_for_signal(on_stop: Callable[[], None], watch: threading.Thread | None = None) -> None:

@@ -13,7 +13,9 @@ tests/integration/test_stream_loop.py (a process killed between produce and comm
 rebalance).
 
 Written after faust-streaming's consumer (faust/transport/consumer.py), which writes its commit logic once for
-every agent. Logs carry topics, partitions, offsets, counts and exception types, never record contents.
+every agent. Logs carry topics, partitions, offsets, counts and exception types, never record contents; a run of
+failed batches (a broker outage) is logged when it starts, now and then while it lasts, and when it ends
+(services.bus.FailureRun), not once per batch.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from kafka.errors import KafkaError
+from kafka.errors import FencedInstanceIdError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Histogram
 
-from services.bus import await_topic_metadata
+from services.bus import FailureRun, await_topic_metadata
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +159,12 @@ class StreamLoop:
         self._failures = [BATCH_FAILURES.labels(loop=name), *([failures] if failures is not None else [])]
         self._durations = [BATCH_DURATION.labels(loop=name), *([batch_seconds] if batch_seconds is not None else [])]
         self._committed = RECORDS_COMMITTED.labels(loop=name)
+        # A broker outage fails batch after batch: logged when it starts, now and then, and when it ends.
+        self._trouble = FailureRun(log, f"{name}: processing batches")
+        # Set once the inputs' metadata is known and warm_up() is done, just before the first poll.
+        self.ready = threading.Event()
+        # Why run() gave up, when it did (another process took this one's group instance id); else None.
+        self.fatal: str | None = None
         self._idle = threading.Event()
         self._idle.set()
         self._closed = False
@@ -177,9 +185,13 @@ class StreamLoop:
                 return
             self._warm_up()
             log.info("%s loop running", self.name)
+            self.ready.set()
             while not self.stopping.is_set():
                 try:
                     self.step()
+                except FencedInstanceIdError:
+                    self._fenced()
+                    return
                 except Exception as exc:
                     self.record_failure(exc)
         finally:
@@ -245,13 +257,9 @@ class StreamLoop:
             # Not committed (a rebalance took the partitions, or the coordinator did not answer): the outputs are
             # durable and the batch is handled again, here or by the partitions' new owner.
             self._rewind(polled)
-            log.warning(
-                "%s: commit of %d partitions failed (%s); the batch will be handled again",
-                self.name,
-                len(offsets),
-                type(exc).__name__,
-            )
+            log.debug("%s: commit of %d partitions failed (%s)", self.name, len(offsets), type(exc).__name__)
             raise
+        self._trouble.succeeded()
         self._committed.inc(len(records))
         elapsed = time.perf_counter() - started
         for histogram in self._durations:
@@ -259,11 +267,21 @@ class StreamLoop:
         return True
 
     def record_failure(self, exc: BaseException) -> None:
-        """Count and log a failed (already rewound) batch, then pause before the next poll unless stopping."""
+        """Count a failed (already rewound) batch, log it if it starts a run of failures (FailureRun), then pause
+        before the next poll unless stopping."""
         for counter in self._failures:
             counter.inc()
-        log.warning("%s: batch failed (%s); rewound, retrying", self.name, type(exc).__name__)
+        self._trouble.failed(f"{type(exc).__name__}; the batch is rewound")
         self.stopping.wait(self.settings.retry_backoff_s)
+
+    def _fenced(self) -> None:
+        """Another process joined the group under this one's instance id: the broker gave it this one's partitions,
+        and this one may commit nothing more. It stops (run() returns; the worker exits with an error)."""
+        self.fatal = (
+            f"{self.name}: another process joined the consumer group under this process's instance id and took its "
+            "partitions; two processes of one group must never share APIHUB_INSTANCE_ID"
+        )
+        log.error("%s", self.fatal)
 
     # -- steps -------------------------------------------------------------------------------------------------
 
@@ -299,9 +317,11 @@ class StreamLoop:
         failed = [(topic, future) for topic, future in sends if not future.succeeded()]
         if not failed:
             return
+        # Which topics, once per run of failures: every batch of an outage fails alike.
+        say = log.debug if self._trouble.failing else log.warning
         for topic, future in failed[:5]:
-            log.warning("%s: send to %s failed: %s", self.name, topic, type(future.exception).__name__)
-        log.warning("%s: %d of %d sends failed; the batch will be handled again", self.name, len(failed), len(sends))
+            say("%s: send to %s failed: %s", self.name, topic, type(future.exception).__name__)
+        say("%s: %d of %d sends failed; the batch will be handled again", self.name, len(failed), len(sends))
         first = failed[0][1].exception
         raise first if isinstance(first, BaseException) else OutputsNotAcknowledged(f"{len(failed)} sends failed")
 

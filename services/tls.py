@@ -17,11 +17,45 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+from prometheus_client import Gauge
 
 from services.config import HubSettings
 from services.errors import ConfigError
 
 _PEM = b"-----BEGIN "
+
+# When the certificates a process presents or trusts stop being valid (alert ApihubCertificateExpiring). Label
+# `certificate`: grpc_server (APIHUB_TLS_CERT_FILE, set when a server binds), grpc_client_ca
+# (APIHUB_TLS_CLIENT_CA_FILE), kafka_client and kafka_ca (APIHUB_KAFKA_SSL_CERT_FILE, _CA_FILE, set when a Kafka
+# client connects). A file of several certificates (a chain, a CA bundle) counts its soonest notAfter.
+CERTIFICATE_EXPIRY = Gauge(
+    "apihub_tls_certificate_expiry_seconds",
+    "Unix time the soonest-expiring certificate of a PEM file this process uses stops being valid (notAfter)",
+    ["certificate"],
+)
+
+
+def certificates_not_after(pem: bytes) -> float | None:
+    """Unix time the first of the PEM's certificates to expire stops being valid; None without a readable one."""
+    from cryptography import x509
+
+    try:
+        certificates = x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        return None
+    return min(c.not_valid_after_utc.timestamp() for c in certificates) if certificates else None
+
+
+def record_certificate_expiry(certificate: str, pem: bytes | Path) -> None:
+    """Set apihub_tls_certificate_expiry_seconds{certificate} from a PEM (bytes or a file); an unreadable one is
+    left to the code that uses it to report."""
+    try:
+        data = pem if isinstance(pem, bytes) else Path(pem).read_bytes()
+    except OSError:
+        return
+    not_after = certificates_not_after(data)
+    if not_after is not None:
+        CERTIFICATE_EXPIRY.labels(certificate=certificate).set(not_after)
 
 
 def read_pem(path: Path, setting: str) -> bytes:
@@ -62,7 +96,10 @@ def server_credentials(settings: HubSettings) -> grpc.ServerCredentials | None:
     chain = read_pem(settings.tls_cert_file, "tls_cert_file")
     key = read_pem(settings.tls_key_file, "tls_key_file")
     _check_pair(chain, key, "tls_cert_file", "tls_key_file")
+    record_certificate_expiry("grpc_server", chain)
     client_ca = read_pem(settings.tls_client_ca_file, "tls_client_ca_file") if settings.tls_client_ca_file else None
+    if client_ca is not None:
+        record_certificate_expiry("grpc_client_ca", client_ca)
     return grpc.ssl_server_credentials(
         [(key, chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
     )

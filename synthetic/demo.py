@@ -88,10 +88,20 @@ def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[st
             if traffic.planted:
                 to_cancel.append((m, traffic.planted))
         token = issue_token(secret, "carrier", m.carrier)
-        if sent % 2:
-            receipt, via = client.submit(ingest_chan, token, [m])[0], "gRPC"
-        else:
-            receipt, via = client.submit_paxlst(ingest_chan, token, render_paxlst(m)).receipts[0], "PAXLST"
+        try:
+            if sent % 2:
+                receipt, via = client.submit(ingest_chan, token, [m])[0], "gRPC"
+            else:
+                receipt, via = client.submit_paxlst(ingest_chan, token, render_paxlst(m)).receipts[0], "PAXLST"
+        except grpc.RpcError as exc:
+            if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise
+            # Intake restarting (apihub up's supervisor brings it back) or the broker away: this manifest is
+            # skipped, the traffic goes on.
+            say(f"[carrier {m.carrier}] intake unavailable ({exc.code().name}); retrying with the next manifest")
+            stop.wait(interval)
+            hub.check_children()
+            continue
         status = intake_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_").lower()
         route = "-".join([leg.origin for leg in m.legs] + [m.legs[-1].destination])
         say(

@@ -12,6 +12,13 @@ from services.config import HubSettings
 from services.devkafka import LocalKafka, free_port
 
 
+@pytest.fixture(autouse=True)
+def _own_follow_state(tmp_path, monkeypatch):
+    """`apihub hits follow` keeps what it showed in the user's state folder: each test gets its own, so tests (and
+    two runs at once) never share one, and nothing is left in the home folder."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+
+
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory) -> str:
     """Bootstrap address of a real Apache Kafka broker: APIHUB_TEST_KAFKA, or one this session starts."""

@@ -330,6 +330,15 @@ class IdleConsumer:
     def assign(self, partitions):
         pass
 
+    def beginning_offsets(self, partitions, timeout_ms=None):
+        return dict.fromkeys(partitions, 0)
+
+    def end_offsets(self, partitions, timeout_ms=None):
+        return dict.fromkeys(partitions, 0)
+
+    def committed(self, partition, timeout_ms=None):
+        return None
+
     def poll(self, timeout_ms=0, max_records=None):
         time.sleep(timeout_ms / 1000)
         return {}

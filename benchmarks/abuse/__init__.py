@@ -4,9 +4,9 @@ sequences and cross-principal attempts against a whole hub on its own local brok
 Each attack is tried once and counted as refused cleanly, accepted with warning, accepted, crashed, hung or a
 cross-principal effect; the suite fails (exit status 1) on any crash, hang or cross-principal effect, on an outcome
 other than the one expected, on a service that died, on a Python traceback in a service's log, and on a name or document
-number the attacks sent found in a service's log. ``--quick`` (what
-`make test` runs, through tests/benchmarks/test_abuse.py) uses smaller floods; time budget: about 3 minutes on two
-cores, most of it the broker's and the services' start.
+number the attacks sent found in a service's log. It takes about a minute on two cores, most of it the broker's and
+the services' start (`make test` runs it: tests/benchmarks/test_abuse.py); ``--full`` floods with 100 calls instead of
+40.
 """
 
 from __future__ import annotations

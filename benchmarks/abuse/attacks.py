@@ -506,7 +506,10 @@ def _cli_outcome(run, accepted_code: int = 0) -> tuple[Outcome, str]:
 @attack(R, A)
 def watchlist_csv_in_latin1_and_utf16(arena: Arena, quick: bool) -> tuple[Outcome, str]:
     """`apihub watchlist load` of a Latin-1 CSV and of a UTF-16 CSV."""
-    text = "entry_id,surname,given_names,date_of_birth,nationality,category\nE1,MÜLLER,JOSÉ,1980-01-02,DEU,test\n"
+    text = (
+        "entry_id,surname,given_names,date_of_birth,sex,nationality,document_number,document_issuer,category,owner\n"
+        "E1,MÜLLER,JOSÉ,1980-01-02,M,DEU,C01X00T47,DEU,test,FJI\n"
+    )
     outcomes = []
     for name, data in (("latin1.csv", text.encode("latin-1")), ("utf16.csv", text.encode("utf-16"))):
         (arena.workdir / name).write_bytes(data)

@@ -1,6 +1,10 @@
 """The arena of the abuse suite: a whole hub as separate processes on its own local broker, a webhook target that
 answers with a redirect, and the bookkeeping of what each attack did.
 
+The fault suite (benchmarks.chaos) runs in the same arena, with its own webhook endpoint and topic prefix, and uses
+the faults below: kill -9 of a service by name and its start again, a second process of a service (two profilers),
+kill -9 of the broker and its start again on the same data directory and ports.
+
 Every process it starts is stopped in ``close()``; every call it makes has a deadline, so a hang is a result (HUNG),
 never a stuck suite.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -110,15 +115,24 @@ class _Target(http.server.BaseHTTPRequestHandler):
 
 @dataclass
 class Arena:
-    """One broker, the hub's three services and a redirecting webhook endpoint."""
+    """One broker, the hub's three services and a webhook endpoint (by default one that redirects)."""
 
     workdir: Path
     say: Callable[[str], None] = print
     broker: LocalKafka | None = None
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     settings: HubSettings | None = None
+    # The endpoint of webhook_member's contact point. None: start() serves _Target (answers with a redirect);
+    # given (already serving), the arena points the directory at it and shuts it down in close().
     webhook: http.server.HTTPServer | None = None
+    webhook_member: str = WEBHOOK_MEMBER
     env: dict[str, str] = field(default_factory=dict)
+    # Settings of every service beyond the arena's own (APIHUB_* variables), e.g. another sharing policy.
+    extra_env: dict[str, str] = field(default_factory=dict)
+    # Start of the arena's topic prefix (a random suffix follows).
+    prefix: str = "abuse"
+    # What each process runs ("ingest", "profiler", "router") and its own settings, by process name.
+    roles: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     # Names and document numbers the attacks sent: none may appear in a service's log.
     sensitive: set[str] = field(default_factory=set)
     # A carrier credential listed as revoked in the arena's directory.
@@ -126,14 +140,15 @@ class Arena:
 
     def start(self) -> Arena:
         self.broker = LocalKafka(self.workdir / "kafka", free_port(), free_port(), progress=self.say).start()
-        self.webhook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Target)
-        self.webhook.calls = {}
-        threading.Thread(target=self.webhook.serve_forever, daemon=True).start()
+        if self.webhook is None:
+            self.webhook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Target)
+            self.webhook.calls = {}
+            threading.Thread(target=self.webhook.serve_forever, daemon=True).start()
         directory = self._directory()
         self.env = {
             **os.environ,
             "APIHUB_KAFKA_BOOTSTRAP": self.broker.bootstrap,
-            "APIHUB_TOPIC_PREFIX": f"abuse{uuid.uuid4().hex[:6]}",
+            "APIHUB_TOPIC_PREFIX": f"{self.prefix}{uuid.uuid4().hex[:6]}",
             "APIHUB_INGEST_LISTEN": f"127.0.0.1:{free_port()}",
             "APIHUB_DELIVERY_LISTEN": f"127.0.0.1:{free_port()}",
             "APIHUB_INGEST_METRICS_PORT": str(free_port()),
@@ -141,6 +156,7 @@ class Arena:
             "APIHUB_ROUTER_METRICS_PORT": str(free_port()),
             "APIHUB_DIRECTORY_FILE": str(directory),
             HOOK_SECRET_ENV: "abuse-suite-webhook-secret",
+            **self.extra_env,
         }
         self.settings = HubSettings(
             **{k[len("APIHUB_") :].lower(): v for k, v in self.env.items() if k.startswith("APIHUB_")}
@@ -157,7 +173,7 @@ class Arena:
 
         data = yaml.safe_load(resources.files("services.data").joinpath("members.yaml").read_text())
         for member in data["members"]:
-            if member["code"] == WEBHOOK_MEMBER:
+            if member["code"] == self.webhook_member:
                 member["webhook"] = {
                     "url": f"http://127.0.0.1:{self.webhook.server_port}/hook",
                     "secret_env": HOOK_SECRET_ENV,
@@ -171,12 +187,53 @@ class Arena:
         path.write_text(yaml.safe_dump(data))
         return path
 
-    def _spawn(self, name: str) -> None:
+    def _spawn(self, name: str, service: str | None = None, env: dict[str, str] | None = None) -> None:
+        """Start process ``name`` running `apihub serve SERVICE` (SERVICE: ``name`` unless given, or what ``name``
+        ran before), with ``env`` on top of the arena's settings; its output appends to ``<name>.log``."""
+        if service is None:
+            service, env = self.roles.get(name, (name, env))
+        env = env or {}
+        self.roles[name] = (service, env)
         log = (self.workdir / f"{name}.log").open("ab")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", name], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "services.cli", "serve", service],
+            env={**self.env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
+
+    # -- faults (the fault suite) --------------------------------------------------------------------------------
+    def spawn_second(self, name: str, service: str) -> None:
+        """Another process of ``service`` (e.g. a second profiler in the same consumer group), with its own
+        metrics port."""
+        self._spawn(name, service, {f"APIHUB_{service.upper()}_METRICS_PORT": str(free_port())})
+
+    def kill(self, name: str) -> None:
+        """kill -9 of one of the arena's processes, waited for (no shutdown, no flush, no commit)."""
+        proc = self.procs[name]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+
+    def restart(self, name: str) -> None:
+        """Start a process again as it was started (after kill(), or after it exited)."""
+        if self.procs[name].poll() is None:
+            raise RuntimeError(f"{name} is still running")
+        self._spawn(name)
+
+    def kill_broker(self) -> None:
+        """kill -9 of the broker: its data directory stays, as after a crash of the process."""
+        if self.broker.pid is not None:
+            os.kill(self.broker.pid, signal.SIGKILL)
+        self.broker.stop()  # reaps the killed process; nothing left to stop
+
+    def start_broker(self, timeout: float = 120.0) -> None:
+        """Start the broker again on the same ports and data directory (after kill_broker)."""
+        log = self.broker.log_file
+        if log.exists():  # the new process's ready line must not be found in the old one's log
+            log.rename(log.with_name(f"broker-{time.time_ns()}.log"))
+        self.broker.start(timeout)
 
     # -- what attacks use ----------------------------------------------------------------------------------------
     def token(self, kind: str, code: str) -> str:

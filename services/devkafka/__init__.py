@@ -59,8 +59,10 @@ def ensure_jars(progress=print) -> Path:
 
 
 def resolve_classpath(pom: str, name: str, what: str, progress=print) -> Path:
-    """Resolve a pom's runtime dependencies from Maven Central into the per-user cache (once per pom content)."""
-    libs = cache_dir() / f"{name}-{hashlib.sha256(pom.encode()).hexdigest()[:12]}" / "libs"
+    """Resolve a pom's runtime dependencies from Maven Central into the per-user cache (once per pom content;
+    its comments left out, so editing one costs no new download)."""
+    content = re.sub(r"<!--.*?-->", "", pom, flags=re.DOTALL)
+    libs = cache_dir() / f"{name}-{hashlib.sha256(content.encode()).hexdigest()[:12]}" / "libs"
     if (libs / ".complete").exists():
         return libs
     mvn = shutil.which("mvn")
@@ -314,8 +316,9 @@ class LocalKafka:
         for p in (self.port, self.controller_port):
             if _port_open(p):
                 raise LocalKafkaError(
-                    f"port 127.0.0.1:{p} is already in use: is another broker running? "
-                    "(`apihub kafka stop`, or set APIHUB_KAFKA_PORT)"
+                    f"port 127.0.0.1:{p} is already in use: is another broker running (one that `apihub up` or "
+                    "`apihub kafka run` started and left behind)? Stop that process, or set APIHUB_KAFKA_PORT and "
+                    "APIHUB_KAFKA_CONTROLLER_PORT to free ports"
                 )
         if not (self.data_dir / "data" / "meta.properties").exists():
             fmt = self._java(

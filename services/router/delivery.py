@@ -5,6 +5,11 @@ A member's outbox has one partition; a record's offset there is the member's cur
 offset of the member's consumer group is its acknowledged position. Delivery consumers use manual
 assignment with the member's group id, so they read the acknowledged position but never join the group,
 never rebalance each other, and never commit: only Ack commits.
+
+Each reader of a member (SubscribeRequest.reader: "" its contact point, "cli" for `apihub hits follow`, "console")
+has a consumer group of its own (Topics.member_group), so one tool's Ack, which is cumulative, never takes hits
+from another. A stream's initial metadata tells the reader how many outbox records were deleted (retention, a
+purge) between where it resumes and the oldest record kept: hits it has lost.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from services.auth import authorize_member
 from services.bus import TableReader, Topics, make_consumer, make_producer
-from services.codec import hit_fingerprint
+from services.codec import READER_NAME, READER_RULE, hit_fingerprint
 from services.config import HubSettings
 from services.directory import Directory
 from services.dispositions import OUTCOME_NAMES
@@ -46,6 +51,11 @@ DELIVERY_LATENCY = Histogram(
     "From the manifest's receipt at intake to the hit's delivery on a member's Subscribe stream",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
 )
+HITS_LOST = Counter(
+    "apihub_router_outbox_hits_lost",
+    "Outbox records deleted (retention, purge) before a reader of the member got them, as found when its stream opened",
+    ["member"],
+)
 DISPOSITIONS = Counter("apihub_router_dispositions", "Members' outcomes recorded for hits.", ["member", "outcome"])
 
 # Subscribe streams each hold a server thread for their lifetime: a member may have settings.limit_member_streams
@@ -57,6 +67,11 @@ SEEN_PER_STREAM = 100_000
 KAFKA_TIMEOUT_S = 10.0
 # Longest an RPC waits for a new Kafka client to reach the broker before it fails UNAVAILABLE.
 BOOTSTRAP_TIMEOUT_MS = 10_000
+
+# The initial metadata of a Subscribe stream (services.follow reads them): outbox records deleted before the reader
+# got them, and the cursor the stream starts at.
+LOST_HITS_KEY = "apihub-lost-hits"
+START_CURSOR_KEY = "apihub-start-cursor"
 
 ConsumerFactory = Callable[[str, str], KafkaConsumer]  # (group_id, client_id) -> consumer
 ProducerFactory = Callable[[], KafkaProducer]
@@ -82,6 +97,12 @@ def audit_event(
     record = delivery_pb2.AuditEvent(event=event, member=member, hit_id=hit_id, cursor=cursor, detail=detail)
     record.at.GetCurrentTime()
     return record
+
+
+def _reader(context: grpc.ServicerContext, name: str) -> str:
+    if name and not READER_NAME.fullmatch(name):
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"reader must be {READER_RULE}, or empty for the contact point")
+    return name
 
 
 def _broker_unavailable(context: grpc.ServicerContext, exc: Exception) -> None:
@@ -137,7 +158,7 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         self._streams_lock = threading.Lock()
         self._stopping = threading.Event()
         # kafka-python consumers are not thread-safe: one committer per member, used under its lock.
-        self._committers: dict[str, tuple[KafkaConsumer, threading.Lock]] = {}
+        self._committers: dict[tuple[str, str], tuple[KafkaConsumer, threading.Lock]] = {}
         self._committers_lock = threading.Lock()
 
     def _partition(self, member: str) -> TopicPartition:
@@ -149,6 +170,7 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         self, request: delivery_pb2.SubscribeRequest, context: grpc.ServicerContext
     ) -> Iterator[delivery_pb2.Delivery]:
         member = authorize_member(context, self._settings, self._directory, request.member)
+        reader = _reader(context, request.reader)
         cursor = request.cursor if request.HasField("cursor") else None
         if cursor is not None and cursor < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "cursor must be >= 0")
@@ -164,11 +186,26 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         consumer = None
         try:
             try:
-                consumer = self._consumer_factory(self._topics.member_group(member), f"apihub-delivery-{member}")
-                self._position(consumer, member, cursor, context)
+                group = self._topics.member_group(member, reader)
+                consumer = self._consumer_factory(group, f"apihub-delivery-{member}")
+                start, lost = self._position(consumer, member, cursor, context)
             except KafkaError as exc:
                 _broker_unavailable(context, exc)
-            log.info("member %s subscribed (cursor %s)", member, "acked" if cursor is None else cursor)
+            context.send_initial_metadata(((LOST_HITS_KEY, str(lost)), (START_CURSOR_KEY, str(start))))
+            log.info(
+                "member %s subscribed (reader %s, cursor %s)",
+                member,
+                reader or "contact point",
+                "acked" if cursor is None else cursor,
+            )
+            if lost:
+                HITS_LOST.labels(member=member).inc(lost)
+                log.warning(
+                    "member %s (reader %s): %d outbox records were deleted before it got them",
+                    member,
+                    reader or "contact point",
+                    lost,
+                )
             yield from self._stream(member, consumer, context)
         finally:
             STREAMS_ACTIVE.dec()
@@ -194,17 +231,26 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
 
     def _position(
         self, consumer: KafkaConsumer, member: str, cursor: int | None, context: grpc.ServicerContext
-    ) -> None:
+    ) -> tuple[int, int]:
+        """Place the consumer where the stream starts; return that cursor and how many records between the
+        reader's resume point and the outbox's oldest record were deleted (0 for a reader that never acked)."""
         tp = self._partition(member)
+        timeout_ms = int(KAFKA_TIMEOUT_S * 1000)
         consumer.assign([tp])
+        oldest = consumer.beginning_offsets([tp], timeout_ms=timeout_ms)[tp]
         if cursor is None:
             # Position resolves to the group's committed offset, else the beginning (auto_offset_reset).
-            return
-        end = consumer.end_offsets([tp], timeout_ms=int(KAFKA_TIMEOUT_S * 1000))[tp]
-        if cursor > end:
-            context.abort(grpc.StatusCode.OUT_OF_RANGE, f"cursor {cursor} is past the outbox's end ({end})")
-        # Below the log start (retention) the consumer resets to the beginning: the oldest hit still kept.
-        consumer.seek(tp, cursor)
+            resume = consumer.committed(tp, timeout_ms=timeout_ms)
+            if resume is None:
+                return oldest, 0
+        else:
+            end = consumer.end_offsets([tp], timeout_ms=timeout_ms)[tp]
+            if cursor > end:
+                context.abort(grpc.StatusCode.OUT_OF_RANGE, f"cursor {cursor} is past the outbox's end ({end})")
+            # Below the log start (retention) the consumer resets to the beginning: the oldest hit still kept.
+            consumer.seek(tp, cursor)
+            resume = cursor
+        return max(resume, oldest), max(oldest - resume, 0)
 
     def _stream(
         self, member: str, consumer: KafkaConsumer, context: grpc.ServicerContext
@@ -231,8 +277,9 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
                             record.offset,
                         )
                         continue
-                    # An update or a withdrawal reuses the hit id with other content: news, not a duplicate.
-                    if hit.hit_id and not seen.add((hit.hit_id, hit_fingerprint(hit))):
+                    # An update or a withdrawal reuses the hit id as another version: news, not a duplicate (copies
+                    # routed before versions existed are told apart by their content).
+                    if hit.hit_id and not seen.add((hit.hit_id, hit.version or hit_fingerprint(hit))):
                         DUPLICATES_SKIPPED.inc()
                         continue
                     yield delivery_pb2.Delivery(cursor=record.offset, hit=hit)
@@ -252,12 +299,13 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
 
     def Ack(self, request: delivery_pb2.AckRequest, context: grpc.ServicerContext) -> delivery_pb2.AckResponse:
         member = authorize_member(context, self._settings, self._directory, request.member)
+        reader = _reader(context, request.reader)
         if request.cursor < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "cursor must be >= 0")
         tp = self._partition(member)
         timeout_ms = int(KAFKA_TIMEOUT_S * 1000)
         try:
-            committer, lock = self._committer(member)
+            committer, lock = self._committer(member, reader)
             with lock:
                 end = committer.end_offsets([tp], timeout_ms=timeout_ms)[tp]
                 if request.cursor >= end:
@@ -271,13 +319,16 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
                     return delivery_pb2.AckResponse(next_cursor=acked)
                 next_cursor = request.cursor + 1
                 # The trail first: an acknowledgement the audit does not hold is not made.
-                self.record(context, audit_event("acknowledged", member, cursor=request.cursor))
+                self.record(context, audit_event("acknowledged", member, cursor=request.cursor, detail=reader))
                 committer.commit(offsets={tp: OffsetAndMetadata(next_cursor, "", -1)}, timeout_ms=timeout_ms)
         except KafkaError as exc:
             _broker_unavailable(context, exc)
         ACKS.labels(member=member).inc()
-        OUTBOX_LAG.labels(member=member).set(max(end - next_cursor, 0))
-        log.info("member %s acknowledged up to cursor %d", member, request.cursor)
+        if not reader:  # the lag of the member's contact point; its tools' cursors are their own business
+            OUTBOX_LAG.labels(member=member).set(max(end - next_cursor, 0))
+        log.info(
+            "member %s (reader %s) acknowledged up to cursor %d", member, reader or "contact point", request.cursor
+        )
         return delivery_pb2.AckResponse(next_cursor=next_cursor)
 
     # -- Dispose -------------------------------------------------------------------------------------------
@@ -341,12 +392,15 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         except KafkaError as exc:
             _broker_unavailable(context, exc)
 
-    def _committer(self, member: str) -> tuple[KafkaConsumer, threading.Lock]:
+    def _committer(self, member: str, reader: str) -> tuple[KafkaConsumer, threading.Lock]:
         with self._committers_lock:
-            if member not in self._committers:
-                consumer = self._consumer_factory(self._topics.member_group(member), f"apihub-ack-{member}")
-                self._committers[member] = (consumer, threading.Lock())
-            return self._committers[member]
+            if (member, reader) not in self._committers:
+                group = self._topics.member_group(member, reader)
+                self._committers[member, reader] = (
+                    self._consumer_factory(group, f"apihub-ack-{member}"),
+                    threading.Lock(),
+                )
+            return self._committers[member, reader]
 
     # -- lifecycle -------------------------------------------------------------------------------------
 

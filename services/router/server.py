@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from services.audit import AuditSealer
 from services.bus import ensure_topics
@@ -26,6 +27,8 @@ from services.wire import delivery_pb2, delivery_pb2_grpc
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 5.0
+# Longest the member-facing server waits for the router worker's warm-up before it listens anyway.
+WARM_UP_WAIT_S = 60.0
 SERVICE_NAMES = [
     delivery_pb2.DESCRIPTOR.services_by_name["HitDelivery"].full_name,
     delivery_pb2.DESCRIPTOR.services_by_name["WatchlistAdmin"].full_name,
@@ -75,10 +78,16 @@ def run_router(settings: HubSettings) -> None:
     if created:
         log.info("created %d topics", len(created))
     metrics = start_metrics(settings.router_metrics_port, settings.metrics_host)
-    server = DeliveryServer(settings, directory).start()
     worker = RouterWorker(settings, directory)
     thread = threading.Thread(target=worker.run, name="router-worker", daemon=True)
     thread.start()
+    # Warm before listening: the hub is up (healthy) once hits are routed as fast as they will be.
+    deadline = time.monotonic() + WARM_UP_WAIT_S
+    while not worker.ready.wait(0.2) and thread.is_alive() and time.monotonic() < deadline:
+        pass
+    if not worker.ready.is_set():
+        log.warning("router worker not warmed up after %.0fs; listening anyway", WARM_UP_WAIT_S)
+    server = DeliveryServer(settings, directory).start()
     # Push channels: one dispatcher thread per member with a webhook in the directory.
     hooks = [WebhookDispatcher(settings, m) for m in directory.members.values() if m.webhook]
     hook_threads = [threading.Thread(target=h.run, name=f"webhook-{i}", daemon=True) for i, h in enumerate(hooks)]

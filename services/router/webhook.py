@@ -1,7 +1,9 @@
 """Push delivery for members who prefer it: each hit in the member's outbox is POSTed as JSON to its webhook.
 
 The request carries ``X-Apihub-Timestamp`` and ``X-Apihub-Signature: sha256=<hex>``, an HMAC-SHA256 over
-``"<timestamp>.<body>"`` with the member's secret, so the member can check it came from the hub and is fresh.
+``"<timestamp>.<body>"`` with the member's secret, so the member can check it came from the hub and is fresh, and
+``X-Apihub-Hit-Version``, the hit's version as in the body (``version``): a POST repeated after a crash or a retry
+repeats it, so the member's system de-duplicates on (``hit_id``, ``version``).
 A failed POST is retried with exponential backoff and jitter; after ``attempts`` tries the hit goes to the
 dead-letter topic (with the error, not the body's personal data in any log) and the outbox moves on.
 
@@ -79,6 +81,8 @@ def post(hook: Webhook, secret: str, body: bytes, timeout_s: float) -> int:
         "Content-Type": "application/json",
         "X-Apihub-Timestamp": timestamp,
         "X-Apihub-Signature": sign(secret, timestamp, body),
+        # Read from the body, so the header always says what the signed body says.
+        "X-Apihub-Hit-Version": str(json.loads(body).get("version", 0)),
     }
     try:
         connection.request("POST", target, body=body, headers=headers)

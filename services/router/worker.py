@@ -23,8 +23,9 @@ from prometheus_client import Counter, Histogram
 from services.bus import TableReader, Topics, make_consumer, make_producer
 from services.config import HubSettings
 from services.directory import Directory
+from services.instances import InstanceName, claim_instance
 from services.router.delivery import audit_event
-from services.router.ledger import DeliveryLedger, Plan
+from services.router.ledger import CLOSED_FLIGHT_HITS, DeliveryLedger, Plan
 from services.router.recipients import member_tailor, recipients
 from services.sharing import load_policy
 from services.stream import Handler, Interrupted, Output, StreamLoop
@@ -76,9 +77,12 @@ class RouterWorker(Handler):
         self._settings = settings
         self._directory = directory
         self._topics = Topics(settings.topic_prefix)
+        # A static member of the router group: a restarted router takes its partitions back at once.
+        self._instance = InstanceName(None) if consumer else claim_instance(settings, router_group(settings), "router")
+        static = {"group_instance_id": self._instance.name} if self._instance.name else {}
         self._loop = StreamLoop(
             "router",
-            consumer or make_consumer(settings, router_group(settings), "apihub-router"),
+            consumer or make_consumer(settings, router_group(settings), "apihub-router", **static),
             producer or make_producer(settings, "apihub-router"),
             self,
             topics=[self._topics.hits],
@@ -91,7 +95,8 @@ class RouterWorker(Handler):
         # Each member's copy: the model's reason at its own review threshold, watchlist matches at its own
         # screening bands (a member's copy left with no reason is not sent; the ledger withdraws an earlier one).
         self._tailor = member_tailor(settings)
-        self.ledger = DeliveryLedger()
+        # Bounded by flight age (APIHUB_FLIGHT_STATE_DAYS): hits of a flight long gone are ignored (Plan.closed).
+        self.ledger = DeliveryLedger.for_settings(settings)
         self._ledger_reader = ledger_reader or TableReader(
             settings, self._topics.deliveries, self.ledger.apply_record, "apihub-router-ledger"
         )
@@ -101,8 +106,20 @@ class RouterWorker(Handler):
     # -- lifecycle -----------------------------------------------------------------------------------------
 
     def run(self) -> None:
-        log.info("router worker consuming %s as group %s", self._topics.hits, router_group(self._settings))
+        """Route batches until stop(); returns early, logged, when the loop gave up (another process took this one's
+        group instance id): the server's watch then stops the process."""
+        log.info(
+            "router worker consuming %s as group %s (%s)",
+            self._topics.hits,
+            router_group(self._settings),
+            self._instance.name or "a dynamic member",
+        )
         self._loop.run()
+
+    @property
+    def ready(self) -> threading.Event:
+        """Set once the worker has warmed up (ledger read, outboxes' metadata), just before it first polls."""
+        return self._loop.ready
 
     def stop(self) -> None:
         self._loop.stop()
@@ -115,6 +132,7 @@ class RouterWorker(Handler):
             self._loop.close(timeout)
         finally:
             self._ledger_reader.close()
+            self._instance.release()
 
     @property
     def retry_backoff_s(self) -> float:
@@ -162,6 +180,14 @@ class RouterWorker(Handler):
         plan, hits = self._pending
         self._pending = None
         self.ledger.commit(plan.records)
+        if plan.closed:
+            CLOSED_FLIGHT_HITS.inc(len(plan.closed))
+            log.info(
+                "%d hits or clearances of flights closed more than %d days ago ignored (e.g. flight %s)",
+                len(plan.closed),
+                self._settings.flight_state_days,
+                plan.closed[0],
+            )
         now = time.time()
         for copy in plan.copies:
             withdrawn = copy.state == hit_pb2.HIT_STATE_WITHDRAWN

@@ -33,6 +33,10 @@ class FakeContext:
     def __init__(self, metadata=(), active: bool = True):
         self._metadata = tuple(metadata)
         self.active = active
+        self.initial_metadata: tuple = ()
+
+    def send_initial_metadata(self, metadata):
+        self.initial_metadata = tuple(metadata)
 
     def invocation_metadata(self):
         return self._metadata
@@ -56,9 +60,10 @@ class Record:
 class FakeConsumer:
     """Serves queued poll results, then empty polls (sleeping like a real poll); records every call."""
 
-    def __init__(self, polls=(), end_offset: int = 0, committed: int | None = None):
+    def __init__(self, polls=(), end_offset: int = 0, committed: int | None = None, begin_offset: int = 0):
         self.polls = list(polls)
         self.end_offset = end_offset
+        self.begin_offset = begin_offset
         self.committed_offset = committed
         self.calls: list[tuple] = []
         self.closed = False
@@ -77,6 +82,9 @@ class FakeConsumer:
 
     def end_offsets(self, partitions, timeout_ms=None):
         return {tp: self.end_offset for tp in partitions}
+
+    def beginning_offsets(self, partitions, timeout_ms=None):
+        return {tp: self.begin_offset for tp in partitions}
 
     def committed(self, tp, timeout_ms=None):
         return self.committed_offset

@@ -28,49 +28,49 @@ from services.wire.apihub.v1 import intake_pb2 as apihub_dot_v1_dot_intake__pb2
 from services.wire.apihub.v1 import manifest_pb2 as apihub_dot_v1_dot_manifest__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61pihub/v1/delivery.proto\x12\tapihub.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13\x61pihub/v1/hit.proto\x1a\x16\x61pihub/v1/intake.proto\x1a\x18\x61pihub/v1/manifest.proto\"B\n\x10SubscribeRequest\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x13\n\x06\x63ursor\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\t\n\x07_cursor\"J\n\x08\x44\x65livery\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x03\x12\x1b\n\x03hit\x18\x02 \x01(\x0b\x32\x0e.apihub.v1.Hit\x12\x11\n\theartbeat\x18\x03 \x01(\x08\",\n\nAckRequest\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\x03\"\"\n\x0b\x41\x63kResponse\x12\x13\n\x0bnext_cursor\x18\x01 \x01(\x03\"c\n\x0e\x44isposeRequest\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x0e\n\x06hit_id\x18\x02 \x01(\t\x12#\n\x07outcome\x18\x03 \x01(\x0e\x32\x12.apihub.v1.Outcome\x12\x0c\n\x04note\x18\x04 \x01(\t\"\x9d\x01\n\x0b\x44isposition\x12\x0e\n\x06hit_id\x18\x01 \x01(\t\x12\x0e\n\x06member\x18\x02 \x01(\t\x12#\n\x07outcome\x18\x03 \x01(\x0e\x32\x12.apihub.v1.Outcome\x12\x0c\n\x04note\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0breason_keys\x18\x06 \x03(\t\">\n\x0f\x44isposeResponse\x12+\n\x0b\x64isposition\x18\x01 \x01(\x0b\x32\x16.apihub.v1.Disposition\"\x83\x01\n\nAuditEvent\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x0e\n\x06member\x18\x02 \x01(\t\x12\x0e\n\x06hit_id\x18\x03 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x04 \x01(\x03\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\"\xdb\x01\n\tAuditSeal\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x16\n\x0ethrough_offset\x18\x02 \x01(\x03\x12\x14\n\x0c\x63hain_sha256\x18\x03 \x01(\x0c\x12\x16\n\x0egenesis_offset\x18\x04 \x01(\x03\x12\x18\n\x10log_start_offset\x18\x05 \x01(\x03\x12\x0e\n\x06key_id\x18\x06 \x01(\t\x12\x13\n\x0bhmac_sha256\x18\x07 \x01(\x0c\x12&\n\x02\x61t\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06sealer\x18\t \x01(\t\"\xfc\x01\n\x0eWatchlistEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x0f\n\x07surname\x18\x02 \x01(\t\x12\x13\n\x0bgiven_names\x18\x03 \x01(\t\x12-\n\rdate_of_birth\x18\x04 \x01(\x0b\x32\x16.apihub.v1.PartialDate\x12\x1b\n\x03sex\x18\x05 \x01(\x0e\x32\x0e.apihub.v1.Sex\x12\x13\n\x0bnationality\x18\x06 \x01(\t\x12\x17\n\x0f\x64ocument_number\x18\x07 \x01(\t\x12\x17\n\x0f\x64ocument_issuer\x18\x08 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\t \x01(\t\x12\r\n\x05owner\x18\n \x01(\t\"\x9f\x01\n\tWatchlist\x12\r\n\x05owner\x18\x01 \x01(\t\x12(\n\x05scope\x18\x02 \x01(\x0e\x32\x19.apihub.v1.WatchlistScope\x12*\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x19.apihub.v1.WatchlistEntry\x12-\n\tloaded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"S\n\x15LoadWatchlistResponse\x12\x0f\n\x07\x65ntries\x18\x01 \x01(\r\x12)\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x19.apihub.v1.FieldViolation\"\'\n\x08RuleFile\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x0c\n\x04yaml\x18\x02 \x01(\t\"]\n\x11LoadRulesResponse\x12\r\n\x05rules\x18\x01 \x01(\r\x12)\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x19.apihub.v1.FieldViolation\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t*\xce\x01\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x16\n\x12OUTCOME_TRUE_MATCH\x10\x01\x12\x1a\n\x16OUTCOME_FALSE_POSITIVE\x10\x02\x12\x1b\n\x17OUTCOME_DENIED_BOARDING\x10\x03\x12\x19\n\x15OUTCOME_REFUSED_ENTRY\x10\x04\x12\x1e\n\x1aOUTCOME_SECONDARY_POSITIVE\x10\x05\x12\x1e\n\x1aOUTCOME_SECONDARY_NEGATIVE\x10\x06*l\n\x0eWatchlistScope\x12\x1f\n\x1bWATCHLIST_SCOPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18WATCHLIST_SCOPE_REGIONAL\x10\x01\x12\x1b\n\x17WATCHLIST_SCOPE_PRIVATE\x10\x02\x32\xc6\x01\n\x0bHitDelivery\x12?\n\tSubscribe\x12\x1b.apihub.v1.SubscribeRequest\x1a\x13.apihub.v1.Delivery0\x01\x12\x34\n\x03\x41\x63k\x12\x15.apihub.v1.AckRequest\x1a\x16.apihub.v1.AckResponse\x12@\n\x07\x44ispose\x12\x19.apihub.v1.DisposeRequest\x1a\x1a.apihub.v1.DisposeResponse2Y\n\x0eWatchlistAdmin\x12G\n\rLoadWatchlist\x12\x14.apihub.v1.Watchlist\x1a .apihub.v1.LoadWatchlistResponse2L\n\nRulesAdmin\x12>\n\tLoadRules\x12\x13.apihub.v1.RuleFile\x1a\x1c.apihub.v1.LoadRulesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61pihub/v1/delivery.proto\x12\tapihub.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13\x61pihub/v1/hit.proto\x1a\x16\x61pihub/v1/intake.proto\x1a\x18\x61pihub/v1/manifest.proto\"R\n\x10SubscribeRequest\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x13\n\x06\x63ursor\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06reader\x18\x03 \x01(\tB\t\n\x07_cursor\"J\n\x08\x44\x65livery\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x03\x12\x1b\n\x03hit\x18\x02 \x01(\x0b\x32\x0e.apihub.v1.Hit\x12\x11\n\theartbeat\x18\x03 \x01(\x08\"<\n\nAckRequest\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\x03\x12\x0e\n\x06reader\x18\x03 \x01(\t\"\"\n\x0b\x41\x63kResponse\x12\x13\n\x0bnext_cursor\x18\x01 \x01(\x03\"c\n\x0e\x44isposeRequest\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x0e\n\x06hit_id\x18\x02 \x01(\t\x12#\n\x07outcome\x18\x03 \x01(\x0e\x32\x12.apihub.v1.Outcome\x12\x0c\n\x04note\x18\x04 \x01(\t\"\x9d\x01\n\x0b\x44isposition\x12\x0e\n\x06hit_id\x18\x01 \x01(\t\x12\x0e\n\x06member\x18\x02 \x01(\t\x12#\n\x07outcome\x18\x03 \x01(\x0e\x32\x12.apihub.v1.Outcome\x12\x0c\n\x04note\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0breason_keys\x18\x06 \x03(\t\">\n\x0f\x44isposeResponse\x12+\n\x0b\x64isposition\x18\x01 \x01(\x0b\x32\x16.apihub.v1.Disposition\"\x83\x01\n\nAuditEvent\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x0e\n\x06member\x18\x02 \x01(\t\x12\x0e\n\x06hit_id\x18\x03 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x04 \x01(\x03\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\"\xdb\x01\n\tAuditSeal\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x16\n\x0ethrough_offset\x18\x02 \x01(\x03\x12\x14\n\x0c\x63hain_sha256\x18\x03 \x01(\x0c\x12\x16\n\x0egenesis_offset\x18\x04 \x01(\x03\x12\x18\n\x10log_start_offset\x18\x05 \x01(\x03\x12\x0e\n\x06key_id\x18\x06 \x01(\t\x12\x13\n\x0bhmac_sha256\x18\x07 \x01(\x0c\x12&\n\x02\x61t\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06sealer\x18\t \x01(\t\"\xfc\x01\n\x0eWatchlistEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x0f\n\x07surname\x18\x02 \x01(\t\x12\x13\n\x0bgiven_names\x18\x03 \x01(\t\x12-\n\rdate_of_birth\x18\x04 \x01(\x0b\x32\x16.apihub.v1.PartialDate\x12\x1b\n\x03sex\x18\x05 \x01(\x0e\x32\x0e.apihub.v1.Sex\x12\x13\n\x0bnationality\x18\x06 \x01(\t\x12\x17\n\x0f\x64ocument_number\x18\x07 \x01(\t\x12\x17\n\x0f\x64ocument_issuer\x18\x08 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\t \x01(\t\x12\r\n\x05owner\x18\n \x01(\t\"\x9f\x01\n\tWatchlist\x12\r\n\x05owner\x18\x01 \x01(\t\x12(\n\x05scope\x18\x02 \x01(\x0e\x32\x19.apihub.v1.WatchlistScope\x12*\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x19.apihub.v1.WatchlistEntry\x12-\n\tloaded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"S\n\x15LoadWatchlistResponse\x12\x0f\n\x07\x65ntries\x18\x01 \x01(\r\x12)\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x19.apihub.v1.FieldViolation\"\'\n\x08RuleFile\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x0c\n\x04yaml\x18\x02 \x01(\t\"]\n\x11LoadRulesResponse\x12\r\n\x05rules\x18\x01 \x01(\r\x12)\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x19.apihub.v1.FieldViolation\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t*\xce\x01\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x16\n\x12OUTCOME_TRUE_MATCH\x10\x01\x12\x1a\n\x16OUTCOME_FALSE_POSITIVE\x10\x02\x12\x1b\n\x17OUTCOME_DENIED_BOARDING\x10\x03\x12\x19\n\x15OUTCOME_REFUSED_ENTRY\x10\x04\x12\x1e\n\x1aOUTCOME_SECONDARY_POSITIVE\x10\x05\x12\x1e\n\x1aOUTCOME_SECONDARY_NEGATIVE\x10\x06*l\n\x0eWatchlistScope\x12\x1f\n\x1bWATCHLIST_SCOPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18WATCHLIST_SCOPE_REGIONAL\x10\x01\x12\x1b\n\x17WATCHLIST_SCOPE_PRIVATE\x10\x02\x32\xc6\x01\n\x0bHitDelivery\x12?\n\tSubscribe\x12\x1b.apihub.v1.SubscribeRequest\x1a\x13.apihub.v1.Delivery0\x01\x12\x34\n\x03\x41\x63k\x12\x15.apihub.v1.AckRequest\x1a\x16.apihub.v1.AckResponse\x12@\n\x07\x44ispose\x12\x19.apihub.v1.DisposeRequest\x1a\x1a.apihub.v1.DisposeResponse2Y\n\x0eWatchlistAdmin\x12G\n\rLoadWatchlist\x12\x14.apihub.v1.Watchlist\x1a .apihub.v1.LoadWatchlistResponse2L\n\nRulesAdmin\x12>\n\tLoadRules\x12\x13.apihub.v1.RuleFile\x1a\x1c.apihub.v1.LoadRulesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'apihub.v1.delivery_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=1689
-  _globals['_OUTCOME']._serialized_end=1895
-  _globals['_WATCHLISTSCOPE']._serialized_start=1897
-  _globals['_WATCHLISTSCOPE']._serialized_end=2005
+  _globals['_OUTCOME']._serialized_start=1721
+  _globals['_OUTCOME']._serialized_end=1927
+  _globals['_WATCHLISTSCOPE']._serialized_start=1929
+  _globals['_WATCHLISTSCOPE']._serialized_end=2037
   _globals['_SUBSCRIBEREQUEST']._serialized_start=143
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=209
-  _globals['_DELIVERY']._serialized_start=211
-  _globals['_DELIVERY']._serialized_end=285
-  _globals['_ACKREQUEST']._serialized_start=287
-  _globals['_ACKREQUEST']._serialized_end=331
-  _globals['_ACKRESPONSE']._serialized_start=333
-  _globals['_ACKRESPONSE']._serialized_end=367
-  _globals['_DISPOSEREQUEST']._serialized_start=369
-  _globals['_DISPOSEREQUEST']._serialized_end=468
-  _globals['_DISPOSITION']._serialized_start=471
-  _globals['_DISPOSITION']._serialized_end=628
-  _globals['_DISPOSERESPONSE']._serialized_start=630
-  _globals['_DISPOSERESPONSE']._serialized_end=692
-  _globals['_AUDITEVENT']._serialized_start=695
-  _globals['_AUDITEVENT']._serialized_end=826
-  _globals['_AUDITSEAL']._serialized_start=829
-  _globals['_AUDITSEAL']._serialized_end=1048
-  _globals['_WATCHLISTENTRY']._serialized_start=1051
-  _globals['_WATCHLISTENTRY']._serialized_end=1303
-  _globals['_WATCHLIST']._serialized_start=1306
-  _globals['_WATCHLIST']._serialized_end=1465
-  _globals['_LOADWATCHLISTRESPONSE']._serialized_start=1467
-  _globals['_LOADWATCHLISTRESPONSE']._serialized_end=1550
-  _globals['_RULEFILE']._serialized_start=1552
-  _globals['_RULEFILE']._serialized_end=1591
-  _globals['_LOADRULESRESPONSE']._serialized_start=1593
-  _globals['_LOADRULESRESPONSE']._serialized_end=1686
-  _globals['_HITDELIVERY']._serialized_start=2008
-  _globals['_HITDELIVERY']._serialized_end=2206
-  _globals['_WATCHLISTADMIN']._serialized_start=2208
-  _globals['_WATCHLISTADMIN']._serialized_end=2297
-  _globals['_RULESADMIN']._serialized_start=2299
-  _globals['_RULESADMIN']._serialized_end=2375
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=225
+  _globals['_DELIVERY']._serialized_start=227
+  _globals['_DELIVERY']._serialized_end=301
+  _globals['_ACKREQUEST']._serialized_start=303
+  _globals['_ACKREQUEST']._serialized_end=363
+  _globals['_ACKRESPONSE']._serialized_start=365
+  _globals['_ACKRESPONSE']._serialized_end=399
+  _globals['_DISPOSEREQUEST']._serialized_start=401
+  _globals['_DISPOSEREQUEST']._serialized_end=500
+  _globals['_DISPOSITION']._serialized_start=503
+  _globals['_DISPOSITION']._serialized_end=660
+  _globals['_DISPOSERESPONSE']._serialized_start=662
+  _globals['_DISPOSERESPONSE']._serialized_end=724
+  _globals['_AUDITEVENT']._serialized_start=727
+  _globals['_AUDITEVENT']._serialized_end=858
+  _globals['_AUDITSEAL']._serialized_start=861
+  _globals['_AUDITSEAL']._serialized_end=1080
+  _globals['_WATCHLISTENTRY']._serialized_start=1083
+  _globals['_WATCHLISTENTRY']._serialized_end=1335
+  _globals['_WATCHLIST']._serialized_start=1338
+  _globals['_WATCHLIST']._serialized_end=1497
+  _globals['_LOADWATCHLISTRESPONSE']._serialized_start=1499
+  _globals['_LOADWATCHLISTRESPONSE']._serialized_end=1582
+  _globals['_RULEFILE']._serialized_start=1584
+  _globals['_RULEFILE']._serialized_end=1623
+  _globals['_LOADRULESRESPONSE']._serialized_start=1625
+  _globals['_LOADRULESRESPONSE']._serialized_end=1718
+  _globals['_HITDELIVERY']._serialized_start=2040
+  _globals['_HITDELIVERY']._serialized_end=2238
+  _globals['_WATCHLISTADMIN']._serialized_start=2240
+  _globals['_WATCHLISTADMIN']._serialized_end=2329
+  _globals['_RULESADMIN']._serialized_start=2331
+  _globals['_RULESADMIN']._serialized_end=2407
 # @@protoc_insertion_point(module_scope)

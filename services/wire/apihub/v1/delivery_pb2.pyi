@@ -40,12 +40,14 @@ WATCHLIST_SCOPE_REGIONAL: WatchlistScope
 WATCHLIST_SCOPE_PRIVATE: WatchlistScope
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ("member", "cursor")
+    __slots__ = ("member", "cursor", "reader")
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
+    READER_FIELD_NUMBER: _ClassVar[int]
     member: str
     cursor: int
-    def __init__(self, member: _Optional[str] = ..., cursor: _Optional[int] = ...) -> None: ...
+    reader: str
+    def __init__(self, member: _Optional[str] = ..., cursor: _Optional[int] = ..., reader: _Optional[str] = ...) -> None: ...
 
 class Delivery(_message.Message):
     __slots__ = ("cursor", "hit", "heartbeat")
@@ -58,12 +60,14 @@ class Delivery(_message.Message):
     def __init__(self, cursor: _Optional[int] = ..., hit: _Optional[_Union[_hit_pb2.Hit, _Mapping]] = ..., heartbeat: _Optional[bool] = ...) -> None: ...
 
 class AckRequest(_message.Message):
-    __slots__ = ("member", "cursor")
+    __slots__ = ("member", "cursor", "reader")
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
+    READER_FIELD_NUMBER: _ClassVar[int]
     member: str
     cursor: int
-    def __init__(self, member: _Optional[str] = ..., cursor: _Optional[int] = ...) -> None: ...
+    reader: str
+    def __init__(self, member: _Optional[str] = ..., cursor: _Optional[int] = ..., reader: _Optional[str] = ...) -> None: ...
 
 class AckResponse(_message.Message):
     __slots__ = ("next_cursor",)

@@ -75,7 +75,7 @@ class FlightRef(_message.Message):
     def __init__(self, carrier: _Optional[str] = ..., number: _Optional[str] = ..., departure: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., origin: _Optional[str] = ..., destination: _Optional[str] = ..., route: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("hit_id", "recipient", "manifest_id", "flight", "traveller", "score", "reasons", "raised_at", "state", "manifest_received_at", "withdrawn_hit_ids", "whole_flight", "for_review")
+    __slots__ = ("hit_id", "recipient", "manifest_id", "flight", "traveller", "score", "reasons", "raised_at", "state", "manifest_received_at", "withdrawn_hit_ids", "whole_flight", "for_review", "version")
     HIT_ID_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +89,7 @@ class Hit(_message.Message):
     WITHDRAWN_HIT_IDS_FIELD_NUMBER: _ClassVar[int]
     WHOLE_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     FOR_REVIEW_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     hit_id: str
     recipient: str
     manifest_id: str
@@ -102,10 +103,11 @@ class Hit(_message.Message):
     withdrawn_hit_ids: _containers.RepeatedScalarFieldContainer[str]
     whole_flight: bool
     for_review: bool
-    def __init__(self, hit_id: _Optional[str] = ..., recipient: _Optional[str] = ..., manifest_id: _Optional[str] = ..., flight: _Optional[_Union[FlightRef, _Mapping]] = ..., traveller: _Optional[_Union[_manifest_pb2.Traveller, _Mapping]] = ..., score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[HitState, str]] = ..., manifest_received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdrawn_hit_ids: _Optional[_Iterable[str]] = ..., whole_flight: _Optional[bool] = ..., for_review: _Optional[bool] = ...) -> None: ...
+    version: int
+    def __init__(self, hit_id: _Optional[str] = ..., recipient: _Optional[str] = ..., manifest_id: _Optional[str] = ..., flight: _Optional[_Union[FlightRef, _Mapping]] = ..., traveller: _Optional[_Union[_manifest_pb2.Traveller, _Mapping]] = ..., score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[HitState, str]] = ..., manifest_received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdrawn_hit_ids: _Optional[_Iterable[str]] = ..., whole_flight: _Optional[bool] = ..., for_review: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
 
 class DeliveryRecord(_message.Message):
-    __slots__ = ("hit_id", "flight_key", "fingerprints", "withdrawn", "passenger_ref", "reason_keys")
+    __slots__ = ("hit_id", "flight_key", "fingerprints", "withdrawn", "passenger_ref", "reason_keys", "version")
     class FingerprintsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -119,10 +121,12 @@ class DeliveryRecord(_message.Message):
     WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
     PASSENGER_REF_FIELD_NUMBER: _ClassVar[int]
     REASON_KEYS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     hit_id: str
     flight_key: str
     fingerprints: _containers.ScalarMap[str, str]
     withdrawn: bool
     passenger_ref: str
     reason_keys: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, hit_id: _Optional[str] = ..., flight_key: _Optional[str] = ..., fingerprints: _Optional[_Mapping[str, str]] = ..., withdrawn: _Optional[bool] = ..., passenger_ref: _Optional[str] = ..., reason_keys: _Optional[_Iterable[str]] = ...) -> None: ...
+    version: int
+    def __init__(self, hit_id: _Optional[str] = ..., flight_key: _Optional[str] = ..., fingerprints: _Optional[_Mapping[str, str]] = ..., withdrawn: _Optional[bool] = ..., passenger_ref: _Optional[str] = ..., reason_keys: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ...) -> None: ...
