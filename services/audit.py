@@ -69,8 +69,11 @@ SEAL_MARK = b"audit-seal"
 # The audit topic has one partition (services.bus.topic_specs): its offsets order the whole trail.
 PARTITION = 0
 ZERO = bytes(32)
-# Most records held in memory to anchor the chain and check seals that cover slightly older offsets.
+# Most records held in memory to anchor the chain and check seals that cover slightly older offsets: a one-shot
+# verify's, and a router's sealer's (which runs for months, so it keeps less: seals by other routers cover offsets a
+# few seconds behind the end, far fewer than this at any rate the hub sees).
 WINDOW = 200_000
+SEALER_WINDOW = 10_000
 # Longest one read of the topic may go without progress before it fails (seconds), and one offsets request (ms):
 # a broker outage fails a round (and the router's last seal at shutdown) instead of hanging it.
 READ_TIMEOUT_S = 60.0
@@ -509,7 +512,7 @@ class AuditSealer:
             self._consumer = make_consumer(self._settings, None, "apihub-audit-sealer")
         if self._chain is None:
             self._tp, start = _assign(self._consumer, self._topic)
-            self._chain = AuditChain(self._topic, self._ring, start, checkpoints=False)
+            self._chain = AuditChain(self._topic, self._ring, start, window=SEALER_WINDOW, checkpoints=False)
         end = self._consumer.end_offsets([self._tp], timeout_ms=OFFSETS_TIMEOUT_MS)[self._tp]
         for record in _read_until(self._consumer, self._tp, end, timeout_s):
             self._chain.add(record)

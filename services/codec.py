@@ -251,3 +251,25 @@ def manifest_from_json(text: str) -> manifest_pb2.Manifest:
 
 def watchlist_scope_name(scope: int) -> str:
     return delivery_pb2.WatchlistScope.Name(scope).removeprefix("WATCHLIST_SCOPE_").lower()
+
+
+def warm_up_manifest() -> manifest_pb2.Manifest:
+    """Nobody's manifest (one passenger on a flight departing now), for the services' warm-up before they serve:
+    intake cleans and validates it, the profiler scores it; nothing about it is ever sent."""
+    sample = manifest_pb2.Manifest(carrier="ZZ", flight_number="1", message_ref="warm-up", manifest_id="warm-up")
+    sample.legs.add(origin="SYD", destination="NAN").scheduled_departure.GetCurrentTime()
+    traveller = sample.travellers.add(
+        role=manifest_pb2.TRAVELLER_ROLE_PASSENGER,
+        surname="WARM",
+        given_names="UP",
+        nationality="AUS",
+        date_of_birth=manifest_pb2.PartialDate(year=1980, month=1, day=1),
+        passenger_ref="W1",
+    )
+    traveller.documents.add(
+        type=manifest_pb2.DOCUMENT_TYPE_PASSPORT,
+        number="X0000000",
+        issuing_state="AUS",
+        expiry=manifest_pb2.PartialDate(year=2040, month=1, day=1),
+    )
+    return sample

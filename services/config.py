@@ -100,6 +100,10 @@ class HubSettings(BaseSettings):
     # dead letters (hits a webhook never accepted). Duplicate keys (intake index) and delivery records are kept for
     # the longer of this and traveller_retention_days: they must outlive what they describe.
     outbox_retention_days: int = 30
+    # A member's webhook failing (no 2xx) for less than this (seconds) keeps its hits: they are tried again, in order,
+    # until the endpoint answers. Past it, each hit's attempts (8, about a minute) end in the dead-letter topic, so
+    # an endpoint gone for good does not hold the outbox for ever. Default: a day (within the outbox's retention).
+    webhook_give_up_seconds: float = 86_400.0
     # The audit trail (ids, events, no personal data): five years. -1 keeps it until an operator purges it.
     audit_retention_days: int = 1826
     # Members' dispositions: hit id, member, outcome and the hit's reasons (labels for training and precision).

@@ -261,17 +261,23 @@ def add_crew(
         )
 
 
-def cancelled_reservation(manifest: manifest_pb2.Manifest, ref: str) -> manifest_pb2.Manifest:
-    """The next version of a manifest: a change (XR) taking the traveller with this reference off the flight."""
+def change_of(manifest: manifest_pb2.Manifest, ref: str, amendment: int) -> manifest_pb2.Manifest:
+    """The next version of a manifest: a change (CP, XR, RP as ``amendment`` says) naming the traveller with this
+    reference."""
     change = manifest_pb2.Manifest()
     change.CopyFrom(manifest)
     change.function = manifest_pb2.MESSAGE_FUNCTION_CHANGE
-    change.amendment = manifest_pb2.AMENDMENT_CANCELLED_RESERVATION
+    change.amendment = amendment
     change.revision = manifest.revision + 1
     change.sent_at.GetCurrentTime()
     del change.travellers[:]
     change.travellers.extend(t for t in manifest.travellers if t.passenger_ref == ref)
     return change
+
+
+def cancelled_reservation(manifest: manifest_pb2.Manifest, ref: str) -> manifest_pb2.Manifest:
+    """The next version of a manifest: a change (XR) taking the traveller with this reference off the flight."""
+    return change_of(manifest, ref, manifest_pb2.AMENDMENT_CANCELLED_RESERVATION)
 
 
 def _ts(dt: datetime) -> Timestamp:

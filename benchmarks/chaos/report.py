@@ -109,7 +109,7 @@ def _notes(row: Row) -> list[str]:
     return notes
 
 
-def markdown(rows: list[Row], mode: str, seconds: float, command: str) -> str:
+def markdown(rows: list[Row], mode: str, seconds: float, command: str, tools: dict[str, int] | None = None) -> str:
     head = "| " + " | ".join(name for name, _ in _COLUMNS) + " | notes |"
     lines = [
         f"# Fault suite ({mode}), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
@@ -120,8 +120,17 @@ def markdown(rows: list[Row], mode: str, seconds: float, command: str) -> str:
         "|" + "---|" * (len(_COLUMNS) + 1),
     ]
     for row in rows:
-        mark = "" if row.ok else " **FAILED**"
-        lines.append("| " + " | ".join(_cells(row)) + f" | {row.fault}{mark}; " + "; ".join(_notes(row)) + " |")
+        notes = "; ".join([row.fault + ("" if row.ok else " **FAILED**"), *_notes(row)])
+        lines.append("| " + " | ".join(_cells(row)) + f" | {notes} |")
+    for row in rows:
+        for what, samples in row.samples.items():
+            if samples:
+                lines.append(f"\n{row.scenario}, {what.replace('_', ' ')}: {', '.join(samples)}")
+    if tools:
+        lines.append(
+            "\nMembers' tools, over the run: "
+            + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(tools.items()))
+        )
     lines += [
         "",
         "accepted: manifests with a receipt (amendments and withdrawals included). expected: hit versions (first, "
@@ -151,5 +160,5 @@ def write(
     }
     json_path, md_path = out / f"chaos-{stamp}.json", out / f"chaos-{stamp}.md"
     json_path.write_text(json.dumps(data, indent=2))
-    md_path.write_text(markdown(rows, mode, seconds, command))
+    md_path.write_text(markdown(rows, mode, seconds, command, tools))
     return json_path, md_path

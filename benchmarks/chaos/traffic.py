@@ -24,7 +24,7 @@ from services import client, codec
 from services.config import HubSettings
 from services.directory import Directory
 from services.wire import delivery_pb2, intake_pb2, manifest_pb2
-from synthetic.traffic import DemoTraffic, cancelled_reservation, demo_watchlists
+from synthetic.traffic import DemoTraffic, cancelled_reservation, change_of, demo_watchlists
 
 # The reservation locator an amendment gives a planted traveller: how the suite tells an amended copy of a hit.
 AMENDED_LOCATOR = "CHAOS2"
@@ -113,14 +113,7 @@ def _hit_ids(m: manifest_pb2.Manifest, refs: set[str]) -> tuple[str, ...]:
 
 def amended(manifest: manifest_pb2.Manifest, ref: str) -> manifest_pb2.Manifest:
     """The next version of a manifest: a change (CP) correcting the reservation locator of one traveller."""
-    change = manifest_pb2.Manifest()
-    change.CopyFrom(manifest)
-    change.function = manifest_pb2.MESSAGE_FUNCTION_CHANGE
-    change.amendment = manifest_pb2.AMENDMENT_CHANGED_DATA
-    change.revision = manifest.revision + 1
-    change.sent_at.GetCurrentTime()
-    del change.travellers[:]
-    change.travellers.extend(t for t in manifest.travellers if t.passenger_ref == ref)
+    change = change_of(manifest, ref, manifest_pb2.AMENDMENT_CHANGED_DATA)
     for t in change.travellers:
         t.reservation_locator = AMENDED_LOCATOR
     return change

@@ -15,10 +15,11 @@ from services.api_ingest.cleaning import IntakeLimits, clean_manifest
 from services.api_ingest.index import IntakeIndex
 from services.api_ingest.servicer import ManifestIntakeServicer
 from services.bus import Topics, make_producer
+from services.codec import warm_up_manifest
 from services.config import HubSettings
 from services.limits import LimitInterceptor
 from services.serving import add_standard_services, bind, new_grpc_server, start_metrics, wait_for_signal
-from services.wire import intake_pb2, intake_pb2_grpc, manifest_pb2
+from services.wire import intake_pb2, intake_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -63,23 +64,7 @@ class IngestServer:
 def warm_up(settings: HubSettings) -> None:
     """Clean and validate a made-up manifest (nobody's: no record is sent), so that what validation loads on first
     use (the port and country tables, a fifth of a second) is loaded before the first carrier's call."""
-    sample = manifest_pb2.Manifest(carrier="ZZ", flight_number="1", message_ref="warm-up")
-    leg = sample.legs.add(origin="SYD", destination="NAN")
-    leg.scheduled_departure.GetCurrentTime()
-    traveller = sample.travellers.add(
-        role=manifest_pb2.TRAVELLER_ROLE_PASSENGER,
-        surname="WARM",
-        given_names="UP",
-        nationality="AUS",
-        date_of_birth=manifest_pb2.PartialDate(year=1980, month=1, day=1),
-        passenger_ref="W1",
-    )
-    traveller.documents.add(
-        type=manifest_pb2.DOCUMENT_TYPE_PASSPORT,
-        number="X0000000",
-        issuing_state="AUS",
-        expiry=manifest_pb2.PartialDate(year=2040, month=1, day=1),
-    )
+    sample = warm_up_manifest()
     clean_manifest(sample, IntakeLimits.from_settings(settings))
 
 

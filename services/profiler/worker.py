@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.bus import TableReader, Topics, make_consumer, make_producer
+from services.codec import warm_up_manifest
 from services.config import HubSettings
 from services.directory import Directory, load_directory
 from services.errors import BrokerUnavailableError, ConfigError
@@ -242,7 +243,7 @@ class ProfilerWorker(Handler):
         # then score a made-up manifest: what scoring loads on first use (port tables, compiled expressions: a
         # quarter of a second) is loaded before the first real one. Nothing is produced or counted.
         self.catch_up_watchlists()
-        self._score_manifests([_warm_up_manifest()], self._clock())
+        self._score_manifests([warm_up_manifest()], self._clock())
 
     def handle(self, records: list) -> list[Output]:
         # A watchlist acknowledged before this batch was polled is at or below the end offsets read now.
@@ -381,21 +382,6 @@ class ProfilerWorker(Handler):
             thresholds=self._settings.model_thresholds,
             watchlist_threshold=self._settings.lowest_screening_review,
         )
-
-
-def _warm_up_manifest() -> manifest_pb2.Manifest:
-    """Nobody's manifest, for warm_up(): one passenger on a flight departing now."""
-    sample = manifest_pb2.Manifest(carrier="ZZ", flight_number="1", manifest_id="warm-up")
-    sample.legs.add(origin="SYD", destination="NAN").scheduled_departure.GetCurrentTime()
-    traveller = sample.travellers.add(
-        role=manifest_pb2.TRAVELLER_ROLE_PASSENGER,
-        surname="WARM",
-        given_names="UP",
-        nationality="AUS",
-        date_of_birth=manifest_pb2.PartialDate(year=1980, month=1, day=1),
-    )
-    traveller.documents.add(type=manifest_pb2.DOCUMENT_TYPE_PASSPORT, number="X0000000", issuing_state="AUS")
-    return sample
 
 
 def run_profiler(settings: HubSettings, directory: Directory | None = None) -> None:

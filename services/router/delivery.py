@@ -61,8 +61,10 @@ DISPOSITIONS = Counter("apihub_router_dispositions", "Members' outcomes recorded
 # Subscribe streams each hold a server thread for their lifetime: a member may have settings.limit_member_streams
 # open at once (APIHUB_LIMIT_MEMBER_STREAMS), counted per member so that one member's streams never lock the others
 # out. (The server's own limits, services.limits, bound every call of every principal besides.)
-# How many (hit id, fingerprint) pairs one stream remembers to skip replayed duplicates.
-SEEN_PER_STREAM = 100_000
+# How many (hit id, version) pairs one stream remembers to skip replayed duplicates: a replay after a router crash
+# repeats the batch it had not committed, a few thousand copies at most; members' tools keep their own record of
+# what they showed (services.follow_state) for anything older. Held per open stream, so kept small.
+SEEN_PER_STREAM = 10_000
 # Bound on the Kafka round trips of one Ack or Dispose, so a broker outage answers UNAVAILABLE.
 KAFKA_TIMEOUT_S = 10.0
 # Longest an RPC waits for a new Kafka client to reach the broker before it fails UNAVAILABLE.
@@ -370,7 +372,7 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         """What the router recorded of this hit's deliveries (members, reasons), as of now."""
         with self._shared_lock:
             if self._ledger is None:
-                ledger = DeliveryLedger()
+                ledger = DeliveryLedger.for_settings(self._settings, "dispose")
                 self._ledger = (ledger, self._ledger_factory(ledger))
             ledger, reader = self._ledger
             reader.catch_up(timeout_s=KAFKA_TIMEOUT_S)

@@ -4,7 +4,9 @@ The request carries ``X-Apihub-Timestamp`` and ``X-Apihub-Signature: sha256=<hex
 ``"<timestamp>.<body>"`` with the member's secret, so the member can check it came from the hub and is fresh, and
 ``X-Apihub-Hit-Version``, the hit's version as in the body (``version``): a POST repeated after a crash or a retry
 repeats it, so the member's system de-duplicates on (``hit_id``, ``version``).
-A failed POST is retried with exponential backoff and jitter; after ``attempts`` tries the hit goes to the
+A failed POST is retried with exponential backoff and jitter. After ``attempts`` tries the batch is rewound and
+tried again, in order, as long as the endpoint has been failing for less than APIHUB_WEBHOOK_GIVE_UP_SECONDS (a
+day): an endpoint down for minutes or hours loses nothing. Past that, a hit whose attempts run out goes to the
 dead-letter topic (with the error, not the body's personal data in any log) and the outbox moves on.
 
 Only a 2xx answer delivers. A redirect (3xx) is never followed: following it would re-send the signed request,
@@ -60,10 +62,18 @@ class RetryPolicy:
     first_delay_s: float = 0.5
     max_delay_s: float = 60.0
     timeout_s: float = 10.0
+    # While the member's endpoint has been failing for less than this (seconds, since its last 2xx), a hit whose
+    # attempts ran out is not dead-lettered: the batch is rewound and tried again (APIHUB_WEBHOOK_GIVE_UP_SECONDS),
+    # so an endpoint down for minutes or hours loses nothing. 0: dead-letter as soon as the attempts run out.
+    give_up_after_s: float = 0.0
 
     def delay(self, attempt: int) -> float:
         """Exponential backoff with full jitter (attempt counts from 1)."""
         return random.uniform(0, min(self.max_delay_s, self.first_delay_s * 2 ** (attempt - 1)))
+
+
+class EndpointFailing(Exception):
+    """A member's endpoint that has been failing for less than the give-up time: try the batch again later."""
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -115,7 +125,8 @@ class WebhookDispatcher(Handler):
         if member.webhook is None:
             raise ValueError(f"member {member.code} has no webhook")
         self._member = member
-        self._policy = policy or RetryPolicy()
+        self._policy = policy or RetryPolicy(give_up_after_s=settings.webhook_give_up_seconds)
+        self._failing_since: float | None = None  # monotonic time of the first failure since the last 2xx
         self._secret = os.environ.get(member.webhook.secret_env, "")
         if not self._secret:
             raise ValueError(f"webhook of {member.code}: environment variable {member.webhook.secret_env} is not set")
@@ -186,6 +197,7 @@ class WebhookDispatcher(Handler):
             if 200 <= status < 300:
                 WEBHOOK_DELIVERIES.labels(code, "ok").inc()
                 WEBHOOK_FAILING.labels(code).set(0)
+                self._failing_since = None
                 return None
             WEBHOOK_DELIVERIES.labels(code, "failed").inc()
             WEBHOOK_FAILING.labels(code).inc()
@@ -199,6 +211,13 @@ class WebhookDispatcher(Handler):
             )
             if attempt < self._policy.attempts and self._loop.stopping.wait(self._policy.delay(attempt)):
                 raise Interrupted(f"stopping during the retries of hit {hit.hit_id}")
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        if now - self._failing_since < self._policy.give_up_after_s:
+            # The stream loop rewinds the batch, pauses and polls it again: the group sees this consumer alive, and
+            # the hit keeps its place in the member's order.
+            raise EndpointFailing(f"webhook of {code} failing for {now - self._failing_since:.0f}s: {error}")
         return error
 
     def _dead_letter(self, record, hit_id: str, error: str) -> Output:

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import grpc
 import pytest
 from kafka.errors import KafkaTimeoutError
@@ -346,7 +348,9 @@ def _ledger_with(hit_id: str, *members: str):
 
     class Table:
         def __init__(self, ledger):
-            record = hit_pb2.DeliveryRecord(hit_id=hit_id, flight_key="FJ911/2026-12-01/NAN")
+            # A flight of today: the Dispose ledger keeps flights up to APIHUB_FLIGHT_STATE_DAYS after departure.
+            day = datetime.now(UTC).date().isoformat()
+            record = hit_pb2.DeliveryRecord(hit_id=hit_id, flight_key=f"FJ911/{day}/NAN")
             for member in members:
                 record.fingerprints[member] = "fp"
             ledger.commit({hit_id: record})

@@ -133,3 +133,31 @@ def test_an_undecodable_outbox_record_is_dead_lettered_without_a_post(parts):
     [(topic, _, value)] = producer.sent
     assert topic == topics.dead_letters and value == b"\xff\xff not a hit"
     assert committed(calls) == [41]
+
+
+def test_an_endpoint_failing_for_less_than_the_give_up_time_keeps_its_hits(parts, fakes, monkeypatch):
+    """A webhook down for minutes (the fault suite's finding: 5 hits dead-lettered after a minute): the batch is
+    tried again, in order, until the endpoint answers; only an endpoint failing past the give-up time dead-letters."""
+    build, calls, producer, topics = parts
+    hit = fakes.make_hit("h-7", ["NAN"])
+    endpoint = Endpoint(503)
+    dispatcher = build(endpoint, FixedDelay(attempts=2, give_up_after_s=600))
+    tp, record = fakes.record(topics.outbox("FJI"), 40, hit.SerializeToString())
+    clock = [1000.0]
+    monkeypatch.setattr(webhook.time, "monotonic", lambda: clock[0])
+    with pytest.raises(webhook.EndpointFailing):
+        dispatcher.handle([record])  # the stream loop rewinds the batch and polls it again
+    clock[0] += 599
+    with pytest.raises(webhook.EndpointFailing):
+        dispatcher.handle([record])
+    endpoint.statuses = [200]
+    assert dispatcher.handle([record]) == []  # delivered once the endpoint is back: nothing dead-lettered
+    assert [b["hit_id"] for b in endpoint.bodies] == ["h-7"] * 5
+    endpoint.statuses = [503]
+    clock[0] += 10
+    with pytest.raises(webhook.EndpointFailing):
+        dispatcher.handle([record])  # a new run of failures starts its own clock
+    clock[0] += 601
+    [dead] = dispatcher.handle([record])
+    assert dead.topic == topics.dead_letters
+    dispatcher.close()
