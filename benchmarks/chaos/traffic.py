@@ -31,15 +31,6 @@ AMENDED_LOCATOR = "CHAOS2"
 # Shares of the manifests with a planted traveller that are amended later, and whose traveller is withdrawn later.
 AMEND_SHARE = 0.5
 WITHDRAW_SHARE = 0.4
-# Answers after which a carrier tries again: the hub (or its broker) is down or busy, not the manifest wrong.
-RETRIED = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-    }
-)
 _STATUS = {
     intake_pb2.RECEIPT_STATUS_ACCEPTED: "accepted",
     intake_pb2.RECEIPT_STATUS_DUPLICATE: "duplicate",
@@ -198,7 +189,7 @@ class Carrier(threading.Thread):
             try:
                 receipt = client.submit(self._channel, self._token(p.manifest.carrier), [p.manifest], timeout=20)[0]
             except grpc.RpcError as exc:
-                if exc.code() not in RETRIED:
+                if exc.code() not in client.RETRY_LATER:  # as `apihub submit` tells a carrier
                     r.status = f"failed ({exc.code().name})"
                     return
                 # A fresh channel each time: a channel's own reconnect backoff would outlast the service's restart.
