@@ -9,6 +9,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY services ./services
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 apihub
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 apihub \
+    && mkdir -p /var/lib/apihub && chown apihub /var/lib/apihub
 USER apihub
 ENTRYPOINT ["apihub"]

@@ -1,10 +1,11 @@
 # The two commands of the README: `make demo` (quick start) and `make test` (the whole suite, real Kafka included).
-# Both set up what they need first: a virtualenv with the project installed, and (on first use) the Kafka jars.
+# Both set up what they need first: a virtualenv with the project installed, and (on first use) the Kafka jars;
+# `make test` also Debian's Chromium for the console's browser tests (tools/browser_setup.sh: quick when it is there).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint protos clean
+.PHONY: setup browser demo test lint protos clean
 
 setup: $(VENV)/.installed
 
@@ -14,10 +15,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
+browser:
+	@sh tools/browser_setup.sh
+
 demo: setup
 	$(BIN)/apihub up
 
-test: setup
+test: setup browser
 	$(BIN)/ruff check services synthetic tests benchmarks tools
 	$(BIN)/lint-imports
 	$(BIN)/pytest

@@ -142,6 +142,8 @@ class Lab:
             ingest_metrics_port=-1,
             profiler_metrics_port=-1,
             router_metrics_port=-1,
+            console_listen=f"127.0.0.1:{free_port()}",
+            console_metrics_port=-1,
         )
 
     def topics(self, settings: HubSettings) -> None:
@@ -164,6 +166,8 @@ class Lab:
             "APIHUB_INGEST_METRICS_PORT": "-1",
             "APIHUB_PROFILER_METRICS_PORT": "-1",
             "APIHUB_ROUTER_METRICS_PORT": "-1",
+            "APIHUB_CONSOLE_LISTEN": s.console_listen,
+            "APIHUB_CONSOLE_METRICS_PORT": "-1",
             "APIHUB_PARTITIONS": str(s.partitions),
         }
 

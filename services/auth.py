@@ -1,13 +1,21 @@
 """Carrier and member credentials: JSON Web Tokens (RFC 7519, PyJWT) carried as bearer tokens in gRPC metadata.
 
-A token names one principal in its subject, ``carrier:FJ`` or ``member:FJI``, and carries when it was issued
-and when it expires (``iat``, ``exp``) and its own id (``jti``). It is signed HS256 with one key of the hub's key
-ring and names that key in its header (``kid``), so the servers need no token table and keys rotate one at a
-time: add a new key, sign with it, and tokens of the old key keep verifying until that key leaves the ring.
+A token names one principal in its subject, ``carrier:FJ`` or ``member:FJI`` (or ``console:hub``, below), and
+carries when it was issued and when it expires (``iat``, ``exp``) and its own id (``jti``). It is signed HS256 with
+one key of the hub's key ring and names that key in its header (``kid``), so the servers need no token table and
+keys rotate one at a time: add a new key, sign with it, and tokens of the old key keep verifying until that key
+leaves the ring.
 
 The directory narrows this down (checked by ``authenticate`` and ``authorize_member``): ``revoked_tokens`` lists
 ids (jti) of revoked credentials of anyone; a member's or carrier's ``token_sha256`` lists the only credentials
 valid for it (digests); a member's ``cert_sha256`` binds it to its mutual-TLS client certificates (services.tls).
+
+The hub's member console (services.console) is one principal, ``console:hub``: it runs with the hub's settings and
+mints its own short-lived token from the key ring (``console_token``), and the router accepts it for any member
+(``authorize_member_call``): the console enforces its officers' member itself. Each of its calls names the officer
+in the metadata ``apihub-user`` (``USER_KEY``), which the router writes into the audit events the call makes; the
+calls that change a member's data or show an officer a traveller's need it (``needs_user``). Revocation by token id
+applies to console tokens as to any other.
 """
 
 from __future__ import annotations
@@ -37,7 +45,17 @@ if TYPE_CHECKING:  # annotations only: clients import this module for their toke
 
 log = logging.getLogger(__name__)
 
-KINDS = ("carrier", "member")
+MEMBER = "member"
+KINDS = ("carrier", MEMBER)
+# The hub's member console: one principal (subject "console:hub"), accepted for any member; never issued by
+# issue_token (operators hand out carrier and member credentials), only minted by the console itself.
+CONSOLE = "console"
+CONSOLE_CODE = "hub"
+CONSOLE_SUBJECT = f"{CONSOLE}:{CONSOLE_CODE}"
+# Metadata naming the officer a console call is made for: 1-64 characters of a-z, 0-9, ".", "_" and "-".
+USER_KEY = "apihub-user"
+USER_NAME = re.compile(r"[a-z0-9._-]{1,64}")
+USER_RULE = "1-64 characters of a-z, 0-9, '.', '_' and '-'"
 ALGORITHM = "HS256"
 # Key id of a ring made of APIHUB_AUTH_SECRET alone (APIHUB_AUTH_KEY_ID unset).
 DEFAULT_KEY_ID = "default"
@@ -105,8 +123,8 @@ class KeyRing:
 
 @dataclass(frozen=True)
 class Principal:
-    kind: str  # "carrier" or "member"
-    code: str  # IATA carrier code, or ISO alpha-3 member code
+    kind: str  # "carrier", "member" or "console"
+    code: str  # IATA carrier code, ISO alpha-3 member code, or "hub" (the console)
     # The credential's id (jti) and expiry (Unix seconds); not part of who the principal is.
     token_id: str = field(default="", compare=False)
     expires_at: int = field(default=0, compare=False)
@@ -184,12 +202,22 @@ def issue_token(
     code = code.strip().upper()
     if not _CODE.fullmatch(code):
         raise ValueError("code must be a 2-3 character carrier code or a 3-letter member code")
-    ring = KeyRing.of(keys)
+    return _signed(KeyRing.of(keys), f"{kind}:{code}", lifetime, now)
+
+
+def console_token(keys: HubSettings | KeyRing | str, lifetime: timedelta, *, now: datetime | None = None) -> str:
+    """A credential of the hub's member console (subject ``console:hub``), which the console mints for itself from
+    the hub's key ring at start and again before it expires: keep ``lifetime`` short (hours), so a copy that leaks
+    is soon worthless."""
+    return _signed(KeyRing.of(keys), CONSOLE_SUBJECT, lifetime, now)
+
+
+def _signed(ring: KeyRing, subject: str, lifetime: timedelta | None, now: datetime | None) -> str:
     lifetime = ring.lifetime if lifetime is None else lifetime
     if lifetime <= timedelta(0):
         raise ValueError("a token's lifetime must be positive")
     issued = now or datetime.now(UTC)
-    claims = {"sub": f"{kind}:{code}", "iat": issued, "exp": issued + lifetime, "jti": uuid.uuid4().hex}
+    claims = {"sub": subject, "iat": issued, "exp": issued + lifetime, "jti": uuid.uuid4().hex}
     return jwt.encode(claims, ring.signing_secret, algorithm=ALGORITHM, headers={"kid": ring.signing_key_id})
 
 
@@ -225,10 +253,18 @@ def verify_token(keys: HubSettings | KeyRing | str, token: str) -> Principal:
         raise AuthError(f"token lacks the '{exc.claim}' claim") from None
     except jwt.InvalidTokenError as exc:
         raise AuthError(f"invalid token ({type(exc).__name__})") from None
-    kind, _, code = str(claims["sub"]).partition(":")
-    if kind not in KINDS or not _CODE.fullmatch(code):
-        raise AuthError("token subject is not a carrier or a member")
+    kind, code = _subject(str(claims["sub"]))
+    if not kind:
+        raise AuthError("token subject is not a carrier, a member or the hub's console")
     return Principal(kind, code, token_id=str(claims["jti"]), expires_at=int(claims["exp"]))
+
+
+def _subject(subject: str) -> tuple[str, str]:
+    """(kind, code) of a token subject the hub issues, else ("", "")."""
+    if subject == CONSOLE_SUBJECT:
+        return CONSOLE, CONSOLE_CODE
+    kind, _, code = subject.partition(":")
+    return (kind, code) if kind in KINDS and _CODE.fullmatch(code) else ("", "")
 
 
 def _expired_subject(token: str, secret: str) -> tuple[str, str]:
@@ -238,8 +274,7 @@ def _expired_subject(token: str, secret: str) -> tuple[str, str]:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"verify_exp": False})
     except jwt.InvalidTokenError:
         return "", ""
-    kind, _, code = str(claims.get("sub", "")).partition(":")
-    return (kind, code) if kind in KINDS and _CODE.fullmatch(code) else ("", "")
+    return _subject(str(claims.get("sub", "")))
 
 
 def parse_lifetime(text: str) -> timedelta:
@@ -267,31 +302,36 @@ def token_claims(token: str) -> dict[str, Any]:
 def authenticate(
     context: grpc.ServicerContext,
     keys: HubSettings | KeyRing | str,
-    kind: str,
+    kind: str | tuple[str, ...],
     directory: Directory | None = None,
 ) -> Principal:
-    """The caller's principal, or abort the RPC (UNAUTHENTICATED / PERMISSION_DENIED).
+    """The caller's principal, of ``kind`` (or one of several kinds), or abort the RPC (UNAUTHENTICATED /
+    PERMISSION_DENIED).
 
     Revocations are checked against ``directory``, or, given HubSettings, the directory they name (read once per
     process: a revocation takes effect when the service restarts).
     """
+    kinds = (kind,) if isinstance(kind, str) else kind
+    needed = kinds[0]  # the refusals' label: the kind the method is for
     token = presented_token(context)
     if not token:
-        _refuse(context, kind, "missing", "missing 'authorization: Bearer <token>' metadata")
+        _refuse(context, needed, "missing", "missing 'authorization: Bearer <token>' metadata")
     try:
         principal = verify_token(keys, token)
     except ExpiredTokenError as exc:
-        _refuse(context, exc.kind or kind, "expired", str(exc), principal=exc.code)
+        _refuse(context, exc.kind or needed, "expired", str(exc), principal=exc.code)
     except AuthError as exc:
-        _refuse(context, kind, "invalid", str(exc))
-    if principal.kind != kind:
-        message = f"a {principal.kind} token cannot call this; it needs a {kind} token"
-        _refuse(context, kind, "wrong_kind", message, code=grpc.StatusCode.PERMISSION_DENIED)
+        _refuse(context, needed, "invalid", str(exc))
+    if principal.kind not in kinds:
+        message = f"a {principal.kind} token cannot call this; it needs a {needed} token"
+        _refuse(context, needed, "wrong_kind", message, code=grpc.StatusCode.PERMISSION_DENIED)
     if directory is None and not isinstance(keys, str | KeyRing):
         directory = _directory_of(context, keys)
     if directory is not None:
         _check_revocation(context, directory, principal, token)
-    TOKEN_EXPIRIES.presented(principal)
+    if principal.kind != CONSOLE:
+        # The console renews its short-lived token itself: its expiry is no operator's business (no alert).
+        TOKEN_EXPIRIES.presented(principal)
     return principal
 
 
@@ -321,6 +361,8 @@ def _directory_of(context: grpc.ServicerContext, settings: HubSettings) -> Direc
 def _check_revocation(context: grpc.ServicerContext, directory: Directory, principal: Principal, token: str) -> None:
     if principal.token_id in directory.revoked_tokens:
         _refuse(context, principal.kind, "revoked", f"this credential of {principal.code} is revoked", principal.code)
+    if principal.kind == CONSOLE:
+        return  # no directory entry lists the console's tokens: they are revoked by id (jti) alone
     entries = directory.carriers if principal.kind == "carrier" else directory.members
     entry = entries.get(principal.code)
     allowed = entry.token_sha256 if entry is not None else frozenset()
@@ -329,25 +371,79 @@ def _check_revocation(context: grpc.ServicerContext, directory: Directory, princ
         _refuse(context, principal.kind, "revoked", message, principal.code)
 
 
-def authorize_member(context: grpc.ServicerContext, settings: HubSettings, directory: Directory, claimed: str) -> str:
-    """The member code the caller may act as, or abort: a member token for exactly the claimed member."""
-    principal = authenticate(context, settings, "member", directory)
+@dataclass(frozen=True)
+class MemberCall:
+    """Who makes a member-scoped call: the member it acts for, the principal (the member itself, or the hub's
+    console), and the officer the call names in ``apihub-user`` ("" when it names none)."""
+
+    member: str
+    principal: Principal
+    user: str = ""
+
+    @property
+    def by_console(self) -> bool:
+        return self.principal.kind == CONSOLE
+
+
+def authorize_member_call(
+    context: grpc.ServicerContext,
+    settings: HubSettings,
+    directory: Directory,
+    claimed: str,
+    *,
+    needs_user: bool = False,
+) -> MemberCall:
+    """Who may make this call for the claimed member, or abort: a member token for exactly that member, or the
+    hub's console for any member. ``apihub-user``, when present, must be a valid user name (INVALID_ARGUMENT);
+    with ``needs_user`` a console call without one is refused (PERMISSION_DENIED): the calls that change a member's
+    data or show a traveller's must say which officer made them."""
+    principal = authenticate(context, settings, (MEMBER, CONSOLE), directory)
     member = claimed.strip().upper()
-    if member != principal.code:
+    console = principal.kind == CONSOLE
+    if not console and member != principal.code:
         context.abort(
             grpc.StatusCode.PERMISSION_DENIED,
             f"a token for {principal.code} cannot act for member '{member}'",
         )
+    user = presented_user(context)
+    if console and needs_user and not user:
+        context.abort(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"the console must name the officer making this call ('{USER_KEY}' metadata)",
+        )
     if member not in directory:
         context.abort(grpc.StatusCode.NOT_FOUND, f"'{member}' is not a member of this hub")
     pinned = directory.members[member].cert_sha256
-    if pinned and peer_cert_sha256(context) not in pinned:
-        # None (no client certificate: plain text, or TLS without APIHUB_TLS_CLIENT_CA_FILE) is never listed.
+    if pinned and not console and peer_cert_sha256(context) not in pinned:
+        # None (no client certificate: plain text, or TLS without APIHUB_TLS_CLIENT_CA_FILE) is never listed. The
+        # console is the hub's own service, not the member's: it connects with the hub's client settings.
         context.abort(
             grpc.StatusCode.UNAUTHENTICATED,
             f"{member} must connect over mutual TLS with one of its registered client certificates",
         )
-    return member
+    return MemberCall(member, principal, user)
+
+
+def authorize_member(context: grpc.ServicerContext, settings: HubSettings, directory: Directory, claimed: str) -> str:
+    """The member code the caller may act as, or abort: a member token for exactly the claimed member, or the
+    hub's console (authorize_member_call)."""
+    return authorize_member_call(context, settings, directory, claimed).member
+
+
+def presented_user(context: grpc.ServicerContext) -> str:
+    """The officer a call names in ``apihub-user`` ("" when none), or abort INVALID_ARGUMENT for a malformed name
+    (never echoed: it may be anything)."""
+    value = dict(context.invocation_metadata() or ()).get(USER_KEY, "")
+    if not value:
+        return ""
+    if not isinstance(value, str) or not USER_NAME.fullmatch(value):
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"'{USER_KEY}' must be {USER_RULE}")
+    return value
+
+
+def officer(user: str) -> list[tuple[str, str]]:
+    """Call metadata naming the officer a console call is made for (none for "")."""
+    return [(USER_KEY, user)] if user else []
 
 
 def token_digest(token: str) -> str:

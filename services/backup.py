@@ -102,6 +102,7 @@ class Part:
 PARTS = (
     Part("watchlists", True, "members' current watchlists"),
     Part("rules", True, "members' current rule files"),
+    Part("console_users", True, "the member console's officers (password hashes)"),
     Part("dispositions", False, "members' dispositions"),
     Part("audit", False, "the audit trail"),
 )

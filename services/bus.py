@@ -57,6 +57,11 @@ class Topics:
         return f"{self.prefix}.rules.v1"
 
     @property
+    def console_users(self) -> str:
+        """Compacted: the member console's officers (key MEMBER/username; JSON with an argon2 password hash)."""
+        return f"{self.prefix}.console-users.v1"
+
+    @property
     def deliveries(self) -> str:
         """Compacted: the router's DeliveryRecord per hit id (who got which version of it)."""
         return f"{self.prefix}.deliveries.v1"
@@ -148,6 +153,7 @@ def topic_specs(settings: HubSettings, members: list[str]) -> dict[str, dict]:
         t.hits: spec(s.partitions, travellers),
         t.watchlists: spec(1, current),
         t.rules: spec(1, current),
+        t.console_users: spec(1, current),
         t.deliveries: spec(s.partitions, table),
         t.intake_index: spec(s.partitions, table),
         t.dead_letters: spec(1, outbox),

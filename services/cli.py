@@ -20,6 +20,7 @@ from pydantic_settings import SettingsError
 from services import client
 from services.codec import hit_to_json
 from services.config import HubSettings
+from services.console.users_cli import users_app
 from services.errors import ConfigError, HubError
 from services.profiler.model_cli import model_app
 from services.profiler.rules_cli import rules_app
@@ -45,6 +46,7 @@ app.add_typer(kafka_app, name="kafka")
 app.add_typer(carriers_app, name="carriers")
 app.add_typer(rules_app, name="rules")
 app.add_typer(model_app, name="model")
+app.add_typer(users_app, name="users")
 
 
 ServerOpt = Annotated[
@@ -272,6 +274,7 @@ class Service(StrEnum):
     ingest = "ingest"
     profiler = "profiler"
     router = "router"
+    console = "console"
 
 
 @app.command()
@@ -309,6 +312,10 @@ def serve(service: Service) -> None:
         from services.profiler.worker import run_profiler
 
         run_profiler(settings)
+    elif service is Service.console:
+        from services.console.server import run_console
+
+        run_console(settings)
     else:
         from services.router.server import run_router
 
@@ -961,11 +968,12 @@ def audit(
             continue
         at = event.at.ToJsonString()
         if as_json:
-            fields = ("event", "member", "hit_id", "cursor", "detail")
+            fields = ("event", "member", "hit_id", "cursor", "detail", "user")
             typer.echo(json.dumps({"at": at, **{name: getattr(event, name) for name in fields}}))
         else:
             where = event.hit_id or f"cursor {event.cursor}"
-            typer.echo(printable(f"{at} {event.member} {event.event:12} {where} {event.detail}"))
+            by = f" by {event.user}" if event.user else ""
+            typer.echo(printable(f"{at} {event.member} {event.event:12} {where} {event.detail}{by}"))
 
 
 @audit_app.command("verify")

@@ -2,45 +2,30 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import grpc
 from google.protobuf import json_format
 
 from services.api_ingest.status import answer_from_error
 from services.auth import bearer
-from services.codec import manifest_from_json, parse_partial_date
+from services.codec import manifest_from_json
 from services.config import HubSettings
 from services.errors import HubError
 from services.follow import Follower as Follower  # re-exported: following a member's hits lives in services.follow
 from services.tls import ClientTLS
-from services.userfiles import ENCODING_HINT, InputFileError, read_bytes, read_text
-from services.wire import delivery_pb2, delivery_pb2_grpc, intake_pb2, intake_pb2_grpc, manifest_pb2
+from services.userfiles import InputFileError, read_bytes
 
-WATCHLIST_COLUMNS = [
-    "entry_id",
-    "surname",
-    "given_names",
-    "date_of_birth",
-    "sex",
-    "nationality",
-    "document_number",
-    "document_issuer",
-    "category",
-    "owner",
-]
-_SEX = {
-    "": manifest_pb2.SEX_UNSPECIFIED,
-    "M": manifest_pb2.SEX_MALE,
-    "F": manifest_pb2.SEX_FEMALE,
-    "X": manifest_pb2.SEX_X,
-}
+# The watchlist CSV reader is platform code (the member console reads uploads with it); re-exported here, where
+# `apihub watchlist load`, `apihub screen`, the demo, the benchmarks and the tests have always found it.
+from services.watchlist_csv import MAX_WATCHLIST_COLUMNS as MAX_WATCHLIST_COLUMNS
+from services.watchlist_csv import WATCHLIST_COLUMNS as WATCHLIST_COLUMNS
+from services.watchlist_csv import WatchlistFileError as WatchlistFileError
+from services.watchlist_csv import read_watchlist_csv as read_watchlist_csv
+from services.watchlist_csv import read_watchlist_file as read_watchlist_file
+from services.wire import delivery_pb2, delivery_pb2_grpc, intake_pb2, intake_pb2_grpc, manifest_pb2
 
 
 def channel(address: str, max_message_bytes: int = 16 * 1024 * 1024, tls: ClientTLS | None = None) -> grpc.Channel:
@@ -268,88 +253,6 @@ def _receipts(
         return
     stub = intake_pb2_grpc.ManifestIntakeStub(chan)
     yield from stub.SubmitManifests(iter(manifests), metadata=bearer(token), timeout=timeout)
-
-
-class WatchlistFileError(ValueError):
-    """A watchlist CSV problem, naming the line and column."""
-
-
-# Most columns a watchlist CSV's header may have: WATCHLIST_COLUMNS and a few of the member's own, ignored.
-MAX_WATCHLIST_COLUMNS = 64
-# Control characters (C0, DEL, C1) have no place in a watchlist: refused, never stored or screened.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def read_watchlist_file(
-    path: str | Path, owner: str | None, max_bytes: int, encoding: str | None = None
-) -> list[delivery_pb2.WatchlistEntry]:
-    """read_watchlist_csv of a file: at most ``max_bytes`` (APIHUB_WATCHLIST_FILE_MAX_BYTES) read, decoded as
-    userfiles.decode_text does (UTF-8, UTF-16 with a byte order mark, or ``encoding``). Every problem, the file's
-    own included (missing, a directory, too large, undecodable), is a WatchlistFileError naming the line."""
-    try:
-        text = read_text(path, "watchlist", max_bytes, encoding, "APIHUB_WATCHLIST_FILE_MAX_BYTES", hint=ENCODING_HINT)
-    except InputFileError as exc:
-        raise WatchlistFileError(exc.reason) from None
-    return read_watchlist_csv(text, owner)
-
-
-def read_watchlist_csv(text: str, owner: str | None) -> list[delivery_pb2.WatchlistEntry]:
-    """Entries of a watchlist CSV. With ``owner`` every row must be that member's (or leave owner empty);
-    without, each row names its owner (offline screening of several members' lists)."""
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    entries = []
-    done = 0  # the last line of the rows read so far: a row that fails to parse starts on the next one
-    try:
-        header = reader.fieldnames or []
-        if len(header) > MAX_WATCHLIST_COLUMNS:
-            raise WatchlistFileError(f"line 1: header has {len(header)} columns, at most {MAX_WATCHLIST_COLUMNS}")
-        missing = [c for c in WATCHLIST_COLUMNS if c not in header]
-        if missing:
-            raise WatchlistFileError(f"line 1: header lacks columns {missing}; expected {','.join(WATCHLIST_COLUMNS)}")
-        done = reader.line_num
-        for row in reader:
-            entries.append(_watchlist_entry(row, reader.line_num, len(header), owner))
-            done = reader.line_num
-    except csv.Error as exc:  # e.g. a field over csv.field_size_limit (128 KiB)
-        raise WatchlistFileError(f"line {done + 1}: not a readable CSV row: {exc}") from None
-    return entries
-
-
-def _watchlist_entry(row: dict, line: int, columns: int, owner: str | None) -> delivery_pb2.WatchlistEntry:
-    extra = row.get(None)  # DictReader's restkey: the fields beyond the header's
-    if extra:
-        raise WatchlistFileError(f"line {line}: {columns + len(extra)} fields, the header has {columns}")
-    row = {k: (v or "").strip() for k, v in row.items() if k}
-    for column in WATCHLIST_COLUMNS:
-        bad = _CONTROL.search(row[column])
-        if bad:  # never echo the value: it may be a name or a document number
-            code = ord(bad.group())
-            why = " (a cp1252 file read as latin-1? try --encoding cp1252)" if 0x80 <= code <= 0x9F else ""
-            raise WatchlistFileError(f"line {line}, {column}: control character U+{code:04X}{why}")
-    try:
-        dob = parse_partial_date(row["date_of_birth"])
-    except ValueError as exc:
-        raise WatchlistFileError(f"line {line}, date_of_birth: {exc}") from None
-    sex = row["sex"].upper()
-    if sex not in _SEX:
-        raise WatchlistFileError(f"line {line}, sex: must be M, F, X or empty")
-    entry_owner = row["owner"].upper() or owner
-    if owner is None and not entry_owner:
-        raise WatchlistFileError(f"line {line}, owner: required (the member whose entry this is)")
-    if owner is not None and entry_owner != owner:
-        raise WatchlistFileError(f"line {line}, owner: '{row['owner']}' differs from --member {owner}")
-    return delivery_pb2.WatchlistEntry(
-        entry_id=row["entry_id"],
-        surname=row["surname"],
-        given_names=row["given_names"],
-        date_of_birth=dob,
-        sex=_SEX[sex],
-        nationality=row["nationality"].upper(),
-        document_number=row["document_number"],
-        document_issuer=row["document_issuer"].upper(),
-        category=row["category"],
-        owner=entry_owner,
-    )
 
 
 def load_watchlist(

@@ -72,10 +72,22 @@ class HubSettings(BaseSettings):
     ingest_listen: str = "127.0.0.1:50051"
     # Member-facing gRPC server (HitDelivery, WatchlistAdmin).
     delivery_listen: str = "127.0.0.1:50052"
+    # Members' profiling units' web console (HTTP; HTTPS with the TLS settings below): `apihub serve console`.
+    console_listen: str = "127.0.0.1:8080"
+    # Console sign-in sessions end after this long without a request, and in any case this long after sign-in.
+    console_session_idle_minutes: float = 30.0
+    console_session_max_hours: float = 12.0
+    # Sign-in attempts per user name and per client address in a minute before the console answers "too many".
+    console_sign_in_per_minute: int = 10
+    # Where the console reaches the router's member services ("host:port"). Unset: this host's delivery_listen.
+    console_router: str = ""
+    # The console's own store of the hits it read for its members (SQLite). Unset: console.sqlite in state_dir.
+    console_workspace: Path | None = None
     # Prometheus /metrics ports, one per service process; 0 binds an ephemeral port, -1 disables.
     ingest_metrics_port: int = 9464
     profiler_metrics_port: int = 9465
     router_metrics_port: int = 9466
+    console_metrics_port: int = 9468
     # `apihub up`'s supervisor (apihub_supervisor_up, _restarts_total, _started_seconds per service); a port in use
     # is reported and the hub runs without the page.
     supervisor_metrics_port: int = 9467

@@ -42,6 +42,9 @@ class Member:
     # `openssl x509 -noout -fingerprint -sha256`). Listed: the member's calls must also come over mutual TLS
     # with one of these certificates, so a stolen token alone is not enough. Empty: any certificate (or none).
     cert_sha256: frozenset[str] = frozenset()
+    # IANA time zone the member console shows this member's dates in; its default language there ("en" or "fr").
+    time_zone: str = "UTC"
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -122,10 +125,33 @@ def parse_directory(text: str, source: str) -> Directory:
             webhook,
             digests,
             cert_sha256=certs,
+            time_zone=_time_zone(raw, where),
+            language=_language(raw, where),
         )
     if not members:
         raise ConfigError(f"{source}: no members")
     return Directory(members, _parse_carriers(data, source), _parse_revoked(data, source))
+
+
+LANGUAGES = ("en", "fr")
+
+
+def _time_zone(raw: dict, where: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = str(raw.get("time_zone") or "UTC")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: time_zone {name!r} is not an IANA time zone (e.g. Pacific/Fiji)") from None
+    return name
+
+
+def _language(raw: dict, where: str) -> str:
+    language = str(raw.get("language") or "en").lower()
+    if language not in LANGUAGES:
+        raise ConfigError(f"{where}: language must be one of {', '.join(LANGUAGES)}")
+    return language
 
 
 def _digests(raw: dict, where: str) -> frozenset[str]:

@@ -33,7 +33,7 @@ from services.serving import serve_metrics
 from services.supervisor import STATUS_FILE, ChildSpec, RestartPolicy, Supervisor, read_status
 from services.tls import ClientTLS, server_credentials
 
-SERVICES = ("ingest", "profiler", "router")
+SERVICES = ("ingest", "profiler", "router", "console")
 
 
 def wait_healthy(
@@ -104,6 +104,7 @@ class Hub:
                     wait_healthy(address, tls=tls, alive=lambda n=name: self.supervisor.alive(n))
                 except HubError:
                     raise HubError(f"the {name} service did not come up; see {self.logs / (name + '.log')}") from None
+            self._wait_console()
         except BaseException:
             self.stop()
             raise
@@ -114,7 +115,19 @@ class Hub:
             f"Hub up: carriers submit to {s.ingest_listen}, members follow hits at {s.delivery_listen}; "
             f"service logs in {self.logs}; `apihub status` shows what runs" + (f" (and {metrics})." if metrics else ".")
         )
+        self.say(f"console: {console_url(s)}")
         return self
+
+    def _wait_console(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                _check_console(self.settings, 2.0)
+                return
+            except HubError:
+                if not self.supervisor.alive("console") or time.monotonic() > deadline:
+                    raise HubError(f"the console did not come up; see {self.logs / 'console.log'}") from None
+                time.sleep(0.3)
 
     def _refuse_second_hub(self) -> None:
         previous = read_status(self.status_path)
@@ -285,6 +298,8 @@ def check_health(settings: HubSettings, service: str, timeout: float = 5.0) -> s
     HubError says what did not."""
     if service == "profiler":
         return _check_profiler_page(settings, timeout)
+    if service == "console":
+        return _check_console(settings, timeout)
     address = local_address(settings.ingest_listen if service == "ingest" else settings.delivery_listen)
     with client.channel_for(settings, address) as chan:
         try:
@@ -295,6 +310,32 @@ def check_health(settings: HubSettings, service: str, timeout: float = 5.0) -> s
     if reply.status != health_pb2.HealthCheckResponse.SERVING:
         raise HubError(f"{service} at {address} is {status}")
     return f"{service} at {address}: {status}"
+
+
+def console_url(settings: HubSettings) -> str:
+    scheme = "https" if settings.server_tls else "http"
+    return f"{scheme}://{local_address(settings.console_listen)}"
+
+
+def _check_console(settings: HubSettings, timeout: float) -> str:
+    """The console answers /healthz (over TLS with the hub's CA when it serves TLS)."""
+    import ssl
+
+    url = f"{console_url(settings)}/healthz"
+    context = None
+    if settings.server_tls:
+        context = ssl.create_default_context(cafile=str(settings.tls_ca_file) if settings.tls_ca_file else None)
+    handlers = [urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)]
+    try:
+        with urllib.request.build_opener(*handlers).open(url, timeout=timeout) as page:
+            body = page.read()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        reason = getattr(reason, "strerror", None) or reason
+        raise HubError(f"console: no answer at {url} ({reason})") from None
+    if body.strip() != b"ok":
+        raise HubError(f"console: {url} answers, but not as the console")
+    return f"console at {url}: up"
 
 
 def _check_profiler_page(settings: HubSettings, timeout: float) -> str:

@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from services.config import HubSettings
+from services.errors import HubError
 from services.limits import LimitInterceptor
 from services.tls import is_loopback, server_credentials
 
@@ -52,13 +53,23 @@ def add_standard_services(server: grpc.Server, service_names: Iterable[str]) -> 
     return health_servicer
 
 
+class ListenError(HubError, OSError):
+    """A server cannot listen where it was told to (the port is in use): the service ends with this message."""
+
+
 def bind(server: grpc.Server, listen: str, settings: HubSettings | None = None) -> int:
     """Bind ``listen`` ("host:0" picks a free port) and return the port: with TLS (mutual TLS when required)
     if the settings name a server certificate, else in plain text. Raises ConfigError for unusable TLS files."""
     credentials = server_credentials(settings) if settings is not None else None
-    port = server.add_insecure_port(listen) if credentials is None else server.add_secure_port(listen, credentials)
+    try:
+        port = server.add_insecure_port(listen) if credentials is None else server.add_secure_port(listen, credentials)
+    except RuntimeError:  # grpc's "Failed to bind": the address is taken, or not this host's
+        port = 0
     if port == 0:
-        raise OSError(f"could not listen on {listen}")
+        raise ListenError(
+            f"could not listen on {listen}: is another hub (or another program) using that port? Stop it, or set "
+            "APIHUB_INGEST_LISTEN / APIHUB_DELIVERY_LISTEN to a free address"
+        )
     if credentials is not None:
         mutual = settings.tls_client_ca_file is not None
         log.info("gRPC on %s with TLS%s", listen, ", client certificates required" if mutual else "")

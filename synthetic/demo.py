@@ -19,13 +19,36 @@ from services import client
 from services.auth import issue_token
 from services.codec import format_partial_date, hit_to_json
 from services.directory import load_directory
-from services.launcher import Hub
+from services.launcher import Hub, console_url
 from services.paxlst.writer import render_paxlst
 from services.wire import delivery_pb2, intake_pb2, manifest_pb2
 from synthetic.traffic import DemoTraffic, cancelled_reservation, demo_watchlists
 
 # How `apihub up` names this module to a user whose install has none of it.
 DEMO_HINT = "a source checkout runs it: `make demo`"
+# The demo's console officers: one member admin per member, all with this public password (demo only, like the
+# demo's token secret; `apihub users passwd` changes one).
+DEMO_OFFICER = "demo"
+DEMO_PASSWORD = "pacific-demo-only"
+
+
+def add_demo_officers(settings, members: list[str]) -> list[str]:
+    """A member admin named DEMO_OFFICER for each member that has no officer of that name; the members done."""
+    from services.bus import Topics, read_to_end
+    from services.console.users import UserTable, UserWriter, new_user
+
+    table = UserTable()
+    for record in read_to_end(settings, Topics(settings.topic_prefix).console_users, "apihub-demo-users"):
+        table.apply(record.key, record.value)
+    missing = [m for m in members if table.get(m, DEMO_OFFICER) is None]
+    if missing:
+        writer = UserWriter(settings, "apihub-demo-users")
+        try:
+            for member in missing:
+                writer.put(new_user(member, DEMO_OFFICER, "member-admin", DEMO_PASSWORD))
+        finally:
+            writer.close()
+    return missing
 
 
 def _show_hits(member: str, say: Callable[[str], None]) -> Callable[[delivery_pb2.Delivery], None]:
@@ -70,6 +93,11 @@ def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[st
     directory = load_directory(s.directory_file)
     for member in directory.codes:
         threading.Thread(target=follow, args=(member,), daemon=True, name=f"follow-{member}").start()
+    add_demo_officers(s, directory.codes)
+    say(
+        f"Console: {console_url(s)}, sign in with any member, user {DEMO_OFFICER!r}, password {DEMO_PASSWORD!r} "
+        "(demo only)."
+    )
 
     # Carriers alternate between gRPC and PAXLST; now and then one cancels the reservation of a watchlisted
     # passenger it reported earlier (an XR change), and the members that got the hit see it withdrawn.

@@ -291,6 +291,8 @@ def test_up_runs_the_hub_without_the_demo_and_says_how_to_get_it(image, kafka, t
         "APIHUB_INGEST_METRICS_PORT": "-1",
         "APIHUB_PROFILER_METRICS_PORT": "-1",
         "APIHUB_ROUTER_METRICS_PORT": "-1",
+        "APIHUB_CONSOLE_LISTEN": f"127.0.0.1:{free_port()}",
+        "APIHUB_CONSOLE_METRICS_PORT": "-1",
     }
     result = image.run("apihub", "up", "--exit-after", "5", env=env)
     output = _clean(result)

@@ -47,7 +47,9 @@ def wait_until(condition, what: str) -> None:
 def small_limits(total=10, reserved=4, calls=4, streams=2, admin=1, size=100) -> Limits:
     kind = KindLimits(calls=calls, streams=streams, admin_calls=admin, bytes=size)
     return Limits(
-        total_calls=total, reserved_calls=reserved, kinds={"carrier": kind, "member": kind, "anonymous": kind}
+        total_calls=total,
+        reserved_calls=reserved,
+        kinds={"carrier": kind, "member": kind, "console": kind, "anonymous": kind},
     )
 
 
@@ -557,3 +559,26 @@ def test_the_status_of_a_rejection_is_readable_by_any_grpc_client(rejecting):
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details() == "manifest rejected: 900 errors"
     assert rpc_status.from_call(err.value).details[0].Is(error_details_pb2.BadRequest.DESCRIPTOR)
+
+
+def test_the_console_is_counted_per_member_it_acts_for_apart_from_the_members_own_tools():
+    from datetime import timedelta
+
+    from services.auth import console_token
+    from services.limits import caller_of
+
+    settings = unit_settings()
+
+    class Context:
+        def invocation_metadata(self):
+            return (("authorization", f"Bearer {console_token(settings, timedelta(minutes=5))}"),)
+
+    fji = caller_of(Context(), settings, delivery_pb2.SubscribeRequest(member="fji"))
+    assert fji == Caller("console", "FJI")
+    assert caller_of(Context(), settings, delivery_pb2.RuleFile(owner="TON")) == Caller("console", "TON")
+    limiter = Limiter(small_limits(streams=1))
+    assert limiter.admit(fji, stream=True) is None
+    assert limiter.admit(fji, stream=True).limit == "streams"
+    # The member's own contact point and another member's officers each keep their share.
+    assert limiter.admit(Caller("member", "FJI"), stream=True) is None
+    assert limiter.admit(Caller("console", "TON"), stream=True) is None

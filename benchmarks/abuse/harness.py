@@ -154,6 +154,8 @@ class Arena:
             "APIHUB_INGEST_METRICS_PORT": str(free_port()),
             "APIHUB_PROFILER_METRICS_PORT": str(free_port()),
             "APIHUB_ROUTER_METRICS_PORT": str(free_port()),
+            "APIHUB_CONSOLE_LISTEN": f"127.0.0.1:{free_port()}",
+            "APIHUB_CONSOLE_METRICS_PORT": "-1",
             "APIHUB_DIRECTORY_FILE": str(directory),
             HOOK_SECRET_ENV: "abuse-suite-webhook-secret",
             **self.extra_env,

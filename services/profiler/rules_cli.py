@@ -1,6 +1,7 @@
 """`apihub rules`: check a member's rule file, backtest it on manifest files, print the starter templates.
 
-Runs offline: no broker and no hub needed. The backtest scores with the same code as the profiler
+Runs offline: no broker and no hub needed. The backtest evaluates rules with the platform's one implementation
+(services.rules.evaluate, which the profiler runs too) and its --json form scores with the profiler's own code
 (scoring.score_batch), so what it shows is what the live profiler would raise from these rules.
 """
 
@@ -18,9 +19,9 @@ from services import codec
 from services.config import HubSettings
 from services.directory import Directory, load_directory
 from services.errors import ConfigError
-from services.profiler.rules import Breaker, match_rules, prepare_frame
-from services.profiler.scoring import removes_travellers, score_batch
+from services.profiler.scoring import score_batch
 from services.profiler.watchlist import WatchlistStore
+from services.rules.evaluate import Breaker, match_rules, removes_travellers, rule_frame
 from services.rules.language import RuleLimits, RuleSet, RulesetError, describe_fields, load_ruleset, starter_text
 from services.rules.rule import HUB_RULES
 from services.terminal import printable
@@ -187,13 +188,7 @@ def test(
     # Versions that take travellers off a flight are not screened, as in the profiler.
     screened = [(m, src) for m, src in loaded if not removes_travellers(m)]
     batch = [m for m, _ in screened]
-    from services.profiler.frames import manifests_to_frame
-
-    frame = manifests_to_frame(batch)
-    jurisdiction = {m: directory.jurisdiction(codec.route_of(manifest)) for m, manifest in enumerate(batch)}
-    matched, trips = (
-        match_rules(prepare_frame(frame, batch, rules, jurisdiction), rules, breaker) if batch else (None, [])
-    )
+    matched, trips = match_rules(rule_frame(batch, rules, directory), rules, breaker) if batch else (None, [])
     for trip in trips:
         typer.echo(
             f"breaker: rule {trip.rule_id} suspended: flagged {trip.flagged} of {trip.travellers} travellers "

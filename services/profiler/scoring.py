@@ -54,6 +54,10 @@ from services.profiler.rules import (
     report_trips,
 )
 from services.profiler.watchlist import MATCH_THRESHOLD, WatchlistStore
+
+# What a cancellation or an XR/RP change removes has one definition, in services.rules.evaluate (`apihub rules test`
+# and the console's backtest skip such versions too); re-exported here, where the profiler's callers found it.
+from services.rules.evaluate import removes_travellers as removes_travellers
 from services.rules.rule import HUB_RULES, Rule
 from services.wire import hit_pb2, manifest_pb2
 
@@ -68,16 +72,6 @@ def model_explanation(version: str, probability: float, threshold: float, contri
     return (
         f"risk model {version} ranks this traveller for human review (probability {probability:.2f}, "
         f"review threshold {threshold:.2f}); top contributions: {contributions}"
-    )
-
-
-_REMOVING = (manifest_pb2.AMENDMENT_CANCELLED_RESERVATION, manifest_pb2.AMENDMENT_REDUCTION_IN_PARTY)
-
-
-def removes_travellers(manifest: manifest_pb2.Manifest) -> bool:
-    """A cancellation, or a change that takes the travellers it names off the flight."""
-    return manifest.function == manifest_pb2.MESSAGE_FUNCTION_CANCEL or (
-        manifest.function == manifest_pb2.MESSAGE_FUNCTION_CHANGE and manifest.amendment in _REMOVING
     )
 
 

@@ -8,6 +8,11 @@ topics. Both servicers write through a ConfigProducer: DeliveryServer gives them
 A rule file is checked within bounds (services.rules.source: size first, then nesting and counts while it is
 read), by at most one call per member at a time and APIHUB_RULES_PARSE_CONCURRENCY calls in all (ParseGate), so
 no member can occupy the server's CPU with parses.
+
+A stored load is written to the audit trail first ("watchlist-loaded", "rules-loaded", with the officer the
+console names in ``apihub-user``), through the recorder DeliveryServer gives the servicers (the HitDelivery
+servicer's): the trail may hold a load whose storing then failed (the call answered UNAVAILABLE), never lacks one
+that was stored.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 from prometheus_client import Counter
 
-from services.auth import authorize_member
+from services.auth import authorize_member_call
 from services.bus import Topics, make_producer
 from services.config import HubSettings
 from services.directory import Directory
+from services.router.delivery import audit_event
 from services.rules.language import RuleLimits, RulesetError, RuleSourceError, parse_ruleset
 from services.rules.source import check_size
 from services.wire import delivery_pb2, delivery_pb2_grpc, intake_pb2
@@ -44,6 +50,8 @@ BOOTSTRAP_TIMEOUT_MS = 10_000
 PARSE_WAIT_S = 2.0
 
 ProducerFactory = Callable[[], KafkaProducer]
+# Writes one audit event and waits for the broker, or aborts the call (HitDeliveryServicer.record).
+AuditRecorder = Callable[[grpc.ServicerContext, delivery_pb2.AuditEvent], None]
 
 
 class ConfigProducer:
@@ -103,8 +111,11 @@ class _ConfigAdmin:
         producer: ConfigProducer | None = None,
         producer_factory: ProducerFactory | None = None,
         ack_timeout_s: float = KAFKA_TIMEOUT_S,
+        audit: AuditRecorder | None = None,
     ):
         self._settings = settings
+        # None (unit tests of the servicer alone): loads are not written to the trail.
+        self._audit = audit
         self._directory = directory
         self._topics = Topics(settings.topic_prefix)
         self._owns_producer = producer is None
@@ -118,6 +129,10 @@ class _ConfigAdmin:
     def close(self) -> None:
         if self._owns_producer:
             self._producer.close()
+
+    def _audited(self, context: grpc.ServicerContext, event: str, owner: str, detail: str, user: str) -> None:
+        if self._audit is not None:
+            self._audit(context, audit_event(event, owner, detail=detail, user=user))
 
 
 # -- WatchlistAdmin ----------------------------------------------------------------------------------------
@@ -177,12 +192,15 @@ class WatchlistAdminServicer(_ConfigAdmin, delivery_pb2_grpc.WatchlistAdminServi
     def LoadWatchlist(
         self, request: delivery_pb2.Watchlist, context: grpc.ServicerContext
     ) -> delivery_pb2.LoadWatchlistResponse:
-        owner = authorize_member(context, self._settings, self._directory, request.owner)
+        caller = authorize_member_call(context, self._settings, self._directory, request.owner, needs_user=True)
+        owner = caller.member
         violations = validate_watchlist(request, owner)
         if violations:
             log.info("watchlist of %s rejected: %d violations", owner, len(violations))
             return delivery_pb2.LoadWatchlistResponse(entries=0, errors=violations)
         stored = normalize_watchlist(request, owner, datetime.now(UTC))
+        scope = delivery_pb2.WatchlistScope.Name(stored.scope).removeprefix("WATCHLIST_SCOPE_").lower()
+        self._audited(context, "watchlist-loaded", owner, f"{len(stored.entries)} entries, {scope}", caller.user)
         self._producer.store(context, self._topics.watchlists, owner, stored.SerializeToString(), "watchlist")
         WATCHLISTS_LOADED.inc()
         log.info(
@@ -245,7 +263,8 @@ class RulesAdminServicer(_ConfigAdmin, delivery_pb2_grpc.RulesAdminServicer):
     def LoadRules(
         self, request: delivery_pb2.RuleFile, context: grpc.ServicerContext
     ) -> delivery_pb2.LoadRulesResponse:
-        owner = authorize_member(context, self._settings, self._directory, request.owner)
+        caller = authorize_member_call(context, self._settings, self._directory, request.owner, needs_user=True)
+        owner = caller.member
         source = f"rules of {owner}"
         try:
             check_size(request.yaml, source, self._limits)  # before taking a slot: a huge file costs nothing
@@ -264,6 +283,7 @@ class RulesAdminServicer(_ConfigAdmin, delivery_pb2_grpc.RulesAdminServicer):
                 for p in exc.problems
             ]
             return delivery_pb2.LoadRulesResponse(errors=errors)
+        self._audited(context, "rules-loaded", owner, f"{len(ruleset.rules)} rules, {ruleset.digest}", caller.user)
         self._producer.store(context, self._topics.rules, owner, request.yaml.encode(), "rule file")
         log.info("rules of %s stored: %d enabled, digest %s", owner, len(ruleset.rules), ruleset.digest)
         return delivery_pb2.LoadRulesResponse(rules=len(ruleset.rules), digest=ruleset.digest)

@@ -27,7 +27,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.auth import authorize_member
+from services.auth import authorize_member, authorize_member_call
 from services.bus import TableReader, Topics, make_consumer, make_producer
 from services.codec import READER_NAME, READER_RULE, hit_fingerprint
 from services.config import HubSettings
@@ -94,9 +94,9 @@ def default_consumer_factory(settings: HubSettings) -> ConsumerFactory:
 
 
 def audit_event(
-    event: str, member: str, hit_id: str = "", cursor: int = -1, detail: str = ""
+    event: str, member: str, hit_id: str = "", cursor: int = -1, detail: str = "", user: str = ""
 ) -> delivery_pb2.AuditEvent:
-    record = delivery_pb2.AuditEvent(event=event, member=member, hit_id=hit_id, cursor=cursor, detail=detail)
+    record = delivery_pb2.AuditEvent(event=event, member=member, hit_id=hit_id, cursor=cursor, detail=detail, user=user)
     record.at.GetCurrentTime()
     return record
 
@@ -149,9 +149,7 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         )
         self._producer: KafkaProducer | None = None
         # What was delivered to whom (the router's ledger, read from the deliveries topic) for Dispose.
-        self._ledger_factory = ledger_factory or (
-            lambda ledger: TableReader(settings, self._topics.deliveries, ledger.apply_record, "apihub-delivery-ledger")
-        )
+        self._ledger_factory = ledger_factory or (lambda ledger: self._ledger_reader(ledger.apply_record))
         self._ledger: tuple[DeliveryLedger, TableReader] | None = None
         self._shared_lock = threading.Lock()
         # Open Subscribe streams per member, and the most one member may have.
@@ -162,6 +160,22 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
         # kafka-python consumers are not thread-safe: one committer per member, used under its lock.
         self._committers: dict[tuple[str, str], tuple[KafkaConsumer, threading.Lock]] = {}
         self._committers_lock = threading.Lock()
+
+    def _ledger_reader(self, apply) -> TableReader:
+        """The deliveries topic's reader: its catch-ups give up within KAFKA_TIMEOUT_S (an outage: UNAVAILABLE)."""
+        client_id = "apihub-delivery-ledger"
+        consumer = make_consumer(
+            self._settings,
+            None,
+            client_id,
+            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+            request_timeout_ms=int(KAFKA_TIMEOUT_S * 1000),
+        )
+        try:
+            return TableReader(self._settings, self._topics.deliveries, apply, client_id, consumer=consumer)
+        except BaseException:
+            consumer.close(autocommit=False)
+            raise
 
     def _partition(self, member: str) -> TopicPartition:
         return TopicPartition(self._topics.outbox(member), 0)
@@ -338,38 +352,49 @@ class HitDeliveryServicer(delivery_pb2_grpc.HitDeliveryServicer):
     def Dispose(
         self, request: delivery_pb2.DisposeRequest, context: grpc.ServicerContext
     ) -> delivery_pb2.DisposeResponse:
-        member = authorize_member(context, self._settings, self._directory, request.member)
+        caller = authorize_member_call(context, self._settings, self._directory, request.member, needs_user=True)
+        member = caller.member
         if request.outcome not in OUTCOME_NAMES:
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f"outcome must be one of {', '.join(OUTCOME_NAMES.values())}"
             )
         if not request.hit_id:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hit_id is required")
-        try:
-            record = self._delivered(request.hit_id)
-        except KafkaError as exc:
-            _broker_unavailable(context, exc)
-        if record is None or member not in record.fingerprints:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"no hit {request.hit_id} was delivered to {member}")
+        record = self.delivered_to(context, member, request.hit_id)
         disposition = delivery_pb2.Disposition(
             hit_id=request.hit_id,
             member=member,
             outcome=request.outcome,
             note=request.note,
             reason_keys=record.reason_keys,
+            user=caller.user,
         )
         disposition.at.GetCurrentTime()
         self.record(
             context,
-            audit_event("disposed", member, hit_id=request.hit_id, detail=OUTCOME_NAMES[request.outcome]),
+            audit_event(
+                "disposed", member, hit_id=request.hit_id, detail=OUTCOME_NAMES[request.outcome], user=caller.user
+            ),
             (self._topics.dispositions, request.hit_id, disposition),
         )
         DISPOSITIONS.labels(member=member, outcome=OUTCOME_NAMES[request.outcome]).inc()
         log.info("member %s disposed hit %s as %s", member, request.hit_id, OUTCOME_NAMES[request.outcome])
         return delivery_pb2.DisposeResponse(disposition=disposition)
 
-    def _delivered(self, hit_id: str) -> hit_pb2.DeliveryRecord | None:
-        """What the router recorded of this hit's deliveries (members, reasons), as of now."""
+    def delivered_to(self, context: grpc.ServicerContext, member: str, hit_id: str) -> hit_pb2.DeliveryRecord:
+        """What the router recorded of a hit the member received, or abort: NOT_FOUND for a hit never delivered
+        to it (another member's included: no hint that it exists), UNAVAILABLE on a broker outage."""
+        try:
+            record = self.delivered(hit_id)
+        except KafkaError as exc:
+            _broker_unavailable(context, exc)
+        if record is None or member not in record.fingerprints:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no hit {hit_id} was delivered to {member}")
+        return record
+
+    def delivered(self, hit_id: str) -> hit_pb2.DeliveryRecord | None:
+        """What the router recorded of this hit's deliveries (members, reasons), as of now; None for a hit it never
+        delivered or whose flight closed (APIHUB_FLIGHT_STATE_DAYS). Raises KafkaError on a broker outage."""
         with self._shared_lock:
             if self._ledger is None:
                 ledger = DeliveryLedger.for_settings(self._settings, "dispose")

@@ -1,5 +1,5 @@
-"""The router process: the member-facing gRPC server (HitDelivery, WatchlistAdmin, RulesAdmin, health,
-reflection) plus the RouterWorker thread that fills the outboxes.
+"""The router process: the member-facing gRPC server (HitDelivery, WatchlistAdmin, RulesAdmin, MemberRecords,
+health, reflection) plus the RouterWorker thread that fills the outboxes.
 
 ``DeliveryServer`` builds and binds (tests listen on "127.0.0.1:0"); ``run_router`` is the entry point that
 owns signals, metrics and the shutdown order.
@@ -19,6 +19,7 @@ from services.limits import LimitInterceptor
 from services.router.admin import ConfigProducer, RulesAdminServicer, WatchlistAdminServicer
 from services.router.delivery import HitDeliveryServicer
 from services.router.lag import OutboxLagMonitor
+from services.router.records import MemberRecordsServicer
 from services.router.webhook import WebhookDispatcher
 from services.router.worker import RouterWorker
 from services.serving import add_standard_services, bind, new_grpc_server, start_metrics, wait_for_signal
@@ -33,6 +34,7 @@ SERVICE_NAMES = [
     delivery_pb2.DESCRIPTOR.services_by_name["HitDelivery"].full_name,
     delivery_pb2.DESCRIPTOR.services_by_name["WatchlistAdmin"].full_name,
     delivery_pb2.DESCRIPTOR.services_by_name["RulesAdmin"].full_name,
+    delivery_pb2.DESCRIPTOR.services_by_name["MemberRecords"].full_name,
 ]
 
 
@@ -43,14 +45,19 @@ class DeliveryServer:
         self.delivery = HitDeliveryServicer(settings, directory)
         # One producer per process for members' configuration, shared by both admin servicers.
         self.config_producer = ConfigProducer.for_settings(settings)
-        self.admin = WatchlistAdminServicer(settings, directory, producer=self.config_producer)
-        self.rules = RulesAdminServicer(settings, directory, producer=self.config_producer)
+        # Loads are written to the audit trail through the HitDelivery servicer's producer, as its own events are.
+        audit = self.delivery.record
+        self.admin = WatchlistAdminServicer(settings, directory, producer=self.config_producer, audit=audit)
+        self.rules = RulesAdminServicer(settings, directory, producer=self.config_producer, audit=audit)
+        # Members' own records (watchlist entries, audit trail, dispositions, precision, outbox lag), and views.
+        self.records = MemberRecordsServicer(settings, directory, self.delivery)
         # Every member bounded (services.limits): streams, admin loads and bytes per member, a reserve for the rest.
         self.limits = LimitInterceptor(settings)
         self.server = new_grpc_server(settings, self.limits)
         delivery_pb2_grpc.add_HitDeliveryServicer_to_server(self.delivery, self.server)
         delivery_pb2_grpc.add_WatchlistAdminServicer_to_server(self.admin, self.server)
         delivery_pb2_grpc.add_RulesAdminServicer_to_server(self.rules, self.server)
+        delivery_pb2_grpc.add_MemberRecordsServicer_to_server(self.records, self.server)
         self.health = add_standard_services(self.server, SERVICE_NAMES)
         self.port = bind(self.server, listen or settings.delivery_listen, settings)
         self._stopped = False
@@ -68,6 +75,7 @@ class DeliveryServer:
         self.delivery.stop()
         self.server.stop(grace).wait()
         self.delivery.close()
+        self.records.close()
         self.config_producer.close()
 
 

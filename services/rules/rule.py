@@ -2,7 +2,8 @@
 over the traveller frame, restricted to its validity dates and its owner's jurisdiction (Rule.applies).
 
 Member rules are written in the rule language (services.rules.language) and compiled into this shape; the hub
-ships HUB_RULES below. The profiler evaluates them over a batch (services.profiler.rules).
+ships HUB_RULES below. They are evaluated over a batch's traveller frame (services.rules.frames) by
+services.rules.evaluate, wherever rules run: the profiler, `apihub rules test`, the member console's backtest.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import date
 import polars as pl
 
 # Column of the batch frame listing the members with jurisdiction over each traveller's flight (see
-# services.profiler.rules.with_jurisdiction); member rules read it, hub-wide rules do not need it.
+# services.rules.evaluate.with_jurisdiction); member rules read it, hub-wide rules do not need it.
 JURISDICTION = "jurisdiction"
 
 

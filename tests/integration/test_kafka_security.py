@@ -77,6 +77,7 @@ def secure_settings(broker: SecureBroker, **changes) -> HubSettings:
         ingest_metrics_port=-1,
         profiler_metrics_port=-1,
         router_metrics_port=-1,
+        console_metrics_port=-1,
         heartbeat_seconds=0.2,
         profiler_poll_ms=50,
         kafka_security_protocol="SASL_SSL",

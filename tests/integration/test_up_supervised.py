@@ -56,6 +56,8 @@ def hub_env(kafka, tmp_path) -> dict[str, str]:
         "APIHUB_INGEST_METRICS_PORT": "-1",
         "APIHUB_PROFILER_METRICS_PORT": str(free_port()),
         "APIHUB_ROUTER_METRICS_PORT": "-1",
+        "APIHUB_CONSOLE_LISTEN": f"127.0.0.1:{free_port()}",
+        "APIHUB_CONSOLE_METRICS_PORT": "-1",
         "APIHUB_SUPERVISOR_METRICS_PORT": str(free_port()),
     }
 
@@ -93,7 +95,7 @@ def test_up_restarts_a_killed_profiler_and_screens_what_comes_after(hub_env, tmp
         first: HubStatus = until(
             lambda: (s := read_status(status_file)).all_up and s, "the hub comes up", 180, up, output
         )
-        assert set(first.services) == {"ingest", "profiler", "router"}  # an external broker: not supervised here
+        assert set(first.services) == {"ingest", "profiler", "router", "console"}  # the broker is external here
         killed = first.services["profiler"]["pid"]
         os.kill(killed, signal.SIGKILL)
 

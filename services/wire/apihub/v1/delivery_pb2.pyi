@@ -88,20 +88,22 @@ class DisposeRequest(_message.Message):
     def __init__(self, member: _Optional[str] = ..., hit_id: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Disposition(_message.Message):
-    __slots__ = ("hit_id", "member", "outcome", "note", "at", "reason_keys")
+    __slots__ = ("hit_id", "member", "outcome", "note", "at", "reason_keys", "user")
     HIT_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     REASON_KEYS_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
     hit_id: str
     member: str
     outcome: Outcome
     note: str
     at: _timestamp_pb2.Timestamp
     reason_keys: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, hit_id: _Optional[str] = ..., member: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., note: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason_keys: _Optional[_Iterable[str]] = ...) -> None: ...
+    user: str
+    def __init__(self, hit_id: _Optional[str] = ..., member: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., note: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason_keys: _Optional[_Iterable[str]] = ..., user: _Optional[str] = ...) -> None: ...
 
 class DisposeResponse(_message.Message):
     __slots__ = ("disposition",)
@@ -110,20 +112,22 @@ class DisposeResponse(_message.Message):
     def __init__(self, disposition: _Optional[_Union[Disposition, _Mapping]] = ...) -> None: ...
 
 class AuditEvent(_message.Message):
-    __slots__ = ("event", "member", "hit_id", "cursor", "at", "detail")
+    __slots__ = ("event", "member", "hit_id", "cursor", "at", "detail", "user")
     EVENT_FIELD_NUMBER: _ClassVar[int]
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     HIT_ID_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
     event: str
     member: str
     hit_id: str
     cursor: int
     at: _timestamp_pb2.Timestamp
     detail: str
-    def __init__(self, event: _Optional[str] = ..., member: _Optional[str] = ..., hit_id: _Optional[str] = ..., cursor: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...
+    user: str
+    def __init__(self, event: _Optional[str] = ..., member: _Optional[str] = ..., hit_id: _Optional[str] = ..., cursor: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., user: _Optional[str] = ...) -> None: ...
 
 class AuditSeal(_message.Message):
     __slots__ = ("partition", "through_offset", "chain_sha256", "genesis_offset", "log_start_offset", "key_id", "hmac_sha256", "at", "sealer")
@@ -208,3 +212,169 @@ class LoadRulesResponse(_message.Message):
     errors: _containers.RepeatedCompositeFieldContainer[_intake_pb2.FieldViolation]
     digest: str
     def __init__(self, rules: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[_intake_pb2.FieldViolation, _Mapping]]] = ..., digest: _Optional[str] = ...) -> None: ...
+
+class ListWatchlistRequest(_message.Message):
+    __slots__ = ("member", "query", "offset", "limit")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    query: str
+    offset: int
+    limit: int
+    def __init__(self, member: _Optional[str] = ..., query: _Optional[str] = ..., offset: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListWatchlistResponse(_message.Message):
+    __slots__ = ("entries", "total", "list_size", "scope", "loaded_at")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    LIST_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    LOADED_AT_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[WatchlistEntry]
+    total: int
+    list_size: int
+    scope: WatchlistScope
+    loaded_at: _timestamp_pb2.Timestamp
+    def __init__(self, entries: _Optional[_Iterable[_Union[WatchlistEntry, _Mapping]]] = ..., total: _Optional[int] = ..., list_size: _Optional[int] = ..., scope: _Optional[_Union[WatchlistScope, str]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AuditTrailRequest(_message.Message):
+    __slots__ = ("member", "before_offset", "limit")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    before_offset: int
+    limit: int
+    def __init__(self, member: _Optional[str] = ..., before_offset: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class AuditRecord(_message.Message):
+    __slots__ = ("offset", "event")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    event: AuditEvent
+    def __init__(self, offset: _Optional[int] = ..., event: _Optional[_Union[AuditEvent, _Mapping]] = ...) -> None: ...
+
+class AuditTrailResponse(_message.Message):
+    __slots__ = ("records", "next_before_offset")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_BEFORE_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[AuditRecord]
+    next_before_offset: int
+    def __init__(self, records: _Optional[_Iterable[_Union[AuditRecord, _Mapping]]] = ..., next_before_offset: _Optional[int] = ...) -> None: ...
+
+class ListDispositionsRequest(_message.Message):
+    __slots__ = ("member", "limit")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    limit: int
+    def __init__(self, member: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListDispositionsResponse(_message.Message):
+    __slots__ = ("dispositions", "total")
+    DISPOSITIONS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    dispositions: _containers.RepeatedCompositeFieldContainer[Disposition]
+    total: int
+    def __init__(self, dispositions: _Optional[_Iterable[_Union[Disposition, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
+
+class PrecisionRequest(_message.Message):
+    __slots__ = ("member",)
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    def __init__(self, member: _Optional[str] = ...) -> None: ...
+
+class ReasonPrecision(_message.Message):
+    __slots__ = ("reason", "confirmed", "refuted")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_FIELD_NUMBER: _ClassVar[int]
+    REFUTED_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    confirmed: int
+    refuted: int
+    def __init__(self, reason: _Optional[str] = ..., confirmed: _Optional[int] = ..., refuted: _Optional[int] = ...) -> None: ...
+
+class PrecisionResponse(_message.Message):
+    __slots__ = ("reasons",)
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    reasons: _containers.RepeatedCompositeFieldContainer[ReasonPrecision]
+    def __init__(self, reasons: _Optional[_Iterable[_Union[ReasonPrecision, _Mapping]]] = ...) -> None: ...
+
+class OutboxLagRequest(_message.Message):
+    __slots__ = ("member",)
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    def __init__(self, member: _Optional[str] = ...) -> None: ...
+
+class ReaderLag(_message.Message):
+    __slots__ = ("reader", "webhook", "next_cursor", "pending")
+    READER_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    reader: str
+    webhook: bool
+    next_cursor: int
+    pending: int
+    def __init__(self, reader: _Optional[str] = ..., webhook: _Optional[bool] = ..., next_cursor: _Optional[int] = ..., pending: _Optional[int] = ...) -> None: ...
+
+class OutboxLagResponse(_message.Message):
+    __slots__ = ("oldest_cursor", "end_cursor", "readers")
+    OLDEST_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    END_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    READERS_FIELD_NUMBER: _ClassVar[int]
+    oldest_cursor: int
+    end_cursor: int
+    readers: _containers.RepeatedCompositeFieldContainer[ReaderLag]
+    def __init__(self, oldest_cursor: _Optional[int] = ..., end_cursor: _Optional[int] = ..., readers: _Optional[_Iterable[_Union[ReaderLag, _Mapping]]] = ...) -> None: ...
+
+class RecordViewRequest(_message.Message):
+    __slots__ = ("member", "hit_id", "cursor")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    HIT_ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    hit_id: str
+    cursor: int
+    def __init__(self, member: _Optional[str] = ..., hit_id: _Optional[str] = ..., cursor: _Optional[int] = ...) -> None: ...
+
+class RecordViewResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: AuditEvent
+    def __init__(self, event: _Optional[_Union[AuditEvent, _Mapping]] = ...) -> None: ...
+
+class GetRulesRequest(_message.Message):
+    __slots__ = ("member",)
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    def __init__(self, member: _Optional[str] = ...) -> None: ...
+
+class GetRulesResponse(_message.Message):
+    __slots__ = ("yaml", "present", "digest")
+    YAML_FIELD_NUMBER: _ClassVar[int]
+    PRESENT_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    yaml: str
+    present: bool
+    digest: str
+    def __init__(self, yaml: _Optional[str] = ..., present: _Optional[bool] = ..., digest: _Optional[str] = ...) -> None: ...
+
+class RecordTakeRequest(_message.Message):
+    __slots__ = ("member", "hit_id", "cursor")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    HIT_ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    hit_id: str
+    cursor: int
+    def __init__(self, member: _Optional[str] = ..., hit_id: _Optional[str] = ..., cursor: _Optional[int] = ...) -> None: ...
+
+class RecordTakeResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: AuditEvent
+    def __init__(self, event: _Optional[_Union[AuditEvent, _Mapping]] = ...) -> None: ...

@@ -326,3 +326,398 @@ class RulesAdmin:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class MemberRecordsStub:
+    """Member-scoped reads for a member's own tools (the hub's member console among them): each call names the member
+    and is checked against the caller's credential like HitDelivery (a member token for that member, or the hub's
+    console). Every answer is bounded (page sizes, scan limits); a broker outage answers UNAVAILABLE, a member with
+    too many of these calls at once RESOURCE_EXHAUSTED.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListWatchlist = channel.unary_unary(
+                '/apihub.v1.MemberRecords/ListWatchlist',
+                request_serializer=apihub_dot_v1_dot_delivery__pb2.ListWatchlistRequest.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_delivery__pb2.ListWatchlistResponse.FromString,
+                _registered_method=True)
+        self.AuditTrail = channel.unary_unary(
+                '/apihub.v1.MemberRecords/AuditTrail',
+                request_serializer=apihub_dot_v1_dot_delivery__pb2.AuditTrailRequest.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_delivery__pb2.AuditTrailResponse.FromString,
+                _registered_method=True)
+        self.ListDispositions = channel.unary_unary(
+                '/apihub.v1.MemberRecords/ListDispositions',
+                request_serializer=apihub_dot_v1_dot_delivery__pb2.ListDispositionsRequest.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_delivery__pb2.ListDispositionsResponse.FromString,
+                _registered_method=True)
+        self.Precision = channel.unary_unary(
+                '/apihub.v1.MemberRecords/Precision',
+                request_serializer=apihub_dot_v1_dot_delivery__pb2.PrecisionRequest.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_delivery__pb2.PrecisionResponse.FromString,
+                _registered_method=True)
+        self.OutboxLag = channel.unary_unary(
+                '/apihub.v1.MemberRecords/OutboxLag',
+                request_serializer=apihub_dot_v1_dot_delivery__pb2.OutboxLagRequest.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_delivery__pb2.OutboxLagResponse.FromString,
+                _registered_method=True)
+        self.RecordView = channel.unary_unary(
+                '/apihub.v1.MemberRecords/RecordView',
+                request_serializer=apihub_dot_v1_dot_delivery__pb2.RecordViewRequest.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_delivery__pb2.RecordViewResponse.FromString,
+                _registered_method=True)
+        self.GetRules = channel.unary_unary(
+                '/apihub.v1.MemberRecords/GetRules',
+                request_serializer=apihub_dot_v1_dot_delivery__pb2.GetRulesRequest.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_delivery__pb2.GetRulesResponse.FromString,
+                _registered_method=True)
+        self.RecordTake = channel.unary_unary(
+                '/apihub.v1.MemberRecords/RecordTake',
+                request_serializer=apihub_dot_v1_dot_delivery__pb2.RecordTakeRequest.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_delivery__pb2.RecordTakeResponse.FromString,
+                _registered_method=True)
+
+
+class MemberRecordsServicer:
+    """Member-scoped reads for a member's own tools (the hub's member console among them): each call names the member
+    and is checked against the caller's credential like HitDelivery (a member token for that member, or the hub's
+    console). Every answer is bounded (page sizes, scan limits); a broker outage answers UNAVAILABLE, a member with
+    too many of these calls at once RESOURCE_EXHAUSTED.
+    """
+
+    def ListWatchlist(self, request, context):
+        """The member's current watchlist entries (its latest load), filtered and paged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuditTrail(self, request, context):
+        """The member's audit events, newest first, paged by offset.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDispositions(self, request, context):
+        """The member's latest disposition of each hit it disposed, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Precision(self, request, context):
+        """Precision of the member's own rules and watchlist entries, from its own dispositions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OutboxLag(self, request, context):
+        """Hits in the member's outbox each of its readers has not acknowledged yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordView(self, request, context):
+        """Write to the audit trail that an officer viewed a hit's traveller ("viewed"); NOT_FOUND for a hit the member
+        never received.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRules(self, request, context):
+        """The member's current rule file as the hub holds it (the latest record of the rules topic under its code).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordTake(self, request, context):
+        """Write to the audit trail that an officer took a hit in hand ("taken", the console's "I'm on it"); checked as
+        RecordView is: NOT_FOUND for a hit the member never received.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_MemberRecordsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListWatchlist': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWatchlist,
+                    request_deserializer=apihub_dot_v1_dot_delivery__pb2.ListWatchlistRequest.FromString,
+                    response_serializer=apihub_dot_v1_dot_delivery__pb2.ListWatchlistResponse.SerializeToString,
+            ),
+            'AuditTrail': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuditTrail,
+                    request_deserializer=apihub_dot_v1_dot_delivery__pb2.AuditTrailRequest.FromString,
+                    response_serializer=apihub_dot_v1_dot_delivery__pb2.AuditTrailResponse.SerializeToString,
+            ),
+            'ListDispositions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDispositions,
+                    request_deserializer=apihub_dot_v1_dot_delivery__pb2.ListDispositionsRequest.FromString,
+                    response_serializer=apihub_dot_v1_dot_delivery__pb2.ListDispositionsResponse.SerializeToString,
+            ),
+            'Precision': grpc.unary_unary_rpc_method_handler(
+                    servicer.Precision,
+                    request_deserializer=apihub_dot_v1_dot_delivery__pb2.PrecisionRequest.FromString,
+                    response_serializer=apihub_dot_v1_dot_delivery__pb2.PrecisionResponse.SerializeToString,
+            ),
+            'OutboxLag': grpc.unary_unary_rpc_method_handler(
+                    servicer.OutboxLag,
+                    request_deserializer=apihub_dot_v1_dot_delivery__pb2.OutboxLagRequest.FromString,
+                    response_serializer=apihub_dot_v1_dot_delivery__pb2.OutboxLagResponse.SerializeToString,
+            ),
+            'RecordView': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordView,
+                    request_deserializer=apihub_dot_v1_dot_delivery__pb2.RecordViewRequest.FromString,
+                    response_serializer=apihub_dot_v1_dot_delivery__pb2.RecordViewResponse.SerializeToString,
+            ),
+            'GetRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRules,
+                    request_deserializer=apihub_dot_v1_dot_delivery__pb2.GetRulesRequest.FromString,
+                    response_serializer=apihub_dot_v1_dot_delivery__pb2.GetRulesResponse.SerializeToString,
+            ),
+            'RecordTake': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordTake,
+                    request_deserializer=apihub_dot_v1_dot_delivery__pb2.RecordTakeRequest.FromString,
+                    response_serializer=apihub_dot_v1_dot_delivery__pb2.RecordTakeResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'apihub.v1.MemberRecords', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('apihub.v1.MemberRecords', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class MemberRecords:
+    """Member-scoped reads for a member's own tools (the hub's member console among them): each call names the member
+    and is checked against the caller's credential like HitDelivery (a member token for that member, or the hub's
+    console). Every answer is bounded (page sizes, scan limits); a broker outage answers UNAVAILABLE, a member with
+    too many of these calls at once RESOURCE_EXHAUSTED.
+    """
+
+    @staticmethod
+    def ListWatchlist(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.MemberRecords/ListWatchlist',
+            apihub_dot_v1_dot_delivery__pb2.ListWatchlistRequest.SerializeToString,
+            apihub_dot_v1_dot_delivery__pb2.ListWatchlistResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuditTrail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.MemberRecords/AuditTrail',
+            apihub_dot_v1_dot_delivery__pb2.AuditTrailRequest.SerializeToString,
+            apihub_dot_v1_dot_delivery__pb2.AuditTrailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDispositions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.MemberRecords/ListDispositions',
+            apihub_dot_v1_dot_delivery__pb2.ListDispositionsRequest.SerializeToString,
+            apihub_dot_v1_dot_delivery__pb2.ListDispositionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Precision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.MemberRecords/Precision',
+            apihub_dot_v1_dot_delivery__pb2.PrecisionRequest.SerializeToString,
+            apihub_dot_v1_dot_delivery__pb2.PrecisionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OutboxLag(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.MemberRecords/OutboxLag',
+            apihub_dot_v1_dot_delivery__pb2.OutboxLagRequest.SerializeToString,
+            apihub_dot_v1_dot_delivery__pb2.OutboxLagResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordView(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.MemberRecords/RecordView',
+            apihub_dot_v1_dot_delivery__pb2.RecordViewRequest.SerializeToString,
+            apihub_dot_v1_dot_delivery__pb2.RecordViewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.MemberRecords/GetRules',
+            apihub_dot_v1_dot_delivery__pb2.GetRulesRequest.SerializeToString,
+            apihub_dot_v1_dot_delivery__pb2.GetRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordTake(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.MemberRecords/RecordTake',
+            apihub_dot_v1_dot_delivery__pb2.RecordTakeRequest.SerializeToString,
+            apihub_dot_v1_dot_delivery__pb2.RecordTakeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
