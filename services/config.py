@@ -113,8 +113,9 @@ class HubSettings(BaseSettings):
     # the longer of this and traveller_retention_days: they must outlive what they describe.
     outbox_retention_days: int = 30
     # A member's webhook failing (no 2xx) for less than this (seconds) keeps its hits: they are tried again, in order,
-    # until the endpoint answers. Past it, each hit's attempts (8, about a minute) end in the dead-letter topic, so
-    # an endpoint gone for good does not hold the outbox for ever. Default: a day (within the outbox's retention).
+    # until the endpoint answers. Past it, each hit's attempts (8, half a minute at most) end in the dead-letter
+    # topic, so an endpoint gone for good does not hold the outbox for ever. Default: a day (within the outbox's
+    # retention).
     webhook_give_up_seconds: float = 86_400.0
     # The audit trail (ids, events, no personal data): five years. -1 keeps it until an operator purges it.
     audit_retention_days: int = 1826

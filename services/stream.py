@@ -59,12 +59,15 @@ class LoopSettings:
 
 @dataclass(frozen=True)
 class Output:
-    """One record for the loop to produce."""
+    """One record for the loop to produce. Outputs of a later ``phase`` are sent only once the broker acknowledged
+    every output of the earlier ones: a record that says something was done (a ledger entry) never reaches the broker
+    without what it says was done (the copies), whatever a crash interrupts."""
 
     topic: str
     value: bytes | None
     key: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
+    phase: int = 0
 
 
 class Interrupted(Exception):
@@ -304,7 +307,12 @@ class StreamLoop:
             log.warning("%s: warm-up incomplete, retried with the first batch (%s)", self.name, type(exc).__name__)
 
     def _produce(self, outputs: Sequence[Output]) -> None:
-        """Send every output, flush once, then check every send (never a wait on one future per record)."""
+        """Send the outputs phase by phase: every output of a phase, one flush, then a check of every send (never a
+        wait on one future per record), before the next phase is sent."""
+        for phase in sorted({out.phase for out in outputs}):
+            self._produce_phase([out for out in outputs if out.phase == phase])
+
+    def _produce_phase(self, outputs: Sequence[Output]) -> None:
         if not outputs:
             return
         sends = []

@@ -227,3 +227,29 @@ def test_a_loop_reads_either_subscribed_topics_or_assigned_partitions():
     assert calls == [("assign", (TopicPartition(IN, 0),))]
     with pytest.raises(ValueError):
         StreamLoop("neither", FakeConsumer(calls), FakeProducer(calls), Echo(calls))
+
+
+class Ledgered(Echo):
+    """A handler whose outputs record what it did (phase 1) beside what it did (phase 0), as the router's are."""
+
+    def handle(self, records):
+        self.calls.append(("handle", [r.offset for r in records]))
+        done = [Output("unit.out.v1", r.value, key=r.key) for r in records]
+        return [Output("unit.ledger.v1", b"done", key=r.key, phase=1) for r in records] + done
+
+
+def test_a_later_phase_is_sent_only_once_the_broker_acknowledged_the_earlier_one():
+    calls = []
+    loop = loop_of(calls, handler=Ledgered(calls))
+    assert loop.step() is True
+    sent = [(c[0], c[1]) if c[0] == "send" else (c[0],) for c in calls if c[0] in ("send", "flush")]
+    assert sent == [("send", "unit.out.v1")] * 3 + [("flush",)] + [("send", "unit.ledger.v1")] * 3 + [("flush",)]
+
+
+def test_a_failed_earlier_phase_sends_nothing_of_the_later_one():
+    calls = []
+    loop = loop_of(calls, handler=Ledgered(calls), producer=FakeProducer(calls, fail_topic="unit.out.v1"))
+    with pytest.raises(KafkaTimeoutError):
+        loop.step()
+    assert not [c for c in calls if c[0] == "send" and c[1] == "unit.ledger.v1"]
+    assert "commit" not in kinds(calls)

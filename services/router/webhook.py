@@ -60,7 +60,9 @@ DEAD_LETTERS = Counter("apihub_router_dead_letters", "Hits given up on after eve
 class RetryPolicy:
     attempts: int = 8
     first_delay_s: float = 0.5
-    max_delay_s: float = 60.0
+    # The longest pause between two attempts: once an endpoint that was down answers again, its hits flow again
+    # within this (plus one POST). 8 attempts take at most 31.5 s (about 16 s on average, with full jitter).
+    max_delay_s: float = 8.0
     timeout_s: float = 10.0
     # While the member's endpoint has been failing for less than this (seconds, since its last 2xx), a hit whose
     # attempts ran out is not dead-lettered: the batch is rewound and tried again (APIHUB_WEBHOOK_GIVE_UP_SECONDS),

@@ -3,9 +3,9 @@
 At-least-once in, once per member in effect. The hub's stream loop (services.stream) polls a batch of hits,
 produces what ``handle()`` returns, flushes, checks every send and only then commits the batch's offsets, or
 rewinds the batch. This worker's part: before a batch, the delivery ledger catches up with the deliveries topic;
-the batch's copies (new hits, updates of changed hits, withdrawals to the members that got a hit), their audit
-events and the ledger records they change are its outputs, produced and flushed together; the ledger adopts
-its records once they are acknowledged. A crash or a failed send replays the batch; the ledger then holds what
+the batch's copies (new hits, updates of changed hits, withdrawals to the members that got a hit) and their audit
+events are produced and flushed first, then the ledger records they change (services.stream's phases); the ledger
+adopts its records once they are acknowledged. A crash or a failed send replays the batch; the ledger then holds what
 was already delivered, and a Subscribe stream skips duplicates it has already sent.
 """
 
@@ -172,8 +172,11 @@ class RouterWorker(Handler):
             state = "withdrawn" if copy.state == hit_pb2.HIT_STATE_WITHDRAWN else "active"
             event = audit_event("enqueued", copy.recipient, hit_id=copy.hit_id, detail=state)
             outputs.append(Output(self._topics.audit, event.SerializeToString(), key=copy.recipient.encode()))
+        # The ledger's records go only once the copies they record are on the broker (phase 1): a crash between the
+        # two leaves copies the ledger does not know, sent again under the same (hit id, version), which members
+        # de-duplicate, never a record of a copy that is not in the outbox, which would be lost.
         for hit_id, entry in plan.records.items():
-            outputs.append(Output(self._topics.deliveries, entry.SerializeToString(), key=hit_id.encode()))
+            outputs.append(Output(self._topics.deliveries, entry.SerializeToString(), key=hit_id.encode(), phase=1))
         return outputs
 
     def acknowledged(self, records: list, outputs: Sequence[Output]) -> None:

@@ -161,3 +161,10 @@ def test_an_endpoint_failing_for_less_than_the_give_up_time_keeps_its_hits(parts
     [dead] = dispatcher.handle([record])
     assert dead.topic == topics.dead_letters
     dispatcher.close()
+
+
+def test_a_webhook_that_answers_again_gets_its_next_attempt_within_eight_seconds():
+    """The pause between two attempts never exceeds 8 s, however long the endpoint was down (full jitter)."""
+    policy = RetryPolicy()
+    assert max(policy.delay(attempt) for attempt in range(1, 50) for _ in range(20)) <= 8.0
+    assert sum(min(policy.max_delay_s, policy.first_delay_s * 2 ** (a - 1)) for a in range(1, policy.attempts)) <= 32

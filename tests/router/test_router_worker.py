@@ -61,8 +61,11 @@ def test_outputs_flushed_before_inputs_committed(worker_parts, unit_settings, fa
     worker.route_batch({tp: [first, second]})
 
     kinds = [c[0] for c in calls if c[0] != "subscribe"]
-    # Two outbox copies, their two audit events and two delivery records, all flushed before the commit.
-    assert kinds == ["send"] * 6 + ["flush", "commit"]
+    # Two outbox copies and their two audit events flushed, then the two delivery records that record them
+    # (never a record on the broker before its copy), all before the commit.
+    assert kinds == ["send"] * 4 + ["flush"] + ["send"] * 2 + ["flush", "commit"]
+    sent = [c[1] for c in calls if c[0] == "send"]
+    assert all(topic == topics.deliveries for topic in sent[4:]) and topics.deliveries not in sent[:4]
     committed = calls[-1][1]
     assert committed[tp].offset == 5  # next record to read, not the last one read
 
