@@ -325,17 +325,23 @@ def _check_console(settings: HubSettings, timeout: float) -> str:
     context = None
     if settings.server_tls:
         context = ssl.create_default_context(cafile=str(settings.tls_ca_file) if settings.tls_ca_file else None)
-    handlers = [urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)]
-    try:
-        with urllib.request.build_opener(*handlers).open(url, timeout=timeout) as page:
-            body = page.read()
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        reason = getattr(reason, "strerror", None) or reason
-        raise HubError(f"console: no answer at {url} ({reason})") from None
-    if body.strip() != b"ok":
+    if _fetch(url, timeout, "console", context=context).strip() != b"ok":
         raise HubError(f"console: {url} answers, but not as the console")
     return f"console at {url}: up"
+
+
+def _fetch(url: str, timeout: float, service: str, missing: str = "answer", context=None) -> bytes:
+    """The page at ``url``, never through an HTTP proxy; HubError naming the service and the reason when not."""
+    handlers = [urllib.request.ProxyHandler({})]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    try:
+        with urllib.request.build_opener(*handlers).open(url, timeout=timeout) as page:
+            return page.read()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)  # urllib's URLError wraps the socket's error
+        reason = getattr(reason, "strerror", None) or reason
+        raise HubError(f"{service}: no {missing} at {url} ({reason})") from None
 
 
 def _check_profiler_page(settings: HubSettings, timeout: float) -> str:
@@ -345,14 +351,7 @@ def _check_profiler_page(settings: HubSettings, timeout: float) -> str:
             f"the profiler's health is its metrics page, but APIHUB_PROFILER_METRICS_PORT is {port}: set a port"
         )
     url = f"http://{local_address(f'{settings.metrics_host}:{port}')}/metrics"
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an HTTP proxy
-    try:
-        with opener.open(url, timeout=timeout) as page:
-            body = page.read()
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)  # urllib's URLError wraps the socket's error
-        reason = getattr(reason, "strerror", None) or reason
-        raise HubError(f"profiler: no metrics page at {url} ({reason})") from None
+    body = _fetch(url, timeout, "profiler", "metrics page")
     if b"apihub_profiler_" not in body:
         raise HubError(f"profiler: {url} answers, but not with the profiler's metrics")
     return f"profiler at {url}: metrics page up"

@@ -34,12 +34,9 @@ DEMO_PASSWORD = "pacific-demo-only"
 
 def add_demo_officers(settings, members: list[str]) -> list[str]:
     """A member admin named DEMO_OFFICER for each member that has no officer of that name; the members done."""
-    from services.bus import Topics, read_to_end
-    from services.console.users import UserTable, UserWriter, new_user
+    from services.console.users import UserWriter, new_user, read_users
 
-    table = UserTable()
-    for record in read_to_end(settings, Topics(settings.topic_prefix).console_users, "apihub-demo-users"):
-        table.apply(record.key, record.value)
+    table = read_users(settings, "apihub-demo-users")
     missing = [m for m in members if table.get(m, DEMO_OFFICER) is None]
     if missing:
         writer = UserWriter(settings, "apihub-demo-users")

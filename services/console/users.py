@@ -166,6 +166,16 @@ class UserTable:
         return user
 
 
+def read_users(settings, client_id: str) -> UserTable:
+    """The users topic as it is now, read to its end (operators' commands; the console follows it instead)."""
+    from services.bus import Topics, read_to_end
+
+    table = UserTable()
+    for record in read_to_end(settings, Topics(settings.topic_prefix).console_users, client_id):
+        table.apply(record.key, record.value)
+    return table
+
+
 class UserWriter:
     """Writes user records to the users topic and waits for the broker's acknowledgement."""
 

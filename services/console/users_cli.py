@@ -57,16 +57,13 @@ def _password(from_stdin: bool) -> str:
 
 
 def _table(settings):
-    """The users topic as it is now (read to its end)."""
-    from services.bus import Topics, ensure_topics, read_to_end
-    from services.console.users import UserTable
+    """The users topic as it is now (its topic made first, on a new hub)."""
+    from services.bus import ensure_topics
+    from services.console.users import read_users
     from services.directory import load_directory
 
     ensure_topics(settings, load_directory(settings.directory_file).codes)
-    table = UserTable()
-    for record in read_to_end(settings, Topics(settings.topic_prefix).console_users, "apihub-users-cli"):
-        table.apply(record.key, record.value)
-    return table
+    return read_users(settings, "apihub-users-cli")
 
 
 def _write(settings, user) -> None:

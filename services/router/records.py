@@ -587,28 +587,25 @@ class MemberRecordsServicer(delivery_pb2_grpc.MemberRecordsServicer):
     def RecordView(
         self, request: delivery_pb2.RecordViewRequest, context: grpc.ServicerContext
     ) -> delivery_pb2.RecordViewResponse:
-        with self._call(context, request.member, needs_user=True) as caller:
-            if not request.hit_id or len(request.hit_id) > HIT_ID_MAX:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"hit_id is required (at most {HIT_ID_MAX} characters)")
-            self._check_received(context, caller.member, request)
-            event = audit_event("viewed", caller.member, hit_id=request.hit_id, user=caller.user)
-            self._delivery.record(context, event)
-            VIEWS.labels(member=caller.member).inc()
-            return delivery_pb2.RecordViewResponse(event=event)
+        return delivery_pb2.RecordViewResponse(event=self._hit_event("viewed", VIEWS, request, context))
 
     # -- RecordTake --------------------------------------------------------------------------------------------
 
     def RecordTake(
         self, request: delivery_pb2.RecordTakeRequest, context: grpc.ServicerContext
     ) -> delivery_pb2.RecordTakeResponse:
+        return delivery_pb2.RecordTakeResponse(event=self._hit_event("taken", TAKES, request, context))
+
+    def _hit_event(self, name: str, counter, request, context: grpc.ServicerContext) -> delivery_pb2.AuditEvent:
+        """An officer's act on a hit the member received ("viewed", "taken"), written to the audit trail."""
         with self._call(context, request.member, needs_user=True) as caller:
             if not request.hit_id or len(request.hit_id) > HIT_ID_MAX:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"hit_id is required (at most {HIT_ID_MAX} characters)")
             self._check_received(context, caller.member, request)
-            event = audit_event("taken", caller.member, hit_id=request.hit_id, user=caller.user)
+            event = audit_event(name, caller.member, hit_id=request.hit_id, user=caller.user)
             self._delivery.record(context, event)
-            TAKES.labels(member=caller.member).inc()
-            return delivery_pb2.RecordTakeResponse(event=event)
+            counter.labels(member=caller.member).inc()
+            return event
 
     def _check_received(
         self,

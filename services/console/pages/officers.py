@@ -35,6 +35,12 @@ def _page(request: Request, who, status_code: int = 200, **context) -> Response:
     )
 
 
+def _save(console, user) -> None:
+    """To the users topic, and at once in this process (the topic brings it to the other consoles)."""
+    console.user_writer.put(user)
+    console.users.apply(user.key.encode(), user.to_json())
+
+
 @router.get("/officers")
 def officers(request: Request, who: MemberAdmin, done: str = "") -> Response:
     notices = {"added": "Officer added.", "changed": "Officer changed."}
@@ -57,8 +63,7 @@ def add_officer(
         user = new_user(who.code, name, role, password)
     except UserError as exc:
         return _page(request, who, 422, error=i18n.gettext(str(exc)))
-    console.user_writer.put(user)
-    console.users.apply(user.key.encode(), user.to_json())  # at once in this process; the topic brings it to others
+    _save(console, user)
     return RedirectResponse("/officers?done=added", status_code=303)
 
 
@@ -90,8 +95,7 @@ def change_officer(
             raise HTTPException(422)
     except UserError as exc:
         return _page(request, who, 422, error=i18n.gettext(str(exc)))
-    console.user_writer.put(changed)
-    console.users.apply(changed.key.encode(), changed.to_json())
+    _save(console, changed)
     if action in ("disable", "password"):
         console.sessions.end_user(user.member, user.username)
     return RedirectResponse("/officers?done=changed", status_code=303)
