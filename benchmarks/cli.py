@@ -79,6 +79,31 @@ def bench(
     rate_multiplier: Annotated[
         float, typer.Option("--rate-multiplier", help="With --soak: times the demo's rate (one manifest every 2 s)")
     ] = 10.0,
+    iapi: Annotated[
+        bool,
+        typer.Option(
+            "--iapi",
+            help="Run the interactive-API benchmark instead: open-loop check-in checks at --check-rate beside the "
+            "batch path, against the profiler without and then with a --watchlist-entries list; passes when p99 <= "
+            "300 ms at 200 checks/s with 100,000 entries (about 5 minutes)",
+        ),
+    ] = False,
+    seconds: Annotated[
+        float, typer.Option("--seconds", help="With --iapi: measured seconds of each phase (after a warm-up)")
+    ] = 60.0,
+    check_rate: Annotated[float, typer.Option("--check-rate", help="With --iapi: checks per second")] = 200.0,
+    watchlist_entries: Annotated[
+        int, typer.Option("--watchlist-entries", help="With --iapi: entries of the big watchlist")
+    ] = 100_000,
+    batch_rate: Annotated[
+        float, typer.Option("--batch-rate", help="With --iapi: batch manifests per second through intake meanwhile")
+    ] = 2.0,
+    profilers: Annotated[
+        int,
+        typer.Option(
+            "--profilers", help="With --iapi: profiler processes serving checks (docker-compose runs 2), in turn"
+        ),
+    ] = 1,
 ) -> None:
     """Benchmark the hub on a local broker (throughput, latency, scale-out, baselines) and answer the
     regional-hub cost question; writes report.md, PNG plots and results.json under benchmarks/results/."""
@@ -99,6 +124,28 @@ def bench(
             raise typer.Exit(run_chaos(quick, out, fault, say=say))
         except HubError as exc:  # no broker, no Java, a service that would not start: the reason, no traceback
             typer.echo(f"apihub bench --chaos: {exc}", err=True)
+            raise typer.Exit(2) from None
+    if iapi:
+        from benchmarks.iapi import IapiPlan
+        from benchmarks.iapi import run as run_iapi
+        from services.errors import HubError
+
+        plan = IapiPlan(
+            seconds=seconds,
+            rate=check_rate,
+            watchlist_entries=watchlist_entries,
+            batch_rate=batch_rate,
+            profilers=profilers,
+        )
+        try:
+            plan.check()
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        say = lambda s: console.print(s, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+        try:
+            raise typer.Exit(run_iapi(plan, out, say=say))
+        except HubError as exc:  # no broker, no Java, a service that would not start: the reason, no traceback
+            typer.echo(f"apihub bench --iapi: {exc}", err=True)
             raise typer.Exit(2) from None
     if soak:
         from benchmarks.soak import SoakPlan

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.api_ingest.validation import validate_manifest
+from services.edge.validation import validate_manifest
 from services.paxlst.reader import parse_paxlst
 from services.paxlst.syntax import tokenise
 from services.paxlst.writer import render_paxlst

@@ -19,7 +19,7 @@ import platform
 import time
 from collections.abc import Callable
 
-from services.api_ingest.validation import validate_manifest
+from services.edge.validation import validate_manifest
 from services.paxlst.mrz import check_digit
 from synthetic.traffic import DemoTraffic
 

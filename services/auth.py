@@ -26,6 +26,7 @@ import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -235,6 +236,9 @@ def verify_token(keys: HubSettings | KeyRing | str, token: str) -> Principal:
     secret = ring.keys.get(kid)
     if secret is None:
         raise AuthError(f"token key '{kid[:40]}' is not in the hub's key ring (retired, or not the hub's)")
+    known = _VERIFIED.get(token, secret)
+    if known is not None and known.expires_at + ring.leeway_s > time.time():
+        return known
     try:
         claims = jwt.decode(
             token,
@@ -256,7 +260,37 @@ def verify_token(keys: HubSettings | KeyRing | str, token: str) -> Principal:
     kind, code = _subject(str(claims["sub"]))
     if not kind:
         raise AuthError("token subject is not a carrier, a member or the hub's console")
-    return Principal(kind, code, token_id=str(claims["jti"]), expires_at=int(claims["exp"]))
+    principal = Principal(kind, code, token_id=str(claims["jti"]), expires_at=int(claims["exp"]))
+    _VERIFIED.put(token, secret, principal)
+    return principal
+
+
+class _VerifiedTokens:
+    """Tokens whose signature and claims verified, with the key that verified them (bounded, least recently used
+    first out): a busy caller (a check-in hall's checks, each call presenting the same token) costs one HMAC and one
+    claims check per token, not per call. A hit counts only with the same key (a key retired from the ring fails
+    before this) and before the token's expiry; revocations are checked by the callers as before."""
+
+    def __init__(self, most: int = 4096) -> None:
+        self._most = most
+        self._known: OrderedDict[tuple[str, str], Principal] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str, secret: str) -> Principal | None:
+        with self._lock:
+            found = self._known.get((token, secret))
+            if found is not None:
+                self._known.move_to_end((token, secret))
+            return found
+
+    def put(self, token: str, secret: str, principal: Principal) -> None:
+        with self._lock:
+            self._known[(token, secret)] = principal
+            while len(self._known) > self._most:
+                self._known.popitem(last=False)
+
+
+_VERIFIED = _VerifiedTokens()
 
 
 def _subject(subject: str) -> tuple[str, str]:

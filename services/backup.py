@@ -103,6 +103,8 @@ PARTS = (
     Part("watchlists", True, "members' current watchlists"),
     Part("rules", True, "members' current rule files"),
     Part("console_users", True, "the member console's officers (password hashes)"),
+    Part("board_policies", True, "members' board policies for interactive checks"),
+    Part("overrides", True, "members' board overrides"),
     Part("dispositions", False, "members' dispositions"),
     Part("audit", False, "the audit trail"),
 )

@@ -57,6 +57,16 @@ class Topics:
         return f"{self.prefix}.rules.v1"
 
     @property
+    def board_policies(self) -> str:
+        """Compacted: one member's board policy file (YAML) for interactive checks per owner; the latest replaces."""
+        return f"{self.prefix}.board-policies.v1"
+
+    @property
+    def overrides(self) -> str:
+        """Compacted and expiring: members' board overrides (BoardOverride), keyed MEMBER/hit id."""
+        return f"{self.prefix}.overrides.v1"
+
+    @property
     def console_users(self) -> str:
         """Compacted: the member console's officers (key MEMBER/username; JSON with an argon2 password hash)."""
         return f"{self.prefix}.console-users.v1"
@@ -154,6 +164,10 @@ def topic_specs(settings: HubSettings, members: list[str]) -> dict[str, dict]:
         t.watchlists: spec(1, current),
         t.rules: spec(1, current),
         t.console_users: spec(1, current),
+        t.board_policies: spec(1, current),
+        # Overrides are about one traveller on one flight (a hit id, an officer's reason): kept like the other tables
+        # of travellers' flights (retention, and `apihub purge` tombstones them), not like configuration.
+        t.overrides: spec(1, table),
         t.deliveries: spec(s.partitions, table),
         t.intake_index: spec(s.partitions, table),
         t.dead_letters: spec(1, outbox),

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from services import client
+from services.board_cli import policy_app
 from services.codec import hit_to_json
 from services.config import HubSettings
 from services.console.users_cli import users_app
@@ -45,6 +46,7 @@ app.add_typer(hits_app, name="hits")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(carriers_app, name="carriers")
 app.add_typer(rules_app, name="rules")
+app.add_typer(policy_app, name="policy")
 app.add_typer(model_app, name="model")
 app.add_typer(users_app, name="users")
 
@@ -66,7 +68,8 @@ TokenOpt = Annotated[
 TLS_HELP = (
     "TLS: the servers (`serve`, `up`) listen with TLS when APIHUB_TLS_CERT_FILE and APIHUB_TLS_KEY_FILE are set, "
     "and require client certificates (mutual TLS) when APIHUB_TLS_CLIENT_CA_FILE is set too. The commands that "
-    "connect (submit, watchlist load, hits follow, hits dispose, rules load) use TLS when APIHUB_TLS_CA_FILE, "
+    "connect (submit, check, watchlist load, hits follow, hits dispose, hits override, rules load, policy load) "
+    "use TLS when APIHUB_TLS_CA_FILE, "
     "APIHUB_TLS_CLIENT_CERT_FILE and _KEY_FILE, or APIHUB_TLS=true are set, or with the --tls-* options below, "
     "given before the command: `apihub --tls-ca ca.pem hits follow --member FJI`. "
     "`apihub dev certs --out DIR` writes throwaway certificates to try it."
@@ -625,6 +628,80 @@ def submit(
         raise typer.Exit(1)
 
 
+@app.command()
+def check(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="iAPI messages: UN/EDIFACT PAXLST interchanges (.edi, .txt), or the JSON form of apihub.v1.Manifest "
+            "naming the flight and the travellers at check-in; the format is read from the content",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    server: Annotated[
+        str | None, typer.Option("--server", help="host:port of the hub's interactive checks (APIHUB_CHECK_LISTEN)")
+    ] = None,
+    token: TokenOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per traveller")] = False,
+    cusres: Annotated[
+        Path | None,
+        typer.Option("--cusres", help="Write the CUSRES answers of PAXLST files here (appended, one per file)"),
+    ] = None,
+) -> None:
+    """Check travellers as a carrier's departure control system does at check-in, and print each traveller's
+    directive: OK_TO_BOARD, DO_NOT_BOARD, CONTACT_AUTHORITY, or INSUFFICIENT_DATA with the missing fields. Exit
+    status: 0 every traveller may board; 1 some may not (any other directive); 2 a file could not be checked (its
+    problem is printed); 3 the hub did not answer (unavailable, deadline, check rate)."""
+    import grpc
+
+    from services.wire import check_pb2
+
+    settings = _settings()
+    token = _need_token(token, "--carrier XX")
+    chan = _channel(settings, server or settings.check_listen)
+    worst = 0
+    for path in files:
+        try:
+            checked = client.check_file(chan, token, str(path), settings.max_message_bytes)
+        except grpc.RpcError as exc:
+            typer.echo(printable(f"apihub: {path}: {exc.code().name}: {exc.details()}"), err=True)
+            worst = max(worst, 3)
+            continue
+        for problem in checked.errors:
+            typer.echo(printable(f"{path}: {problem}"), err=True)
+            worst = max(worst, 2)
+        for n, answer in enumerate(checked.checks):
+            source = f"{path}#{n + 1}" if len(checked.checks) > 1 else str(path)
+            for v in answer.errors:
+                typer.echo(printable(f"{source}: error {v.segment or v.field}: {v.description} [{v.code}]"), err=True)
+            for a in answer.answers:
+                name = check_pb2.Directive.Name(a.directive).removeprefix("DIRECTIVE_")
+                worst = max(worst, 0 if a.directive == check_pb2.DIRECTIVE_OK_TO_BOARD else 1)
+                if as_json:
+                    line = {
+                        "file": source,
+                        "check_id": answer.check_id,
+                        "index": a.index,
+                        "passenger_ref": a.passenger_ref,
+                        "directive": name,
+                        "missing_fields": list(a.missing_fields),
+                        "message": a.message,
+                        "fallback": answer.fallback,
+                    }
+                    typer.echo(json.dumps(line))
+                    continue
+                who = a.passenger_ref or f"traveller {a.index}"
+                missing = f" (missing: {', '.join(a.missing_fields)})" if a.missing_fields else ""
+                fallback = " [fallback: the hub could not screen in time]" if answer.fallback else ""
+                typer.echo(printable(f"{source}: {who}: {name}{missing} - {a.message}{fallback}"))
+        if cusres is not None and checked.cusres:
+            with open(cusres, "ab") as out:
+                out.write(checked.cusres + b"\n")
+    if worst:
+        raise typer.Exit(worst)
+
+
 # -- members ---------------------------------------------------------------------------------------------
 class Scope(StrEnum):
     regional = "regional"
@@ -932,6 +1009,51 @@ def hits_dispose(
     except grpc.RpcError as exc:
         _rpc_error(exc)
     typer.echo(printable(f"Recorded {outcome.value} for hit {reply.disposition.hit_id} ({member})."))
+
+
+@hits_app.command("override")
+def hits_override(
+    hit_id: Annotated[str, typer.Argument(help="The hit's id (hit_id in `apihub hits follow --json`)")],
+    member: Annotated[str, typer.Option("--member", help="Member, ISO 3166-1 alpha-3")],
+    reason: Annotated[str, typer.Option(help="Why the traveller may board, one line (audited)")] = "",
+    revoke: Annotated[bool, typer.Option("--revoke", help="Withdraw the member's override of this hit")] = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Let the traveller of an interactive hit board despite the member's board policy (the next check answers OK
+    to board as far as this member is concerned), or withdraw that (--revoke)."""
+    settings, member, token = _as_member(member, token)
+    if not revoke and not reason.strip():
+        _fail("--reason is required: what the officer checked, in a few words")
+    try:
+        given = client.override(
+            _channel(settings, server or settings.delivery_listen), token, member, hit_id, reason, revoke
+        )
+    except grpc.RpcError as exc:
+        _rpc_error(exc)
+    done = "Withdrew the override of" if given.revoked else "Overrode"
+    typer.echo(printable(f"{done} hit {given.hit_id} for {member}."))
+
+
+@hits_app.command("overrides")
+def hits_overrides(
+    member: Annotated[str, typer.Option("--member", help="Member, ISO 3166-1 alpha-3")],
+    hit_id: Annotated[str, typer.Option("--hit", help="Only this hit's override")] = "",
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """List the member's board overrides, newest first (withdrawn ones marked), one per line."""
+    settings, member, token = _as_member(member, token)
+    try:
+        found = client.overrides(_channel(settings, server or settings.delivery_listen), token, member, hit_id)
+    except grpc.RpcError as exc:
+        _rpc_error(exc)
+    if not found:
+        typer.echo(f"{member} has no board override.", err=True)
+    for given in found:
+        at = given.at.ToDatetime().strftime("%Y-%m-%dT%H:%M:%SZ")
+        state = "withdrawn" if given.revoked else "stands"
+        typer.echo(printable(f"{given.hit_id} {state} {at} {given.user or '-'}: {given.reason}"))
 
 
 audit_app = typer.Typer(invoke_without_command=True)

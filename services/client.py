@@ -279,3 +279,92 @@ def dispose(
 def load_rules(chan: grpc.Channel, token: str, owner: str, yaml_text: str, timeout: float = 30.0):
     stub = delivery_pb2_grpc.RulesAdminStub(chan)
     return stub.LoadRules(delivery_pb2.RuleFile(owner=owner, yaml=yaml_text), metadata=bearer(token), timeout=timeout)
+
+
+def load_board_policy(
+    chan: grpc.Channel, token: str, owner: str, yaml_text: str, timeout: float = 30.0
+) -> delivery_pb2.LoadBoardPolicyResponse:
+    """Replace the member's board policy (interactive checks); the answer's ``errors`` name lines it refused."""
+    stub = delivery_pb2_grpc.BoardAdminStub(chan)
+    request = delivery_pb2.BoardPolicyFile(owner=owner, yaml=yaml_text)
+    return stub.LoadBoardPolicy(request, metadata=bearer(token), timeout=timeout)
+
+
+def board_policy(chan: grpc.Channel, token: str, member: str, timeout: float = 30.0) -> str:
+    """The member's board policy file as the hub holds it ("" when it has none)."""
+    stub = delivery_pb2_grpc.BoardAdminStub(chan)
+    request = delivery_pb2.GetBoardPolicyRequest(member=member)
+    return stub.GetBoardPolicy(request, metadata=bearer(token), timeout=timeout).yaml
+
+
+def override(
+    chan: grpc.Channel,
+    token: str,
+    member: str,
+    hit_id: str,
+    reason: str = "",
+    revoke: bool = False,
+    timeout: float = 30.0,
+) -> delivery_pb2.BoardOverride:
+    """Let the traveller of a hit the member received board despite its board policy (``revoke``: withdraw that)."""
+    stub = delivery_pb2_grpc.BoardAdminStub(chan)
+    request = delivery_pb2.OverrideRequest(member=member, hit_id=hit_id, reason=reason, revoke=revoke)
+    return stub.Override(request, metadata=bearer(token), timeout=timeout).override
+
+
+def overrides(
+    chan: grpc.Channel, token: str, member: str, hit_id: str = "", timeout: float = 30.0
+) -> list[delivery_pb2.BoardOverride]:
+    """The member's board overrides (of one hit when ``hit_id``), revoked ones included, newest first."""
+    stub = delivery_pb2_grpc.BoardAdminStub(chan)
+    request = delivery_pb2.ListOverridesRequest(member=member, hit_id=hit_id)
+    return list(stub.ListOverrides(request, metadata=bearer(token), timeout=timeout).overrides)
+
+
+# -- interactive checks (`apihub check`): one directive per traveller ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """The answers to one file of `apihub check`: a CheckResponse per message (JSON: one per manifest), the
+    CUSRES bytes for a PAXLST interchange, and the file's own problems."""
+
+    file: str
+    checks: list = field(default_factory=list)
+    cusres: bytes = b""
+    errors: list = field(default_factory=list)
+
+
+def check_travellers(chan: grpc.Channel, token: str, manifest: manifest_pb2.Manifest, timeout: float = 10.0):
+    """One check (CheckResponse): the manifest names the flight and the travellers at check-in."""
+    from services.wire import check_pb2, check_pb2_grpc
+
+    stub = check_pb2_grpc.InteractiveCheckStub(chan)
+    return stub.CheckTravellers(check_pb2.CheckRequest(manifest=manifest), metadata=bearer(token), timeout=timeout)
+
+
+def check_paxlst(chan: grpc.Channel, token: str, data: bytes, timeout: float = 10.0):
+    """An iAPI PAXLST interchange checked: PaxlstCheckResponse (CheckResponses and the CUSRES answer)."""
+    from services.wire import check_pb2_grpc
+
+    stub = check_pb2_grpc.InteractiveCheckStub(chan)
+    return stub.CheckPaxlst(intake_pb2.PaxlstInterchange(data=data), metadata=bearer(token), timeout=timeout)
+
+
+def check_file(chan: grpc.Channel, token: str, path: str, max_bytes: int, timeout: float = 10.0) -> CheckedFile:
+    """Check the travellers of one file: a PAXLST interchange (the content starts with UNA or UNB) or the JSON form
+    of one manifest or several. gRPC errors propagate; an unreadable file is answered in ``errors``."""
+    try:
+        data = read_bytes(path, "check file", max_bytes, "APIHUB_MAX_MESSAGE_BYTES")
+    except InputFileError as exc:
+        return CheckedFile(path, errors=[str(exc)])
+    head = data.lstrip()[:3]
+    if head in (b"UNA", b"UNB"):
+        answer = check_paxlst(chan, token, data, timeout)
+        problems = [f"{v.segment or v.field}: {v.description}" for v in answer.errors]
+        return CheckedFile(path, list(answer.checks), answer.cusres, problems)
+    try:
+        manifests = read_manifest_json(data)
+    except (ValueError, json_format.ParseError) as exc:
+        return CheckedFile(path, errors=[f"neither PAXLST nor the JSON form of apihub.v1.Manifest: {exc}"])
+    return CheckedFile(path, [check_travellers(chan, token, m, timeout) for m in manifests])

@@ -72,6 +72,33 @@ class HubSettings(BaseSettings):
     ingest_listen: str = "127.0.0.1:50051"
     # Member-facing gRPC server (HitDelivery, WatchlistAdmin).
     delivery_listen: str = "127.0.0.1:50052"
+    # Carrier-facing interactive API (InteractiveCheck), served by each profiler process.
+    check_listen: str = "127.0.0.1:50053"
+    # The longest an interactive check takes: past it (or past the carrier's own gRPC deadline, whichever is
+    # sooner) the answer is each member's fallback directive, never a silent OK to board.
+    check_deadline_ms: int = 2000
+    # Checks one carrier may make per second (a token bucket of check_burst travellers): a carrier cannot probe
+    # the lists by checking made-up travellers at speed, nor slow another carrier's check-in.
+    check_rate_per_carrier: float = 200.0
+    check_burst: int = 400
+    # Checks one carrier may have in progress at once (its check-in desks asking together), in place of
+    # limit_carrier_calls on the profiler's check server (at most what the server's threads leave: see there).
+    check_carrier_calls: int = 48
+    # The profiler screens the checks waiting together, one batch at a time; under load a batch starts once its first
+    # check has waited this long (a bigger batch costs little more than a small one: far less CPU per check, so the
+    # answers stay fast when checks pour in); a check after a quiet spell is screened at once. 0: never wait.
+    check_gather_ms: int = 100
+    # Travellers in one check (a check-in party, or one iAPI message).
+    check_max_travellers: int = 200
+    # CUSRES ERC codes of each directive for iAPI (PAXLST) senders. 0Z (OK to board) and 1Z (no board) are the
+    # codes observed in public iAPI profiles; the other two are this hub's choice: configure them per the
+    # carriers' implementation guide.
+    iapi_erc_codes: dict[str, str] = {
+        "OK_TO_BOARD": "0Z",
+        "DO_NOT_BOARD": "1Z",
+        "CONTACT_AUTHORITY": "2Z",
+        "INSUFFICIENT_DATA": "4Z",
+    }
     # Members' profiling units' web console (HTTP; HTTPS with the TLS settings below): `apihub serve console`.
     console_listen: str = "127.0.0.1:8080"
     # Console sign-in sessions end after this long without a request, and in any case this long after sign-in.
@@ -149,7 +176,7 @@ class HubSettings(BaseSettings):
     submit_timeout_seconds: float = 60.0
     # Largest manifest a carrier may send in one gRPC message or Kafka record (bytes).
     max_message_bytes: int = 16 * 1024 * 1024
-    # Intake limits of one manifest (services/api_ingest/cleaning.py). More travellers or more legs: the manifest is
+    # Intake limits of one manifest (services/edge/cleaning.py). More travellers or more legs: the manifest is
     # rejected with an error naming the field and the limit (it cannot be screened as a whole; the carrier sends it
     # in parts). The largest cruise ships carry about 9,500 people with their crew. More documents on one traveller:
     # the first ones are kept and the receipt warns.
@@ -497,6 +524,8 @@ class HubSettings(BaseSettings):
             )
         if self.limit_reserved_calls >= self.limit_total_calls:
             raise ValueError("APIHUB_LIMIT_RESERVED_CALLS must be below APIHUB_LIMIT_TOTAL_CALLS")
+        if self.check_carrier_calls < 1:
+            raise ValueError(f"APIHUB_CHECK_CARRIER_CALLS must be at least 1, not {self.check_carrier_calls}")
         for kind in ("carrier", "member", "anonymous"):
             if getattr(self, f"limit_{kind}_streams") > getattr(self, f"limit_{kind}_calls"):
                 name = f"APIHUB_LIMIT_{kind.upper()}"

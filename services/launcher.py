@@ -99,7 +99,11 @@ class Hub:
                 return self
             for name in SERVICES:
                 self.supervisor.launch(self._service_child(name))
-            for name, address in (("ingest", s.ingest_listen), ("router", s.delivery_listen)):
+            for name, address in (
+                ("ingest", s.ingest_listen),
+                ("router", s.delivery_listen),
+                ("profiler", s.check_listen),
+            ):
                 try:
                     wait_healthy(address, tls=tls, alive=lambda n=name: self.supervisor.alive(n))
                 except HubError:
@@ -112,7 +116,8 @@ class Hub:
         self.supervisor.running()
         metrics = self.supervisor.details.get("metrics")
         self.say(
-            f"Hub up: carriers submit to {s.ingest_listen}, members follow hits at {s.delivery_listen}; "
+            f"Hub up: carriers submit to {s.ingest_listen} and check travellers at {s.check_listen}, members follow "
+            f"hits at {s.delivery_listen}; "
             f"service logs in {self.logs}; `apihub status` shows what runs" + (f" (and {metrics})." if metrics else ".")
         )
         self.say(f"console: {console_url(s)}")
@@ -147,7 +152,13 @@ class Hub:
     def _details(self) -> dict[str, object]:
         s = self.settings
         kafka = f"local broker at {s.bootstrap}" if s.uses_local_kafka else f"external cluster at {s.kafka_bootstrap}"
-        return {"ingest": s.ingest_listen, "delivery": s.delivery_listen, "kafka": kafka, "logs": str(self.logs)}
+        return {
+            "ingest": s.ingest_listen,
+            "delivery": s.delivery_listen,
+            "checks": s.check_listen,
+            "kafka": kafka,
+            "logs": str(self.logs),
+        }
 
     def _make_topics(self, stop: threading.Event) -> bool:
         """Create the topics. An external cluster out of reach is waited for (False: ``stop`` was set meanwhile)."""
@@ -294,8 +305,8 @@ def local_address(listen: str) -> str:
 
 def check_health(settings: HubSettings, service: str, timeout: float = 5.0) -> str:
     """One service of this host, as docker-compose's healthcheck asks (`apihub health SERVICE`): ingest and router
-    answer the gRPC health service; the profiler, which has no gRPC server, its metrics page. Returns what answered;
-    HubError says what did not."""
+    answer the gRPC health service; the profiler its metrics page (its interactive checks' gRPC server answers
+    health too, but that says nothing of its batch loop). Returns what answered; HubError says what did not."""
     if service == "profiler":
         return _check_profiler_page(settings, timeout)
     if service == "console":

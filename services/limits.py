@@ -66,7 +66,7 @@ UNDECODABLE = Counter("apihub_grpc_undecodable_requests", "Requests whose protob
 # principal is at its limits.
 EXEMPT_METHODS = frozenset({"/grpc.health.v1.Health/Check"})
 # Member configuration loads: bounded by APIHUB_LIMIT_MEMBER_ADMIN_CALLS besides the other limits.
-ADMIN_PREFIXES = ("/apihub.v1.WatchlistAdmin/", "/apihub.v1.RulesAdmin/")
+ADMIN_PREFIXES = ("/apihub.v1.WatchlistAdmin/", "/apihub.v1.RulesAdmin/", "/apihub.v1.BoardAdmin/LoadBoardPolicy")
 # A principal holding at most this many calls may still take one of the reserved slots.
 RESERVE_HOLDING_AT_MOST = 1
 ANONYMOUS = "anonymous"

@@ -8,8 +8,10 @@ a member would.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -17,12 +19,12 @@ from google.protobuf import json_format
 
 from services import client
 from services.auth import issue_token
-from services.codec import format_partial_date, hit_to_json
+from services.codec import flight_key, format_partial_date, hit_id, hit_to_json, traveller_key
 from services.directory import load_directory
 from services.launcher import Hub, console_url
 from services.paxlst.writer import render_paxlst
-from services.wire import delivery_pb2, intake_pb2, manifest_pb2
-from synthetic.traffic import DemoTraffic, cancelled_reservation, demo_watchlists
+from services.wire import check_pb2, delivery_pb2, intake_pb2, manifest_pb2
+from synthetic.traffic import DemoTraffic, add_passengers, add_planted, cancelled_reservation, demo_watchlists
 
 # How `apihub up` names this module to a user whose install has none of it.
 DEMO_HINT = "a source checkout runs it: `make demo`"
@@ -96,6 +98,11 @@ def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[st
         "(demo only)."
     )
 
+    try:
+        show_interactive_check(s, say, stop)
+    except grpc.RpcError as exc:  # the demo goes on with the batch traffic; the scene is not essential
+        say(f"[iAPI] the interactive check scene stopped: {exc.code().name}: {exc.details()}")
+
     # Carriers alternate between gRPC and PAXLST; now and then one cancels the reservation of a watchlisted
     # passenger it reported earlier (an XR change), and the members that got the hit see it withdrawn.
     traffic = DemoTraffic()
@@ -137,6 +144,79 @@ def run_demo(hub: Hub, stop: threading.Event, interval: float, say: Callable[[st
         hub.check_children()
 
 
+# Tonga's demo board policy: its watchlist's people may not board a flight to Tonga.
+DEMO_BOARD_POLICY = """version: 1
+member: TON
+fallback: CONTACT_AUTHORITY
+require: [date_of_birth, document_number]
+do_not_board:
+  - watchlist: {min_score: 0.9}
+messages:
+  DO_NOT_BOARD: "DO NOT BOARD - CALL TONGA IMMIGRATION (DEMO)"
+  CONTACT_AUTHORITY: "CALL TONGA IMMIGRATION BEFORE BOARDING (DEMO)"
+"""
+
+
+def check_in(carrier: str = "FJ", number: str = "209") -> tuple[manifest_pb2.Manifest, str]:
+    """A check-in at Nadi for Nuku'alofa: two ordinary passengers and a person of Tonga's demo watchlist; the
+    manifest and the watchlisted passenger's reference."""
+    departure = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=3)
+    m = manifest_pb2.Manifest(
+        carrier=carrier,
+        transport_mode=manifest_pb2.TRANSPORT_MODE_AIR,
+        flight_number=number,
+        function=manifest_pb2.MESSAGE_FUNCTION_ORIGINAL,
+    )
+    m.message_ref = f"CHECKIN-{carrier}{number}"
+    leg = m.legs.add(origin="NAN", destination="TBU")
+    leg.scheduled_departure.FromDatetime(departure)
+    leg.scheduled_arrival.FromDatetime(departure + timedelta(hours=2))
+    add_passengers(m, random.Random(5), 2, departure, f"{carrier}{number}")
+    ref = f"{carrier}{number}-003"
+    add_planted(m, demo_watchlists()["TON"][0], ref, departure)
+    return m, ref
+
+
+def show_interactive_check(s, say: Callable[[str], None], stop: threading.Event) -> None:
+    """The interactive API in three steps: Tonga's board policy, a check-in answered DO NOT BOARD for a person of
+    its list, Tonga's duty officer's override, and the carrier's re-check answered OK TO BOARD."""
+    member_chan = client.channel_for(s, s.delivery_listen)
+    tonga = issue_token(s, "member", "TON")
+    client.load_board_policy(member_chan, tonga, "TON", DEMO_BOARD_POLICY)
+    say("[iAPI] Tonga's board policy loaded: people of its watchlist may not board for Tonga.")
+    m, ref = check_in()
+    check_chan = client.channel_for(s, s.check_listen)
+    carrier = issue_token(s, "carrier", m.carrier)
+
+    def check(when: str) -> list:
+        answer = client.check_travellers(check_chan, carrier, m)
+        for a in answer.answers:
+            name = check_pb2.Directive.Name(a.directive).removeprefix("DIRECTIVE_")
+            say(f"[carrier {m.carrier}] {when} check-in {m.carrier}{m.flight_number} NAN-TBU {a.passenger_ref}: {name}")
+        return list(answer.answers)
+
+    answers = check("iAPI")
+    refused = [a for a in answers if a.passenger_ref == ref and a.directive == check_pb2.DIRECTIVE_DO_NOT_BOARD]
+    if not refused:
+        return
+    hit_id = hit_id_of(m, ref)
+    # The duty officer overrides the hit once it reached Tonga (the router checks Tonga received it).
+    for _ in range(60):
+        try:
+            client.override(member_chan, tonga, "TON", hit_id, "identity confirmed with the embassy (demo)")
+            break
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND or stop.wait(0.5):
+                raise
+    say(f"[member TON] duty officer overrides the do-not-board of hit {hit_id} (reason recorded in the audit trail)")
+    check("re-check after the override:")
+
+
+def hit_id_of(m: manifest_pb2.Manifest, passenger_ref: str) -> str:
+    [traveller] = [t for t in m.travellers if t.passenger_ref == passenger_ref]
+    return hit_id(flight_key(m), traveller_key(traveller))
+
+
 def _watchlist_csv(entries: list[delivery_pb2.WatchlistEntry]) -> str:
     """A watchlist in the CSV form `apihub watchlist load` reads (client.WATCHLIST_COLUMNS)."""
     rows = [",".join(client.WATCHLIST_COLUMNS)]
@@ -168,6 +248,16 @@ def write_demo_files(directory: Path, manifests: int = 3) -> list[Path]:
         path = directory / f"manifest-{m.carrier}{m.flight_number}-{i + 1}.json"
         path.write_text(json_format.MessageToJson(m, preserving_proto_field_name=True))
         written.append(path)
+    m, _ = check_in()
+    path = directory / "iapi-check-FJ209.json"
+    path.write_text(json_format.MessageToJson(m, preserving_proto_field_name=True))
+    written.append(path)
+    path = directory / "iapi-check-FJ209.edi"
+    path.write_bytes(render_paxlst(m, recipient="APIHUB"))
+    written.append(path)
+    path = directory / "board-policy-TON.yaml"
+    path.write_text(DEMO_BOARD_POLICY)
+    written.append(path)
     for owner, entries in demo_watchlists().items():
         path = directory / f"watchlist-{owner}.csv"
         path.write_text(_watchlist_csv(entries))

@@ -46,6 +46,7 @@ def settings(kafka) -> HubSettings:
         profiler_metrics_port=-1,
         router_metrics_port=-1,
         console_listen=f"127.0.0.1:{free_port()}",
+        check_listen=f"127.0.0.1:{free_port()}",
         console_metrics_port=-1,
         heartbeat_seconds=0.2,
         profiler_poll_ms=50,

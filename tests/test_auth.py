@@ -335,3 +335,34 @@ def test_dev_token_issues_with_an_expiry_and_shows_a_token(monkeypatch):
     ):
         refused = runner.invoke(app, ["dev", "token", *args])
         assert refused.exit_code == 2 and problem in refused.output and "Traceback" not in refused.output
+
+
+def test_a_verified_token_is_remembered_only_for_its_own_key_and_until_it_expires(monkeypatch):
+    from services import auth
+
+    ring = KeyRing({"k1": "a" * 40}, "k1")
+    token = issue_token(ring, "carrier", "FJ")
+    first = verify_token(ring, token)
+    assert verify_token(ring, token) == first  # from the remembered verification
+    # The same key id with another secret: the remembered answer does not count, the signature fails.
+    with pytest.raises(AuthError, match="signature"):
+        verify_token(KeyRing({"k1": "b" * 40}, "k1"), token)
+    # Past its expiry the token is verified again (and refused), never answered from memory.
+    later = first.expires_at + 3600
+    monkeypatch.setattr(auth.time, "time", lambda: later)
+    monkeypatch.setattr(jwt.api_jwt, "datetime", _Clock(datetime.fromtimestamp(later, UTC)), raising=False)
+    with pytest.raises(AuthError):
+        verify_token(ring, token)
+
+
+class _Clock:
+    """datetime with now() fixed (for PyJWT's expiry check)."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self, tz=None):
+        return self._now
+
+    def __getattr__(self, name):
+        return getattr(datetime, name)

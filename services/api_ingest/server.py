@@ -11,12 +11,12 @@ import logging
 
 import grpc
 
-from services.api_ingest.cleaning import IntakeLimits, clean_manifest
 from services.api_ingest.index import IntakeIndex
 from services.api_ingest.servicer import ManifestIntakeServicer
 from services.bus import Topics, make_producer
 from services.codec import warm_up_manifest
 from services.config import HubSettings
+from services.edge.cleaning import IntakeLimits, clean_manifest
 from services.limits import LimitInterceptor
 from services.serving import add_standard_services, bind, new_grpc_server, start_metrics, wait_for_signal
 from services.wire import intake_pb2, intake_pb2_grpc

@@ -13,13 +13,13 @@ import grpc
 from kafka.errors import KafkaError
 from prometheus_client import Counter, Histogram
 
-from services.api_ingest.cleaning import IntakeLimits, clean_manifest, listed_warnings
 from services.api_ingest.index import IntakeIndex
 from services.api_ingest.status import all_violations, reject
 from services.auth import authenticate
 from services.bus import Topics
 from services.codec import count_roles, duplicate_keys, first_departure, flight_key, manifest_id
 from services.config import HubSettings
+from services.edge.cleaning import IntakeLimits, clean_manifest, listed_warnings
 from services.wire import intake_pb2, intake_pb2_grpc, manifest_pb2
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ class ManifestIntakeServicer(intake_pb2_grpc.ManifestIntakeServicer):
             )
 
     def _send(self, request, raw: bytes, fmt: str, locate=None, warnings=()) -> _Pending | intake_pb2.Receipt:
-        """Clean and validate (services.api_ingest.cleaning) and look for a resend; reject or answer at once, or
+        """Clean and validate (services.edge.cleaning) and look for a resend; reject or answer at once, or
         send every record (the raw bytes as received, the cleaned manifest) and return what to wait for."""
         carrier = request.carrier.upper()
         cleaning = clean_manifest(request, self._limits)

@@ -235,6 +235,7 @@ class HubGateway:
         self._watchlists = delivery_pb2_grpc.WatchlistAdminStub(self._channel)
         self._rules = delivery_pb2_grpc.RulesAdminStub(self._channel)
         self._records = delivery_pb2_grpc.MemberRecordsStub(self._channel)
+        self._board = delivery_pb2_grpc.BoardAdminStub(self._channel)
         self._token_now()  # at start: a key ring the console cannot sign with fails here, not at the first page
 
     # -- credentials ------------------------------------------------------------------------------------------
@@ -339,6 +340,33 @@ class HubGateway:
         """watchlist(): the page's entries and how many match in all."""
         reply = self.watchlist(member, query, offset, limit, user)
         return list(reply.entries), reply.total
+
+    # -- interactive checks: board policy and overrides ----------------------------------------------------------
+
+    def load_board_policy(self, member: str, user: str, yaml_text: str) -> delivery_pb2.LoadBoardPolicyResponse:
+        """Replace the member's board policy; the answer's ``errors`` name lines the policy language refused
+        (nothing is stored then), else its ``digest``."""
+        request = delivery_pb2.BoardPolicyFile(owner=member, yaml=yaml_text)
+        return self._unary(self._board.LoadBoardPolicy, request, user)
+
+    def board_policy(self, member: str) -> str:
+        """The member's board policy file as the hub holds it ("" when it has none)."""
+        return self._unary(self._board.GetBoardPolicy, delivery_pb2.GetBoardPolicyRequest(member=member)).yaml
+
+    def override(
+        self, member: str, user: str, hit_id: str, reason: str = "", revoke: bool = False
+    ) -> delivery_pb2.BoardOverride:
+        """The officer lets the traveller of a hit the member received board despite the member's board policy
+        (``revoke``: withdraws the member's override), written to the audit trail ("overridden") in the officer's
+        name. NotFoundError for a hit the member never received; InvalidRequestError for a reason the router refused
+        (1 to 300 printable characters on one line) or nothing to withdraw."""
+        request = delivery_pb2.OverrideRequest(member=member, hit_id=hit_id, reason=reason, revoke=revoke)
+        return self._unary(self._board.Override, request, user).override
+
+    def overrides(self, member: str, hit_id: str = "") -> list[delivery_pb2.BoardOverride]:
+        """The member's board overrides (only the hit's when ``hit_id``), withdrawn ones included, newest first."""
+        request = delivery_pb2.ListOverridesRequest(member=member, hit_id=hit_id)
+        return list(self._unary(self._board.ListOverrides, request).overrides)
 
     # -- oversight ----------------------------------------------------------------------------------------------
 

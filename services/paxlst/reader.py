@@ -65,6 +65,10 @@ class PaxlstMessage:
     warnings: list[Violation]
     raw: bytes  # this message's own text (UNH..UNT) as received, oversized segments as cut
     locations: dict[str, str]  # Manifest field path -> segment label; "" -> the UNH
+    # UNH 0062 message reference number and 0068 common access reference, as sent ("" without a UNH): an
+    # answer (CUSRES, services.paxlst.cusres) echoes them.
+    unh_ref: str = ""
+    common_access_ref: str = ""
 
     def locate(self, field: str) -> str:
         """Segment of a Manifest field path, else of its longest known prefix, else the message's UNH."""
@@ -87,6 +91,14 @@ class PaxlstInterchange:
     warnings: list[Violation]
     interchange_ref: str
     sender: str
+    # UNB recipient (0010), application reference (0026: "IAPI" for an interactive request) and syntax
+    # identifier and version (0001, 0002: "UNOA", "4"), as sent; "" without a UNB. An answer echoes them.
+    recipient: str = ""
+    application_ref: str = ""
+    syntax_id: str = ""
+    syntax_version: str = ""
+    # Whether the messages came in a functional group (UNG ... UNE): an answer then uses one too.
+    group: bool = False
 
 
 # -- the envelope -------------------------------------------------------------------------------------------
@@ -144,7 +156,8 @@ class _Run:
 
 
 class _Envelope:
-    """One walk through the segments: the envelope (UNB, UNG/UNE, UNZ), its messages, and what lies between."""
+    """One walk through the segments: the envelope (UNB, UNG/UNE, UNZ), its messages, and what lies between.
+    services.paxlst.cusres walks CUSRES interchanges with it, overriding _message."""
 
     def __init__(self, data: bytes | str, delimiters: Delimiters | None, today: date | None):
         self.text, self.codec, warnings = decode_interchange(data)
@@ -174,6 +187,7 @@ class _Envelope:
             if begin is not None:
                 self._walk(segs[begin:])
                 self._finish(segs, tokens.unterminated)
+        out.group = self.groups is not None
         self.warnings.close()
         return out
 
@@ -204,6 +218,8 @@ class _Envelope:
             return first
         unb = segs[first]
         out.sender = unb.value(1)
+        out.recipient, out.application_ref = unb.value(2), unb.value(6)
+        out.syntax_id, out.syntax_version = unb.value(0, 0), unb.value(0, 1)
         out.interchange_ref = self.unb_ref = unb.value(4)
         self.sent_at = _unb_sent_at(unb)
         if self.sent_at is None:
@@ -349,14 +365,26 @@ class _Envelope:
 
     def _truncated(self, segs: list[Segment], why: str) -> None:
         error = violation("", "truncated", f"message truncated: {why}", segs[-1])
-        self.messages.append(PaxlstMessage(None, [error], [], self._raw(segs), {}))
+        unh = segs[0]
+        self.messages.append(PaxlstMessage(None, [error], [], self._raw(segs), {}, unh.value(0), unh.value(2)))
 
     def _message(self, segs: list[Segment]) -> None:
         reader = MessageReader(segs, self.ref_date, self.text, self._cut_within(segs[0], segs[-1]))
         manifest = reader.read()
         if manifest is not None and self.sent_at is not None:
             manifest.sent_at.FromDatetime(self.sent_at)
-        self.messages.append(PaxlstMessage(manifest, reader.errors, reader.warnings, self._raw(segs), reader.locations))
+        unh = segs[0]
+        self.messages.append(
+            PaxlstMessage(
+                manifest,
+                reader.errors,
+                reader.warnings,
+                self._raw(segs),
+                reader.locations,
+                unh.value(0),
+                unh.value(2),
+            )
+        )
 
 
 def _plural(n: int, word: str) -> str:

@@ -73,6 +73,12 @@ _LEADING = re.compile(r"[\s\ufeff\x01\x02]*")
 # -- character sets -----------------------------------------------------------------------------------------
 
 
+def codec_of(syntax_id: str) -> str:
+    """The codec the hub reads (and writes) an interchange of this UNB syntax identifier in: ISO 8859 for
+    UNOC-UNOK, UTF-8 otherwise (ASCII-compatible: UNOA, UNOB, UNOW, UNOY and unknown identifiers)."""
+    return _CODECS.get(syntax_id, "utf-8")
+
+
 def decode_interchange(data: bytes | str) -> tuple[str, str, list[Violation]]:
     """(text, codec, warnings): bytes decoded by the character set UNB declares, else UTF-8, else Latin-1."""
     if isinstance(data, str):

@@ -41,10 +41,13 @@ _AMENDMENTS = {
 }
 
 
-class _Writer:
-    def __init__(self, d: Delimiters, sent: datetime):
+class SegmentWriter:
+    """Segments as text under a set of delimiters: values escaped with the release character (the service
+    characters ' + : ? in a value, or the UNA's own), trailing empty elements dropped. Shared by the PAXLST
+    writer here and the CUSRES writer (services.paxlst.cusres)."""
+
+    def __init__(self, d: Delimiters):
         self.d = d
-        self.ref = sent.date()
         specials = (d.release, d.component, d.element, d.terminator)
         self.no_release = d.release == " "
         self.specials = frozenset(specials[1:]) if self.no_release else frozenset(specials)
@@ -69,6 +72,12 @@ class _Writer:
         while len(out) > 1 and out[-1] == "":
             out.pop()
         return d.element.join(out)
+
+
+class _Writer(SegmentWriter):
+    def __init__(self, d: Delimiters, sent: datetime):
+        super().__init__(d)
+        self.ref = sent.date()
 
     def person_date(self, qualifier: str, p: manifest_pb2.PartialDate, birth: bool) -> str | None:
         if not p.year:
@@ -166,7 +175,9 @@ class _Writer:
         return segs
 
 
-def _delimiters(delimiters: Delimiters | str | None) -> Delimiters:
+def resolve_delimiters(delimiters: Delimiters | str | None) -> Delimiters:
+    """Delimiters from None (the defaults), a Delimiters, or six UNA service characters ("UNA" optional).
+    Raises ValueError for an invalid set."""
     if delimiters is None:
         return DEFAULT_DELIMITERS
     if isinstance(delimiters, Delimiters):
@@ -189,7 +200,7 @@ def render_interchange(
 ) -> bytes:
     """One interchange holding one PAXLST message per manifest. Raises ValueError for what PAXLST cannot say
     (no role, no message function, mixed boarding in a close-out)."""
-    d = _delimiters(delimiters)
+    d = resolve_delimiters(delimiters)
     first = manifests[0] if manifests else manifest_pb2.Manifest()
     sent = first.sent_at.ToDatetime(tzinfo=UTC) if first.HasField("sent_at") else datetime.now(UTC)
     w = _Writer(d, sent)

@@ -184,6 +184,7 @@ def _watchlist_reasons(matches: pl.DataFrame, reasons: _Reasons) -> None:
                 ),
                 owner=row["owner"],
                 category=row["category"],
+                document_match=bool(row["document_match"]),
             )
         )
 

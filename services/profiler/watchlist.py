@@ -28,6 +28,7 @@ common name cost a scan of a block, and the other keys of the same person remain
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Mapping
 
 import numpy as np
@@ -70,6 +71,9 @@ MATCH_SCHEMA: dict[str, pl.DataType] = {
     **EXACT_SCHEMA,
     "score": pl.Float64(),
     "explanation": pl.String(),
+    # The traveller's document number equals the entry's (exactly or after OCR normalisation): what a member's
+    # board policy asks of a lost or stolen document (services.board).
+    "document_match": pl.Boolean(),
 }
 
 # The default bands (services.config: members set their own, APIHUB_SCREENING_BANDS): a pair scoring at least
@@ -132,6 +136,9 @@ class WatchlistStore:
         self._entries: pl.DataFrame | None = None
         self._index: _Index | None = None
         self._shares = matching.traveller_name_shares() if traveller_names is None else traveller_names
+        # Readers may screen from several threads at once (the batch loop, the interactive checks): the lazy frame
+        # and index are built by one of them, never by each (a 100,000-entry index per thread once took 8 GB).
+        self._building = threading.RLock()
 
     def apply(self, watchlist: delivery_pb2.Watchlist) -> str:
         """Replace the owner's list with this one (no entries: clear it); returns the owner."""
@@ -175,17 +182,19 @@ class WatchlistStore:
     @property
     def entries(self) -> pl.DataFrame:
         """Every entry of every owner (ENTRY_SCHEMA), rebuilt lazily after a change."""
-        if self._entries is None:
-            frames = [self._frames[o] for o in sorted(self._frames)]
-            self._entries = pl.concat(frames) if frames else pl.DataFrame(schema=ENTRY_SCHEMA)
-        return self._entries
+        with self._building:
+            if self._entries is None:
+                frames = [self._frames[o] for o in sorted(self._frames)]
+                self._entries = pl.concat(frames) if frames else pl.DataFrame(schema=ENTRY_SCHEMA)
+            return self._entries
 
     @property
     def index(self) -> _Index:
         """The blocking index of entries, rebuilt lazily after a change (the first screening pays for it)."""
-        if self._index is None:
-            self._index = _Index(self.entries, self._shares)
-        return self._index
+        with self._building:
+            if self._index is None:
+                self._index = _Index(self.entries, self._shares)
+            return self._index
 
     def matches(
         self,
@@ -237,6 +246,7 @@ class WatchlistStore:
         if evidence.is_empty():
             return pl.DataFrame(schema=MATCH_SCHEMA)
         scored = matching.finish_pairs(evidence, index.rarity, threshold).filter(pl.col("score") >= threshold)
+        scored = scored.with_columns(document_match=pl.col("document").is_in(list(matching.DOCUMENT_SCORE)))
         return (
             scored.select(MATCH_SCHEMA.keys())
             .unique(["manifest_index", "traveller_index", "owner", "entry_id"], keep="first", maintain_order=True)

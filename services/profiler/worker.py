@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.board.policy import PolicyError, PolicyStore
 from services.bus import TableReader, Topics, make_consumer, make_producer
 from services.codec import warm_up_manifest
 from services.config import HubSettings
@@ -27,13 +28,14 @@ from services.errors import BrokerUnavailableError, ConfigError
 from services.instances import InstanceName, claim_instance
 from services.profiler.rules import Breaker
 from services.profiler.scoring import KeyedHit, order_by_manifest, score_batch
+from services.profiler.tables import TableLock, TableSync
 from services.profiler.watchlist import WatchlistStore, traveller_names
 from services.rules.language import RuleLimits, RulesetError
 from services.rules.rule import HUB_RULES, Rule
 from services.rules.store import RuleStore
 from services.serving import serve_metrics
 from services.stream import Handler, Interrupted, LoopSettings, Output, StreamLoop, close_quietly
-from services.wire import hit_pb2, manifest_pb2
+from services.wire import delivery_pb2, hit_pb2, manifest_pb2
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,8 @@ class ProfilerWorker(Handler):
         manifest_consumer: KafkaConsumer | None = None,
         watchlist_consumer: KafkaConsumer | None = None,
         rules_consumer: KafkaConsumer | None = None,
+        policy_consumer: KafkaConsumer | None = None,
+        overrides_consumer: KafkaConsumer | None = None,
         producer: KafkaProducer | None = None,
     ) -> None:
         self._settings = settings
@@ -125,16 +129,24 @@ class ProfilerWorker(Handler):
         self._topics = Topics(settings.topic_prefix)
         self._group = f"{settings.topic_prefix}.profiler"
         self.store = WatchlistStore(traveller_names(settings))
+        # Members' board policies and overrides, for the interactive checks (services.profiler.check).
+        self.policies = PolicyStore()
+        self.overrides: dict[str, delivery_pb2.BoardOverride] = {}  # "MEMBER/hit id" -> standing override
+        # The batch loop and the checks score together; a table record is applied when neither does.
+        self.lock = TableLock()
+        self.tables: TableSync | None = None
         self._closed = False
         self._scored: list[KeyedHit] = []  # the batch in hand, from handle() to acknowledged()
         self._hits_committed = 0
         self._loop: StreamLoop | None = None
         self._watchlists: TableReader | None = None
         self._rule_files: TableReader | None = None
+        self._policy_files: TableReader | None = None
+        self._override_records: TableReader | None = None
         self._instance = InstanceName(None)  # this process's name in the group (static membership), once claimed
         self._consumer, self._producer = manifest_consumer, producer
         try:
-            self._connect(settings, watchlist_consumer, rules_consumer)
+            self._connect(settings, watchlist_consumer, rules_consumer, policy_consumer, overrides_consumer)
         except KafkaError as exc:
             self.close()
             raise BrokerUnavailableError(f"profiler could not reach Kafka at {settings.bootstrap}: {exc}") from exc
@@ -142,7 +154,9 @@ class ProfilerWorker(Handler):
             self.close()
             raise
 
-    def _connect(self, settings: HubSettings, watchlist_consumer, rules_consumer) -> None:
+    def _connect(
+        self, settings: HubSettings, watchlist_consumer, rules_consumer, policy_consumer, overrides_consumer
+    ) -> None:
         if self._consumer is None:
             # A static member: a restarted profiler takes its partitions back at once (services.instances).
             self._instance = claim_instance(settings, self._group, "profiler")
@@ -163,22 +177,24 @@ class ProfilerWorker(Handler):
             failures=BATCH_FAILURES,
             batch_seconds=BATCH_DURATION,
         )
+
         # Every profiler process reads the whole compacted topics and converges on the same lists and rules.
-        self._watchlists = TableReader(
-            settings,
-            self._topics.watchlists,
-            self._apply_watchlist,
-            "apihub-profiler-watchlists",
-            consumer=watchlist_consumer,
-            poll_ms=settings.profiler_poll_ms,
+        def table(topic: str, apply, name: str, consumer) -> TableReader:
+            guarded = self.lock.guard(apply)
+            return TableReader(settings, topic, guarded, name, consumer=consumer, poll_ms=settings.profiler_poll_ms)
+
+        self._watchlists = table(
+            self._topics.watchlists, self._apply_watchlist, "apihub-profiler-watchlists", watchlist_consumer
         )
-        self._rule_files = TableReader(
-            settings,
-            self._topics.rules,
-            self._apply_rules,
-            "apihub-profiler-rules",
-            consumer=rules_consumer,
-            poll_ms=settings.profiler_poll_ms,
+        self._rule_files = table(self._topics.rules, self._apply_rules, "apihub-profiler-rules", rules_consumer)
+        self._policy_files = table(
+            self._topics.board_policies, self._apply_policy, "apihub-profiler-policies", policy_consumer
+        )
+        self._override_records = table(
+            self._topics.overrides, self._apply_override, "apihub-profiler-overrides", overrides_consumer
+        )
+        self.tables = TableSync(
+            [self._watchlists, self._rule_files, self._policy_files, self._override_records], after=self._warm_tables
         )
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -211,7 +227,14 @@ class ProfilerWorker(Handler):
                 close_quietly("manifest consumer", lambda: self._consumer.close(autocommit=False))
             if self._producer is not None:
                 close_quietly("producer", lambda: self._producer.close(timeout=LoopSettings().close_timeout_s))
-        for name, reader in (("watchlist reader", self._watchlists), ("rules reader", self._rule_files)):
+        if self.tables is not None:
+            self.tables.close()  # its thread reads the tables' consumers: stopped before they are closed
+        for name, reader in (
+            ("watchlist reader", self._watchlists),
+            ("rules reader", self._rule_files),
+            ("policy reader", self._policy_files),
+            ("overrides reader", self._override_records),
+        ):
             if reader is not None:
                 close_quietly(name, reader.close)
         self._instance.release()
@@ -265,11 +288,14 @@ class ProfilerWorker(Handler):
         log.info("batch: %d manifest records, %d hits, %d clearances", len(records), hits, len(scored) - hits)
 
     def catch_up_watchlists(self, timeout_s: float = CATCH_UP_TIMEOUT_S) -> bool:
-        """Apply watchlist and rule records up to the topics' current end offsets; False if stop() interrupted it."""
-        stopping = self._loop.stopping
-        return self._watchlists.catch_up(timeout_s, stopping=stopping) and self._rule_files.catch_up(
-            timeout_s, stopping=stopping
-        )
+        """Apply watchlist, rule, board policy and override records up to the topics' current end offsets (shared
+        with the interactive checks: services.profiler.tables); False if stop() interrupted it, KafkaTimeoutError
+        if it could not within timeout_s."""
+        if not self.tables.sync(timeout_s, stopping=self._loop.stopping):
+            if self._loop.stopping.is_set():
+                return False
+            raise KafkaTimeoutError(f"the profiler's tables did not catch up within {timeout_s:.0f}s")
+        return True
 
     # -- tables --------------------------------------------------------------------------------------------
 
@@ -278,12 +304,7 @@ class ProfilerWorker(Handler):
         try:
             self.rules.apply_record(key, value)
         except (RulesetError, ValueError) as exc:
-            # The owner's previous rules stay in force; intake of rule files validates, so this is rare.
-            BAD_RECORDS.labels(stream="rules", stage="decode").inc()
-            problems = len(getattr(exc, "problems", ())) or 1
-            log.warning(
-                "rules of %s at offset %d refused (%d problems); previous rules kept", owner, record.offset, problems
-            )
+            _refused("rules", "rules", owner, record, exc)
             return
         found = self.rules.ruleset(owner)
         log.info(
@@ -292,6 +313,35 @@ class ProfilerWorker(Handler):
             self.rules.count(owner),
             found.digest if found else "-",
         )
+
+    def _warm_tables(self) -> None:
+        """What screening builds lazily after a change (the watchlists' frame and index, the rules' tuple), built
+        once by the tables' thread after a catch-up, not by the first screening (or by several at once)."""
+        with self.lock.reading():
+            self.store.index  # noqa: B018 - built on first access
+            self.rules.rules  # noqa: B018
+
+    def _apply_policy(self, key: bytes | None, value: bytes | None, record) -> None:
+        owner = (key or b"").decode(errors="replace")
+        try:
+            self.policies.apply_record(key, value)
+        except (PolicyError, ValueError) as exc:
+            _refused("board_policies", "board policy", owner, record, exc)
+            return
+        log.info("board policy of %s applied (digest %s)", owner, self.policies.policy(owner).digest or "-")
+
+    def _apply_override(self, key: bytes | None, value: bytes | None, record) -> None:
+        name = (key or b"").decode(errors="replace")
+        try:
+            override = delivery_pb2.BoardOverride.FromString(value) if value is not None else None
+        except Exception as exc:
+            BAD_RECORDS.labels(stream="overrides", stage="decode").inc()
+            log.warning("skipping bad override record at offset %d: %s", record.offset, type(exc).__name__)
+            return
+        if override is None or override.revoked:
+            self.overrides.pop(name, None)
+        else:
+            self.overrides[name] = override  # the key is MEMBER/hit id, what the checks look up
 
     def _apply_watchlist(self, key: bytes | None, value: bytes | None, record) -> None:
         try:
@@ -369,19 +419,36 @@ class ProfilerWorker(Handler):
                 )
         return hits, manifests
 
-    def _score_manifests(self, manifests: list[manifest_pb2.Manifest], now: datetime) -> list[hit_pb2.Hit]:
-        """score_batch with this worker's lists, rules, breaker and model."""
-        return score_batch(
-            manifests,
-            self.store,
-            self._directory,
-            now,
-            self.rules.rules,
-            self._breaker,
-            model=self._model,
-            thresholds=self._settings.model_thresholds,
-            watchlist_threshold=self._settings.lowest_screening_review,
-        )
+    def _score_manifests(
+        self, manifests: list[manifest_pb2.Manifest], now: datetime, timeout_s: float | None = None
+    ) -> list[hit_pb2.Hit]:
+        """score_batch with this worker's lists, rules, breaker and model (the checks' scoring too); TimeoutError
+        when a table was being applied for longer than timeout_s (None: wait)."""
+        with self.lock.reading(timeout_s):
+            return score_batch(
+                manifests,
+                self.store,
+                self._directory,
+                now,
+                self.rules.rules,
+                self._breaker,
+                model=self._model,
+                thresholds=self._settings.model_thresholds,
+                watchlist_threshold=self._settings.lowest_screening_review,
+            )
+
+    def score_check(self, manifests: list[manifest_pb2.Manifest], now: datetime, timeout_s: float) -> list[hit_pb2.Hit]:
+        """The hits of interactive checks' manifests: the batch path's scoring, on the same tables (TimeoutError
+        when they are being applied for longer than timeout_s)."""
+        return self._score_manifests(manifests, now, timeout_s)
+
+
+def _refused(stream: str, what: str, owner: str, record, exc: Exception) -> None:
+    """A member's file on a configuration topic that does not validate here: the owner's previous one stays in force
+    (the router validates files before it stores them, so this is rare)."""
+    BAD_RECORDS.labels(stream=stream, stage="decode").inc()
+    problems = len(getattr(exc, "problems", ())) or 1
+    log.warning("%s of %s at offset %d refused (%d problems); previous one kept", what, owner, record.offset, problems)
 
 
 def run_profiler(settings: HubSettings, directory: Directory | None = None) -> None:
@@ -392,10 +459,19 @@ def run_profiler(settings: HubSettings, directory: Directory | None = None) -> N
     previous: dict[int, object] = {}
     try:
         with ProfilerWorker(settings, directory) as worker:
-            if threading.current_thread() is threading.main_thread():
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    previous[sig] = signal.signal(sig, lambda *_: worker.stop())
-            worker.run()
+            # Interactive checks (services.profiler.check) on the worker's tables; listening from the start, so a
+            # check while the lists load gets the members' fallback rather than no answer.
+            from services.profiler.check import CheckServer
+
+            checks = CheckServer(settings, directory, worker).start()
+            log.info("interactive checks listening on port %d", checks.port)
+            try:
+                if threading.current_thread() is threading.main_thread():
+                    for sig in (signal.SIGTERM, signal.SIGINT):
+                        previous[sig] = signal.signal(sig, lambda *_: worker.stop())
+                worker.run()
+            finally:
+                checks.stop(grace=2.0)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

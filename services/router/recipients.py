@@ -120,6 +120,20 @@ def _banded(hit: hit_pb2.Hit, alert: float, review: float) -> hit_pb2.Hit | None
     return copy
 
 
+def own_directive_tailor(hit: hit_pb2.Hit, member: str) -> hit_pb2.Hit:
+    """A member's copy of an interactive hit carries its own board directive only (Hit.directives: on the hits topic
+    every member's); ``interactive`` stays. A hit without directives, or with the member's alone, is kept as is."""
+    directives = hit.directives
+    if not directives or (len(directives) == 1 and member in directives):
+        return hit
+    copy = hit_pb2.Hit()
+    copy.CopyFrom(hit)
+    copy.directives.clear()
+    if member in directives:
+        copy.directives[member] = directives[member]
+    return copy
+
+
 def compose_tailors(*tailors: Tailor) -> Tailor:
     """One tailor applying each in turn to what the previous left; None as soon as one says not for the member."""
 
@@ -136,8 +150,10 @@ def compose_tailors(*tailors: Tailor) -> Tailor:
 
 def member_tailor(settings: HubSettings) -> Tailor:
     """The tailoring of every member's copy, as the settings say: the model's reason at the member's own review
-    threshold (model_thresholds), then watchlist matches at its own screening bands (screening_bands)."""
+    threshold (model_thresholds), then watchlist matches at its own screening bands (screening_bands), and last
+    only the member's own board directive of an interactive hit (never another member's)."""
     return compose_tailors(
         review_threshold_tailor(settings.model_thresholds),
         screening_band_tailor(settings.screening_bands),
+        own_directive_tailor,
     )

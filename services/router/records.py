@@ -391,6 +391,32 @@ def outbox_holds(pool: ConsumerPool, topic: str, cursor: int, hit_id: str, deadl
 # -- the servicer ------------------------------------------------------------------------------------------------
 
 
+@contextmanager
+def member_call(
+    context: grpc.ServicerContext,
+    settings: HubSettings,
+    directory: Directory,
+    gate: RecordsGate,
+    member: str,
+    *,
+    needs_user: bool = False,
+    what: str = "member records",
+) -> Iterator[MemberCall]:
+    """Authorize a member-scoped call, hold one of the member's slots (``gate``), and answer a broker outage
+    UNAVAILABLE: how every member-scoped servicer of the router (records, board administration) enters a call."""
+    caller = authorize_member_call(context, settings, directory, member, needs_user=needs_user)
+    try:
+        with gate.admit(caller.member):
+            yield caller
+    except BusyError as exc:
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+    except KafkaError as exc:
+        _broker_unavailable(context, exc)
+    except ConfigError as exc:  # a topic of the hub's is missing: nothing to read until it is created
+        log.warning("%s unavailable: %s", what, exc)
+        context.abort(grpc.StatusCode.UNAVAILABLE, "the hub's topics are not ready; retry")
+
+
 class MemberRecordsServicer(delivery_pb2_grpc.MemberRecordsServicer):
     """The MemberRecords calls. ``delivery`` is the server's HitDelivery servicer: RecordView and RecordTake check
     the hit against its delivery ledger (as Dispose does) and write the trail through it."""
@@ -447,20 +473,8 @@ class MemberRecordsServicer(delivery_pb2_grpc.MemberRecordsServicer):
         self._admin = None
         self._admin_lock = threading.Lock()
 
-    @contextmanager
-    def _call(self, context: grpc.ServicerContext, member: str, *, needs_user: bool = False) -> Iterator[MemberCall]:
-        """Authorize the call, hold one of the member's slots, and answer a broker outage UNAVAILABLE."""
-        caller = authorize_member_call(context, self._settings, self._directory, member, needs_user=needs_user)
-        try:
-            with self._gate.admit(caller.member):
-                yield caller
-        except BusyError as exc:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-        except KafkaError as exc:
-            _broker_unavailable(context, exc)
-        except ConfigError as exc:  # a topic of the hub's is missing: nothing to read until it is created
-            log.warning("member records unavailable: %s", exc)
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the hub's topics are not ready; retry")
+    def _call(self, context: grpc.ServicerContext, member: str, *, needs_user: bool = False):
+        return member_call(context, self._settings, self._directory, self._gate, member, needs_user=needs_user)
 
     # -- ListWatchlist -----------------------------------------------------------------------------------------
 

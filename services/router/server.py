@@ -1,5 +1,5 @@
 """The router process: the member-facing gRPC server (HitDelivery, WatchlistAdmin, RulesAdmin, MemberRecords,
-health, reflection) plus the RouterWorker thread that fills the outboxes.
+BoardAdmin, health, reflection) plus the RouterWorker thread that fills the outboxes.
 
 ``DeliveryServer`` builds and binds (tests listen on "127.0.0.1:0"); ``run_router`` is the entry point that
 owns signals, metrics and the shutdown order.
@@ -17,6 +17,7 @@ from services.config import HubSettings
 from services.directory import Directory, load_directory
 from services.limits import LimitInterceptor
 from services.router.admin import ConfigProducer, RulesAdminServicer, WatchlistAdminServicer
+from services.router.board import BoardAdminServicer
 from services.router.delivery import HitDeliveryServicer
 from services.router.lag import OutboxLagMonitor
 from services.router.records import MemberRecordsServicer
@@ -35,6 +36,7 @@ SERVICE_NAMES = [
     delivery_pb2.DESCRIPTOR.services_by_name["WatchlistAdmin"].full_name,
     delivery_pb2.DESCRIPTOR.services_by_name["RulesAdmin"].full_name,
     delivery_pb2.DESCRIPTOR.services_by_name["MemberRecords"].full_name,
+    delivery_pb2.DESCRIPTOR.services_by_name["BoardAdmin"].full_name,
 ]
 
 
@@ -51,6 +53,8 @@ class DeliveryServer:
         self.rules = RulesAdminServicer(settings, directory, producer=self.config_producer, audit=audit)
         # Members' own records (watchlist entries, audit trail, dispositions, precision, outbox lag), and views.
         self.records = MemberRecordsServicer(settings, directory, self.delivery)
+        # Interactive API: members' board policies and their officers' board overrides.
+        self.board = BoardAdminServicer(settings, directory, self.delivery, self.config_producer)
         # Every member bounded (services.limits): streams, admin loads and bytes per member, a reserve for the rest.
         self.limits = LimitInterceptor(settings)
         self.server = new_grpc_server(settings, self.limits)
@@ -58,6 +62,7 @@ class DeliveryServer:
         delivery_pb2_grpc.add_WatchlistAdminServicer_to_server(self.admin, self.server)
         delivery_pb2_grpc.add_RulesAdminServicer_to_server(self.rules, self.server)
         delivery_pb2_grpc.add_MemberRecordsServicer_to_server(self.records, self.server)
+        delivery_pb2_grpc.add_BoardAdminServicer_to_server(self.board, self.server)
         self.health = add_standard_services(self.server, SERVICE_NAMES)
         self.port = bind(self.server, listen or settings.delivery_listen, settings)
         self._stopped = False
@@ -76,6 +81,7 @@ class DeliveryServer:
         self.server.stop(grace).wait()
         self.delivery.close()
         self.records.close()
+        self.board.close()
         self.config_producer.close()
 
 

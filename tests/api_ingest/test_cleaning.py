@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.api_ingest.cleaning import (
+from services.config import HubSettings
+from services.edge.cleaning import (
     DEFAULT_SIZE,
     FIELD_SIZES,
     LISTED_PER_CODE,
@@ -17,7 +18,6 @@ from services.api_ingest.cleaning import (
     clean_text,
     listed_warnings,
 )
-from services.config import HubSettings
 from services.wire import intake_pb2, manifest_pb2
 from synthetic.traffic import DemoTraffic
 

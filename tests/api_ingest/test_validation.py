@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.api_ingest.validation import DROPPED_CODES, ICAO_SPECIAL_CODES, SKIPPED_TRAVELLER, validate_manifest
+from services.edge.validation import DROPPED_CODES, ICAO_SPECIAL_CODES, SKIPPED_TRAVELLER, validate_manifest
 from services.paxlst.mrz import check_digit
 from services.wire import manifest_pb2
 from synthetic.traffic import DemoTraffic

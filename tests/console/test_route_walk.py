@@ -103,6 +103,7 @@ def _routes(console) -> list[tuple[str, str]]:
 FORM = {
     "outcome": "OUTCOME_FALSE_POSITIVE",
     "note": "walk",
+    "reason": "walk",
     "action": "disable",
     "role": "analyst",
     "password": "a long enough password",

@@ -9,6 +9,7 @@ from services.api_ingest.server import IngestServer
 from services.auth import issue_token
 from services.bus import ensure_topics
 from services.directory import load_directory
+from services.profiler.check import CheckServer
 from services.profiler.worker import ProfilerWorker
 from services.router.server import DeliveryServer
 from services.router.worker import RouterWorker
@@ -28,6 +29,9 @@ class RunningHub:
         self.ingest_addr = f"127.0.0.1:{self.ingest.port}"
         self.delivery_addr = f"127.0.0.1:{self.delivery_server.port}"
         self.workers = [ProfilerWorker(settings, directory), RouterWorker(settings, directory)]
+        # The profiler's interactive checks (iAPI), on its worker's tables.
+        self.checks = CheckServer(settings, directory, self.workers[0], listen="127.0.0.1:0").start()
+        self.check_addr = f"127.0.0.1:{self.checks.port}"
         self.threads = [threading.Thread(target=w.run, daemon=True) for w in self.workers]
         for t in self.threads:
             t.start()
@@ -37,6 +41,7 @@ class RunningHub:
             w.stop()
         for t in self.threads:
             t.join(20)
+        self.checks.stop(grace=1)
         for w in self.workers:
             w.close()
         self.delivery_server.stop(grace=1)
@@ -49,6 +54,11 @@ class RunningHub:
         return client.submit(
             client.channel_for(self.settings, self.ingest_addr), self.token("carrier", manifest.carrier), [manifest]
         )
+
+    def check(self, manifest, carrier: str | None = None, timeout: float = 10.0):
+        """The CheckResponse of an interactive check of the manifest's travellers, as its carrier."""
+        chan = client.channel_for(self.settings, self.check_addr)
+        return client.check_travellers(chan, self.token("carrier", carrier or manifest.carrier), manifest, timeout)
 
     def load(self, owner, entries, scope=delivery_pb2.WATCHLIST_SCOPE_REGIONAL):
         return client.load_watchlist(

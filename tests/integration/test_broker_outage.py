@@ -78,6 +78,55 @@ def test_broker_down_means_unavailable_and_a_retry_after_recovery_is_stored(tmp_
         broker.stop()
 
 
+def test_a_check_while_the_broker_is_down_gets_the_fallback_never_a_silent_ok(tmp_path):
+    """Interactive API: with the broker down, a check is answered within its deadline with the members' fallback
+    (CONTACT_AUTHORITY by default); once the broker is back, checks are screened again."""
+    from services.directory import load_directory
+    from services.profiler.check import CheckServer
+    from services.profiler.worker import ProfilerWorker
+    from services.wire import check_pb2
+
+    broker = LocalKafka(tmp_path / "kafka", free_port(), free_port(), heap="512m").start()
+    settings = HubSettings(
+        kafka_bootstrap=broker.bootstrap,
+        topic_prefix="iapi-outage",
+        profiler_metrics_port=-1,
+        check_deadline_ms=1500,
+    )
+    directory = load_directory()
+    ensure_topics(settings, directory.codes)
+    worker = ProfilerWorker(settings, directory)
+    server = CheckServer(settings, directory, worker, listen="127.0.0.1:0").start()
+    try:
+        chan = client.channel(f"127.0.0.1:{server.port}")
+        m = DemoTraffic(seed=5).next_manifest(passengers=2)
+        m.ClearField("legs")
+        m.legs.add(origin="NAN", destination="TBU").scheduled_departure.GetCurrentTime()
+        token = issue_token(settings.auth_secret, "carrier", m.carrier)
+        ok = check_pb2.DIRECTIVE_OK_TO_BOARD
+        before = client.check_travellers(chan, token, m, timeout=10)
+        assert not before.fallback and {a.directive for a in before.answers} == {ok}
+
+        broker.stop()
+        during = client.check_travellers(chan, token, m, timeout=10)  # answered, not left waiting for the broker
+        assert during.fallback
+        assert {a.directive for a in during.answers} == {check_pb2.DIRECTIVE_CONTACT_AUTHORITY}
+
+        broker.start()
+        after = None
+        for _attempt in range(60):
+            after = client.check_travellers(chan, token, m, timeout=10)
+            if not after.fallback:
+                break
+            time.sleep(1)
+        assert after is not None and not after.fallback
+        assert {a.directive for a in after.answers} == {ok}
+    finally:
+        server.stop(grace=1)
+        worker.close()
+        broker.stop()
+
+
 def test_intake_does_not_listen_before_its_producer_is_connected():
     """Warm before listening: with no broker to connect to, the carriers' port never opens (no SERVING server that
     would answer UNAVAILABLE to every call), and the start fails with a message saying where it looked."""

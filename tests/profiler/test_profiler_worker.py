@@ -140,6 +140,8 @@ def _worker(fakes, settings=SETTINGS):
         manifest_consumer=fakes["consumer"],
         watchlist_consumer=fakes["watchlists"],
         rules_consumer=fakes["rules"],
+        policy_consumer=FakeWatchlistConsumer(TOPICS.board_policies),
+        overrides_consumer=FakeWatchlistConsumer(TOPICS.overrides),
         producer=fakes["producer"],
     )
 

@@ -11,6 +11,11 @@
 - ``POST /hits/{hit_id}/dispose``: records the outcome through the router's HitDelivery.Dispose, exactly as
   `apihub hits dispose` does, in the officer's name. ``POST /hits/{hit_id}/take``: "I'm on it", written to the
   hub's audit trail first (gateway.take: event "taken", the officer), then to the console's queue.
+- Interactive hits (raised by a carrier's check at check-in, Hit.interactive): the page shows the member's board
+  directive (its copy carries its own alone) and its override of the hit, if any (gateway.overrides).
+  ``POST /hits/{hit_id}/override`` (duty officers and member admins: "Let board", with a reason) and
+  ``POST /hits/{hit_id}/override/withdraw`` call the router's BoardAdmin.Override in the officer's name, exactly as
+  `apihub hits override` does; the router writes it to the audit trail ("overridden").
 - ``GET /hits/export.csv`` (duty officers and member admins): the member's hits and their latest dispositions, no
   traveller's data; every cell that a spreadsheet would read as a formula is neutralised.
 
@@ -33,17 +38,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from services.codec import format_partial_date
-from services.console.deps import Analyst, DutyOfficer, Officer, PostingAnalyst, console_of, render
+from services.console.deps import Analyst, DutyOfficer, Officer, PostingAnalyst, PostingDutyOfficer, console_of, render
 from services.console.live import CLOSED, HEARTBEAT_S, TooManyStreams
 from services.console.workspace import BANDS, SOURCES, STATES, Filters, HitRecord, HitRow
 from services.dispositions import OUTCOME_NAMES
 from services.errors import HubError
-from services.wire import hit_pb2, manifest_pb2
+from services.wire import check_pb2, hit_pb2, manifest_pb2
 
 router = APIRouter()
 
 PAGE_SIZE = 50
 NOTE_MAX = 2000
+# An override's reason: one line, as the router accepts (services.router.board.REASON_MAX).
+REASON_MAX = 300
 _HIT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Live: changes rendered per event, and per catch-up before the stream waits again.
 LIVE_BATCH = 200
@@ -88,6 +95,15 @@ BOARDING_LABELS = {
     manifest_pb2.BOARDING_STATUS_BOARDED: "Boarded",
     manifest_pb2.BOARDING_STATUS_NOT_BOARDED: "Not boarded",
 }
+# The member's board directive of an interactive hit, as the carrier was told it.
+DIRECTIVE_LABELS = {
+    check_pb2.DIRECTIVE_OK_TO_BOARD: "OK TO BOARD",
+    check_pb2.DIRECTIVE_DO_NOT_BOARD: "DO NOT BOARD",
+    check_pb2.DIRECTIVE_CONTACT_AUTHORITY: "CONTACT AUTHORITY",
+    check_pb2.DIRECTIVE_INSUFFICIENT_DATA: "INSUFFICIENT DATA",
+}
+# The directives an officer's override lifts (the carrier's next check answers OK to board for this member).
+OVERRIDABLE = frozenset({check_pb2.DIRECTIVE_DO_NOT_BOARD, check_pb2.DIRECTIVE_CONTACT_AUTHORITY})
 LABELS = {
     "outcome": OUTCOME_LABELS,
     "state": STATE_LABELS,
@@ -397,12 +413,39 @@ def _legs(flight: hit_pb2.FlightRef) -> list[str]:
     return list(flight.route) or [p for p in (flight.origin, flight.destination) if p]
 
 
+def _board(request: Request, who: Officer, record: HitRecord) -> dict | None:
+    """What the page shows of an interactive hit: the member's directive, its latest override of the hit (standing or
+    withdrawn) and whether this officer may let the traveller board or withdraw that; None for a batch hit."""
+    hit = record.shown.hit
+    if not hit.interactive:
+        return None
+    directive = hit.directives.get(who.code, check_pb2.DIRECTIVE_UNSPECIFIED)
+    latest, error = None, ""
+    try:
+        found = [o for o in console_of(request).gateway.overrides(who.code, record.row.hit_id) if o.member == who.code]
+        latest = found[0] if found else None
+    except HubError as exc:
+        error = str(exc)
+    standing = latest is not None and not latest.revoked
+    officer_may = who.may("duty-officer") and not record.row.withdrawn and not error
+    return {
+        "directive": DIRECTIVE_LABELS.get(directive, ""),
+        "override": latest,
+        "override_at": _moment(latest.at) if latest is not None else None,
+        "standing": standing,
+        "error": error,
+        "may_override": officer_may and not standing and directive in OVERRIDABLE,
+        "may_withdraw": officer_may and standing,
+    }
+
+
 def _hit_page(request: Request, who: Officer, record: HitRecord, status_code: int = 200, **context) -> Response:
     """The hit page, once the audit trail took the view (an error there shows no traveller's data)."""
     console = console_of(request)
     # The version's cursor lets the router check a hit whose flight its delivery ledger no longer holds.
     console.gateway.record_view(who.code, who.username, record.row.hit_id, cursor=record.current.cursor)
     shown = record.shown.hit
+    context.setdefault("board", _board(request, who, record))
     flight = record.current.hit.flight if record.current.hit.flight.carrier else shown.flight
     return render(
         request,
@@ -427,6 +470,7 @@ def _hit_page(request: Request, who: Officer, record: HitRecord, status_code: in
         outcomes=OUTCOME_LABELS,
         labels=LABELS,
         note_max=NOTE_MAX,
+        reason_max=REASON_MAX,
         **context,
     )
 
@@ -441,7 +485,12 @@ def _record(request: Request, who: Officer, hit_id: str) -> HitRecord:
 @router.get("/hits/{hit_id}")
 def hit_page(request: Request, who: Analyst, hit_id: str, done: str = "") -> Response:
     record = _record(request, who, hit_id)
-    notices = {"disposed": "Disposition recorded.", "taken": "You are on this hit."}
+    notices = {
+        "disposed": "Disposition recorded.",
+        "taken": "You are on this hit.",
+        "overridden": "The traveller may board as far as your member is concerned.",
+        "withdrawn": "Override withdrawn: your board policy answers again.",
+    }
     return _hit_page(request, who, record, notice=notices.get(done, ""))
 
 
@@ -479,3 +528,39 @@ def take(request: Request, who: PostingAnalyst, hit_id: str) -> Response:
     if not console.workspace.take(who.code, record.row.hit_id, who.username):
         raise HTTPException(404)
     return RedirectResponse(f"/hits/{record.row.hit_id}?done=taken", status_code=303)
+
+
+@router.post("/hits/{hit_id}/override")
+def override(
+    request: Request,
+    who: PostingDutyOfficer,
+    hit_id: str,
+    reason: Annotated[str, Form(max_length=REASON_MAX)] = "",
+) -> Response:
+    """Let board: lifts the member's do-not-board (or contact-authority) answer for this traveller."""
+    record = _record(request, who, hit_id)
+    if not record.shown.hit.interactive:
+        return _hit_page(request, who, record, 422, error="This hit was not raised by an interactive check.")
+    reason = reason.strip()
+    if not reason or not reason.isprintable():
+        return _hit_page(request, who, record, 422, error="Give the reason, on one line.", reason=reason)
+    return _overriding(request, who, record, reason, revoke=False, reason_kept=reason)
+
+
+@router.post("/hits/{hit_id}/override/withdraw")
+def withdraw_override(request: Request, who: PostingDutyOfficer, hit_id: str) -> Response:
+    """The member's board policy answers for this traveller again."""
+    record = _record(request, who, hit_id)
+    return _overriding(request, who, record, "", revoke=True)
+
+
+def _overriding(
+    request: Request, who: Officer, record: HitRecord, reason: str, *, revoke: bool, reason_kept: str = ""
+) -> Response:
+    try:
+        console_of(request).gateway.override(who.code, who.username, record.row.hit_id, reason, revoke=revoke)
+    except HubError as exc:
+        status = getattr(exc, "http_status", 503)
+        return _hit_page(request, who, record, status, error_text=str(exc), reason=reason_kept)
+    done = "withdrawn" if revoke else "overridden"
+    return RedirectResponse(f"/hits/{record.row.hit_id}?done={done}", status_code=303)

@@ -44,6 +44,9 @@ EVENT_LABELS = {
     "disposed": "Hit disposed",
     "watchlist-loaded": "Watchlist loaded",
     "rules-loaded": "Rules loaded",
+    "policy-loaded": "Board policy loaded",
+    "checked": "Checked at check-in (interactive API)",
+    "overridden": "Board directive overridden",
 }
 SOURCE_LABELS = {"watchlist": "Watchlist entry", "rule": "Targeting rule", "model": "Risk model"}
 

@@ -378,3 +378,73 @@ class RecordTakeResponse(_message.Message):
     EVENT_FIELD_NUMBER: _ClassVar[int]
     event: AuditEvent
     def __init__(self, event: _Optional[_Union[AuditEvent, _Mapping]] = ...) -> None: ...
+
+class BoardPolicyFile(_message.Message):
+    __slots__ = ("owner", "yaml")
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    YAML_FIELD_NUMBER: _ClassVar[int]
+    owner: str
+    yaml: str
+    def __init__(self, owner: _Optional[str] = ..., yaml: _Optional[str] = ...) -> None: ...
+
+class LoadBoardPolicyResponse(_message.Message):
+    __slots__ = ("errors", "digest")
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    errors: _containers.RepeatedCompositeFieldContainer[_intake_pb2.FieldViolation]
+    digest: str
+    def __init__(self, errors: _Optional[_Iterable[_Union[_intake_pb2.FieldViolation, _Mapping]]] = ..., digest: _Optional[str] = ...) -> None: ...
+
+class GetBoardPolicyRequest(_message.Message):
+    __slots__ = ("member",)
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    def __init__(self, member: _Optional[str] = ...) -> None: ...
+
+class BoardOverride(_message.Message):
+    __slots__ = ("member", "hit_id", "reason", "user", "at", "revoked")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    HIT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    hit_id: str
+    reason: str
+    user: str
+    at: _timestamp_pb2.Timestamp
+    revoked: bool
+    def __init__(self, member: _Optional[str] = ..., hit_id: _Optional[str] = ..., reason: _Optional[str] = ..., user: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked: _Optional[bool] = ...) -> None: ...
+
+class OverrideRequest(_message.Message):
+    __slots__ = ("member", "hit_id", "reason", "revoke")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    HIT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    hit_id: str
+    reason: str
+    revoke: bool
+    def __init__(self, member: _Optional[str] = ..., hit_id: _Optional[str] = ..., reason: _Optional[str] = ..., revoke: _Optional[bool] = ...) -> None: ...
+
+class OverrideResponse(_message.Message):
+    __slots__ = ("override",)
+    OVERRIDE_FIELD_NUMBER: _ClassVar[int]
+    override: BoardOverride
+    def __init__(self, override: _Optional[_Union[BoardOverride, _Mapping]] = ...) -> None: ...
+
+class ListOverridesRequest(_message.Message):
+    __slots__ = ("member", "hit_id")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    HIT_ID_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    hit_id: str
+    def __init__(self, member: _Optional[str] = ..., hit_id: _Optional[str] = ...) -> None: ...
+
+class ListOverridesResponse(_message.Message):
+    __slots__ = ("overrides",)
+    OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    overrides: _containers.RepeatedCompositeFieldContainer[BoardOverride]
+    def __init__(self, overrides: _Optional[_Iterable[_Union[BoardOverride, _Mapping]]] = ...) -> None: ...

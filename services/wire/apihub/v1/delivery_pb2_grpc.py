@@ -721,3 +721,210 @@ class MemberRecords:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class BoardAdminStub:
+    """Interactive API administration for members (a member token for that member, or the hub's console naming the
+    officer); overrides need a hit the member received.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.LoadBoardPolicy = channel.unary_unary(
+                '/apihub.v1.BoardAdmin/LoadBoardPolicy',
+                request_serializer=apihub_dot_v1_dot_delivery__pb2.BoardPolicyFile.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_delivery__pb2.LoadBoardPolicyResponse.FromString,
+                _registered_method=True)
+        self.GetBoardPolicy = channel.unary_unary(
+                '/apihub.v1.BoardAdmin/GetBoardPolicy',
+                request_serializer=apihub_dot_v1_dot_delivery__pb2.GetBoardPolicyRequest.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_delivery__pb2.BoardPolicyFile.FromString,
+                _registered_method=True)
+        self.Override = channel.unary_unary(
+                '/apihub.v1.BoardAdmin/Override',
+                request_serializer=apihub_dot_v1_dot_delivery__pb2.OverrideRequest.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_delivery__pb2.OverrideResponse.FromString,
+                _registered_method=True)
+        self.ListOverrides = channel.unary_unary(
+                '/apihub.v1.BoardAdmin/ListOverrides',
+                request_serializer=apihub_dot_v1_dot_delivery__pb2.ListOverridesRequest.SerializeToString,
+                response_deserializer=apihub_dot_v1_dot_delivery__pb2.ListOverridesResponse.FromString,
+                _registered_method=True)
+
+
+class BoardAdminServicer:
+    """Interactive API administration for members (a member token for that member, or the hub's console naming the
+    officer); overrides need a hit the member received.
+    """
+
+    def LoadBoardPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBoardPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Override(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOverrides(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_BoardAdminServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'LoadBoardPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadBoardPolicy,
+                    request_deserializer=apihub_dot_v1_dot_delivery__pb2.BoardPolicyFile.FromString,
+                    response_serializer=apihub_dot_v1_dot_delivery__pb2.LoadBoardPolicyResponse.SerializeToString,
+            ),
+            'GetBoardPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBoardPolicy,
+                    request_deserializer=apihub_dot_v1_dot_delivery__pb2.GetBoardPolicyRequest.FromString,
+                    response_serializer=apihub_dot_v1_dot_delivery__pb2.BoardPolicyFile.SerializeToString,
+            ),
+            'Override': grpc.unary_unary_rpc_method_handler(
+                    servicer.Override,
+                    request_deserializer=apihub_dot_v1_dot_delivery__pb2.OverrideRequest.FromString,
+                    response_serializer=apihub_dot_v1_dot_delivery__pb2.OverrideResponse.SerializeToString,
+            ),
+            'ListOverrides': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOverrides,
+                    request_deserializer=apihub_dot_v1_dot_delivery__pb2.ListOverridesRequest.FromString,
+                    response_serializer=apihub_dot_v1_dot_delivery__pb2.ListOverridesResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'apihub.v1.BoardAdmin', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('apihub.v1.BoardAdmin', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class BoardAdmin:
+    """Interactive API administration for members (a member token for that member, or the hub's console naming the
+    officer); overrides need a hit the member received.
+    """
+
+    @staticmethod
+    def LoadBoardPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.BoardAdmin/LoadBoardPolicy',
+            apihub_dot_v1_dot_delivery__pb2.BoardPolicyFile.SerializeToString,
+            apihub_dot_v1_dot_delivery__pb2.LoadBoardPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBoardPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.BoardAdmin/GetBoardPolicy',
+            apihub_dot_v1_dot_delivery__pb2.GetBoardPolicyRequest.SerializeToString,
+            apihub_dot_v1_dot_delivery__pb2.BoardPolicyFile.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Override(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.BoardAdmin/Override',
+            apihub_dot_v1_dot_delivery__pb2.OverrideRequest.SerializeToString,
+            apihub_dot_v1_dot_delivery__pb2.OverrideResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOverrides(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/apihub.v1.BoardAdmin/ListOverrides',
+            apihub_dot_v1_dot_delivery__pb2.ListOverridesRequest.SerializeToString,
+            apihub_dot_v1_dot_delivery__pb2.ListOverridesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -23,32 +23,37 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from services.wire.apihub.v1 import check_pb2 as apihub_dot_v1_dot_check__pb2
 from services.wire.apihub.v1 import manifest_pb2 as apihub_dot_v1_dot_manifest__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61pihub/v1/hit.proto\x12\tapihub.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18\x61pihub/v1/manifest.proto\"\xaa\x01\n\x06Reason\x12\'\n\x06source\x18\x01 \x01(\x0e\x32\x17.apihub.v1.ReasonSource\x12\n\n\x02id\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x13\n\x0b\x65xplanation\x18\x04 \x01(\t\x12\r\n\x05owner\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\x12&\n\x04\x62\x61nd\x18\x07 \x01(\x0e\x32\x18.apihub.v1.ScreeningBand\"\x8f\x01\n\tFlightRef\x12\x0f\n\x07\x63\x61rrier\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12-\n\tdeparture\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06origin\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x05 \x01(\t\x12\r\n\x05route\x18\x06 \x03(\t\"\xa2\x03\n\x03Hit\x12\x0e\n\x06hit_id\x18\x01 \x01(\t\x12\x11\n\trecipient\x18\x02 \x01(\t\x12\x13\n\x0bmanifest_id\x18\x03 \x01(\t\x12$\n\x06\x66light\x18\x04 \x01(\x0b\x32\x14.apihub.v1.FlightRef\x12\'\n\ttraveller\x18\x05 \x01(\x0b\x32\x14.apihub.v1.Traveller\x12\r\n\x05score\x18\x06 \x01(\x01\x12\"\n\x07reasons\x18\x07 \x03(\x0b\x32\x11.apihub.v1.Reason\x12-\n\traised_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x05state\x18\t \x01(\x0e\x32\x13.apihub.v1.HitState\x12\x38\n\x14manifest_received_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11withdrawn_hit_ids\x18\x0b \x03(\t\x12\x14\n\x0cwhole_flight\x18\x0c \x01(\x08\x12\x12\n\nfor_review\x18\r \x01(\x08\x12\x0f\n\x07version\x18\x0e \x01(\x03\"\xfc\x01\n\x0e\x44\x65liveryRecord\x12\x0e\n\x06hit_id\x18\x01 \x01(\t\x12\x12\n\nflight_key\x18\x02 \x01(\t\x12\x41\n\x0c\x66ingerprints\x18\x03 \x03(\x0b\x32+.apihub.v1.DeliveryRecord.FingerprintsEntry\x12\x11\n\twithdrawn\x18\x04 \x01(\x08\x12\x15\n\rpassenger_ref\x18\x05 \x01(\t\x12\x13\n\x0breason_keys\x18\x06 \x03(\t\x12\x0f\n\x07version\x18\x07 \x01(\x03\x1a\x33\n\x11\x46ingerprintsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*{\n\x0cReasonSource\x12\x1d\n\x19REASON_SOURCE_UNSPECIFIED\x10\x00\x12\x16\n\x12REASON_SOURCE_RULE\x10\x01\x12\x1b\n\x17REASON_SOURCE_WATCHLIST\x10\x02\x12\x17\n\x13REASON_SOURCE_MODEL\x10\x03*d\n\rScreeningBand\x12\x1e\n\x1aSCREENING_BAND_UNSPECIFIED\x10\x00\x12\x18\n\x14SCREENING_BAND_ALERT\x10\x01\x12\x19\n\x15SCREENING_BAND_REVIEW\x10\x02*T\n\x08HitState\x12\x19\n\x15HIT_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10HIT_STATE_ACTIVE\x10\x01\x12\x17\n\x13HIT_STATE_WITHDRAWN\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61pihub/v1/hit.proto\x12\tapihub.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15\x61pihub/v1/check.proto\x1a\x18\x61pihub/v1/manifest.proto\"\xc2\x01\n\x06Reason\x12\'\n\x06source\x18\x01 \x01(\x0e\x32\x17.apihub.v1.ReasonSource\x12\n\n\x02id\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x13\n\x0b\x65xplanation\x18\x04 \x01(\t\x12\r\n\x05owner\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\x12&\n\x04\x62\x61nd\x18\x07 \x01(\x0e\x32\x18.apihub.v1.ScreeningBand\x12\x16\n\x0e\x64ocument_match\x18\x08 \x01(\x08\"\x8f\x01\n\tFlightRef\x12\x0f\n\x07\x63\x61rrier\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12-\n\tdeparture\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06origin\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x05 \x01(\t\x12\r\n\x05route\x18\x06 \x03(\t\"\xb4\x04\n\x03Hit\x12\x0e\n\x06hit_id\x18\x01 \x01(\t\x12\x11\n\trecipient\x18\x02 \x01(\t\x12\x13\n\x0bmanifest_id\x18\x03 \x01(\t\x12$\n\x06\x66light\x18\x04 \x01(\x0b\x32\x14.apihub.v1.FlightRef\x12\'\n\ttraveller\x18\x05 \x01(\x0b\x32\x14.apihub.v1.Traveller\x12\r\n\x05score\x18\x06 \x01(\x01\x12\"\n\x07reasons\x18\x07 \x03(\x0b\x32\x11.apihub.v1.Reason\x12-\n\traised_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x05state\x18\t \x01(\x0e\x32\x13.apihub.v1.HitState\x12\x38\n\x14manifest_received_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11withdrawn_hit_ids\x18\x0b \x03(\t\x12\x14\n\x0cwhole_flight\x18\x0c \x01(\x08\x12\x12\n\nfor_review\x18\r \x01(\x08\x12\x0f\n\x07version\x18\x0e \x01(\x03\x12\x13\n\x0binteractive\x18\x0f \x01(\x08\x12\x32\n\ndirectives\x18\x10 \x03(\x0b\x32\x1e.apihub.v1.Hit.DirectivesEntry\x1aG\n\x0f\x44irectivesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0e\x32\x14.apihub.v1.Directive:\x02\x38\x01\"\xfc\x01\n\x0e\x44\x65liveryRecord\x12\x0e\n\x06hit_id\x18\x01 \x01(\t\x12\x12\n\nflight_key\x18\x02 \x01(\t\x12\x41\n\x0c\x66ingerprints\x18\x03 \x03(\x0b\x32+.apihub.v1.DeliveryRecord.FingerprintsEntry\x12\x11\n\twithdrawn\x18\x04 \x01(\x08\x12\x15\n\rpassenger_ref\x18\x05 \x01(\t\x12\x13\n\x0breason_keys\x18\x06 \x03(\t\x12\x0f\n\x07version\x18\x07 \x01(\x03\x1a\x33\n\x11\x46ingerprintsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*{\n\x0cReasonSource\x12\x1d\n\x19REASON_SOURCE_UNSPECIFIED\x10\x00\x12\x16\n\x12REASON_SOURCE_RULE\x10\x01\x12\x1b\n\x17REASON_SOURCE_WATCHLIST\x10\x02\x12\x17\n\x13REASON_SOURCE_MODEL\x10\x03*d\n\rScreeningBand\x12\x1e\n\x1aSCREENING_BAND_UNSPECIFIED\x10\x00\x12\x18\n\x14SCREENING_BAND_ALERT\x10\x01\x12\x19\n\x15SCREENING_BAND_REVIEW\x10\x02*T\n\x08HitState\x12\x19\n\x15HIT_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10HIT_STATE_ACTIVE\x10\x01\x12\x17\n\x13HIT_STATE_WITHDRAWN\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'apihub.v1.hit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_HIT_DIRECTIVESENTRY']._loaded_options = None
+  _globals['_HIT_DIRECTIVESENTRY']._serialized_options = b'8\001'
   _globals['_DELIVERYRECORD_FINGERPRINTSENTRY']._loaded_options = None
   _globals['_DELIVERYRECORD_FINGERPRINTSENTRY']._serialized_options = b'8\001'
-  _globals['_REASONSOURCE']._serialized_start=1088
-  _globals['_REASONSOURCE']._serialized_end=1211
-  _globals['_SCREENINGBAND']._serialized_start=1213
-  _globals['_SCREENINGBAND']._serialized_end=1313
-  _globals['_HITSTATE']._serialized_start=1315
-  _globals['_HITSTATE']._serialized_end=1399
-  _globals['_REASON']._serialized_start=94
-  _globals['_REASON']._serialized_end=264
-  _globals['_FLIGHTREF']._serialized_start=267
-  _globals['_FLIGHTREF']._serialized_end=410
-  _globals['_HIT']._serialized_start=413
-  _globals['_HIT']._serialized_end=831
-  _globals['_DELIVERYRECORD']._serialized_start=834
-  _globals['_DELIVERYRECORD']._serialized_end=1086
-  _globals['_DELIVERYRECORD_FINGERPRINTSENTRY']._serialized_start=1035
-  _globals['_DELIVERYRECORD_FINGERPRINTSENTRY']._serialized_end=1086
+  _globals['_REASONSOURCE']._serialized_start=1281
+  _globals['_REASONSOURCE']._serialized_end=1404
+  _globals['_SCREENINGBAND']._serialized_start=1406
+  _globals['_SCREENINGBAND']._serialized_end=1506
+  _globals['_HITSTATE']._serialized_start=1508
+  _globals['_HITSTATE']._serialized_end=1592
+  _globals['_REASON']._serialized_start=117
+  _globals['_REASON']._serialized_end=311
+  _globals['_FLIGHTREF']._serialized_start=314
+  _globals['_FLIGHTREF']._serialized_end=457
+  _globals['_HIT']._serialized_start=460
+  _globals['_HIT']._serialized_end=1024
+  _globals['_HIT_DIRECTIVESENTRY']._serialized_start=953
+  _globals['_HIT_DIRECTIVESENTRY']._serialized_end=1024
+  _globals['_DELIVERYRECORD']._serialized_start=1027
+  _globals['_DELIVERYRECORD']._serialized_end=1279
+  _globals['_DELIVERYRECORD_FINGERPRINTSENTRY']._serialized_start=1228
+  _globals['_DELIVERYRECORD_FINGERPRINTSENTRY']._serialized_end=1279
 # @@protoc_insertion_point(module_scope)

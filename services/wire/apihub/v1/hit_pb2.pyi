@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from services.wire.apihub.v1 import check_pb2 as _check_pb2
 from services.wire.apihub.v1 import manifest_pb2 as _manifest_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -41,7 +42,7 @@ HIT_STATE_ACTIVE: HitState
 HIT_STATE_WITHDRAWN: HitState
 
 class Reason(_message.Message):
-    __slots__ = ("source", "id", "score", "explanation", "owner", "category", "band")
+    __slots__ = ("source", "id", "score", "explanation", "owner", "category", "band", "document_match")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +50,7 @@ class Reason(_message.Message):
     OWNER_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     BAND_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_MATCH_FIELD_NUMBER: _ClassVar[int]
     source: ReasonSource
     id: str
     score: float
@@ -56,7 +58,8 @@ class Reason(_message.Message):
     owner: str
     category: str
     band: ScreeningBand
-    def __init__(self, source: _Optional[_Union[ReasonSource, str]] = ..., id: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[str] = ..., owner: _Optional[str] = ..., category: _Optional[str] = ..., band: _Optional[_Union[ScreeningBand, str]] = ...) -> None: ...
+    document_match: bool
+    def __init__(self, source: _Optional[_Union[ReasonSource, str]] = ..., id: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[str] = ..., owner: _Optional[str] = ..., category: _Optional[str] = ..., band: _Optional[_Union[ScreeningBand, str]] = ..., document_match: _Optional[bool] = ...) -> None: ...
 
 class FlightRef(_message.Message):
     __slots__ = ("carrier", "number", "departure", "origin", "destination", "route")
@@ -75,7 +78,14 @@ class FlightRef(_message.Message):
     def __init__(self, carrier: _Optional[str] = ..., number: _Optional[str] = ..., departure: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., origin: _Optional[str] = ..., destination: _Optional[str] = ..., route: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("hit_id", "recipient", "manifest_id", "flight", "traveller", "score", "reasons", "raised_at", "state", "manifest_received_at", "withdrawn_hit_ids", "whole_flight", "for_review", "version")
+    __slots__ = ("hit_id", "recipient", "manifest_id", "flight", "traveller", "score", "reasons", "raised_at", "state", "manifest_received_at", "withdrawn_hit_ids", "whole_flight", "for_review", "version", "interactive", "directives")
+    class DirectivesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _check_pb2.Directive
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_check_pb2.Directive, str]] = ...) -> None: ...
     HIT_ID_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +100,8 @@ class Hit(_message.Message):
     WHOLE_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     FOR_REVIEW_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    INTERACTIVE_FIELD_NUMBER: _ClassVar[int]
+    DIRECTIVES_FIELD_NUMBER: _ClassVar[int]
     hit_id: str
     recipient: str
     manifest_id: str
@@ -104,7 +116,9 @@ class Hit(_message.Message):
     whole_flight: bool
     for_review: bool
     version: int
-    def __init__(self, hit_id: _Optional[str] = ..., recipient: _Optional[str] = ..., manifest_id: _Optional[str] = ..., flight: _Optional[_Union[FlightRef, _Mapping]] = ..., traveller: _Optional[_Union[_manifest_pb2.Traveller, _Mapping]] = ..., score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[HitState, str]] = ..., manifest_received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdrawn_hit_ids: _Optional[_Iterable[str]] = ..., whole_flight: _Optional[bool] = ..., for_review: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
+    interactive: bool
+    directives: _containers.ScalarMap[str, _check_pb2.Directive]
+    def __init__(self, hit_id: _Optional[str] = ..., recipient: _Optional[str] = ..., manifest_id: _Optional[str] = ..., flight: _Optional[_Union[FlightRef, _Mapping]] = ..., traveller: _Optional[_Union[_manifest_pb2.Traveller, _Mapping]] = ..., score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[HitState, str]] = ..., manifest_received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdrawn_hit_ids: _Optional[_Iterable[str]] = ..., whole_flight: _Optional[bool] = ..., for_review: _Optional[bool] = ..., version: _Optional[int] = ..., interactive: _Optional[bool] = ..., directives: _Optional[_Mapping[str, _check_pb2.Directive]] = ...) -> None: ...
 
 class DeliveryRecord(_message.Message):
     __slots__ = ("hit_id", "flight_key", "fingerprints", "withdrawn", "passenger_ref", "reason_keys", "version")

@@ -1,7 +1,8 @@
 """Intake cleaning: the manifest the hub stores and screens is the one it can screen, and bounded.
 
 Once per manifest, in intake (services.api_ingest.servicer `_send`, for gRPC and PAXLST manifests alike), on a
-copy: the raw topic keeps the bytes as received, the manifests topic gets the cleaned copy.
+copy: the raw topic keeps the bytes as received, the manifests topic gets the cleaned copy. Interactive checks
+(services.profiler.check) clean the travellers they screen the same way.
 
 1. Limits (settings, APIHUB_*): more travellers than max_manifest_travellers or more legs than max_manifest_legs
    rejects the manifest (error `too_many` naming the field and the limit): it cannot be screened as a whole, and a
@@ -32,7 +33,7 @@ copy: the raw topic keeps the bytes as received, the manifests topic gets the cl
      seat, payment_form                     35
      any other string                       70
 
-3. Validation (services.api_ingest.validation) of the cleaned text: errors reject (only what makes screening
+3. Validation (services.edge.validation) of the cleaned text: errors reject (only what makes screening
    impossible); a warning whose code is in DROPPED_CODES clears its field; a missing or unknown message function
    becomes ORIGINAL, a missing or unknown transport mode the one the port codes show.
 4. Travellers without a usable name (warning `no_usable_name` on travellers[i]) are left out.
@@ -51,7 +52,8 @@ from dataclasses import dataclass, field
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from services.api_ingest.validation import (
+from services.config import HubSettings
+from services.edge.validation import (
     DROPPED_CODES,
     SKIPPED_TRAVELLER,
     Violation,
@@ -59,7 +61,6 @@ from services.api_ingest.validation import (
     transport_mode_of,
     validate_manifest,
 )
-from services.config import HubSettings
 from services.wire import manifest_pb2
 
 # Field sizes (see the module doc): (message, field) -> most characters kept.

@@ -17,7 +17,7 @@ routes the flight, and for a manifest with nobody to screen:
               removal may name the traveller by passenger_ref alone)                     E no_usable_name
 
 Everything else is a warning (W): the manifest is accepted and screened, the receipt says why. A warning whose
-code is in DROPPED_CODES means intake cleaning (services.api_ingest.cleaning) drops the flagged value (clears the
+code is in DROPPED_CODES means intake cleaning (services.edge.cleaning) drops the flagged value (clears the
 field) before storing the manifest, because screening on it would mislead; other warnings keep the value.
 
   manifest  transport_mode missing/unknown  W required / invalid_value  (screened as the ports show: SEA when
