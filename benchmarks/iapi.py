@@ -863,7 +863,7 @@ def _notes(phases: dict) -> list[str]:
             "the per-carrier check bucket refused some (rate-limited above)"
             if limited
             else "not the check bucket (nothing rate-limited): the hub's per-principal limit of calls in progress "
-            "(services.limits: APIHUB_CHECK_CARRIER_CALLS per carrier, 48 by default, and the server's calls in "
+            "(services.limits: APIHUB_CHECK_CARRIER_CALLS per carrier, 96 by default, and the server's calls in "
             "progress for all carriers together) refused checks when that many were unanswered, i.e. answers were "
             "slower than the arrivals"
         )

@@ -19,6 +19,8 @@ DEFAULT_MODEL_THRESHOLD = 0.30
 # is an alert for a human; one in [review, alert) reaches the member marked for review; below review, nothing.
 DEFAULT_SCREENING_ALERT = 0.85
 DEFAULT_SCREENING_REVIEW = 0.70
+# Threads of the profiler's check server kept for health checks and refusals (the others take checks).
+CHECK_SPARE_THREADS = 16
 # The two bands a member may set in screening_bands.
 SCREENING_BAND_FIELDS = ("alert", "review")
 # Members' dispositions as training labels (services.profiler.training): the weight of one disposition row against
@@ -81,9 +83,11 @@ class HubSettings(BaseSettings):
     # the lists by checking made-up travellers at speed, nor slow another carrier's check-in.
     check_rate_per_carrier: float = 200.0
     check_burst: int = 400
+    # Threads of the profiler's check server: checks are many and short, each waits for its batch (a thread each).
+    check_grpc_threads: int = 256
     # Checks one carrier may have in progress at once (its check-in desks asking together), in place of
     # limit_carrier_calls on the profiler's check server (at most what the server's threads leave: see there).
-    check_carrier_calls: int = 48
+    check_carrier_calls: int = 96
     # The profiler screens the checks waiting together, one batch at a time; under load a batch starts once its first
     # check has waited this long (a bigger batch costs little more than a small one: far less CPU per check, so the
     # answers stay fast when checks pour in); a check after a quiet spell is screened at once. 0: never wait.
@@ -524,6 +528,8 @@ class HubSettings(BaseSettings):
             )
         if self.limit_reserved_calls >= self.limit_total_calls:
             raise ValueError("APIHUB_LIMIT_RESERVED_CALLS must be below APIHUB_LIMIT_TOTAL_CALLS")
+        if self.check_grpc_threads <= CHECK_SPARE_THREADS:
+            raise ValueError(f"APIHUB_CHECK_GRPC_THREADS must be above {CHECK_SPARE_THREADS}")
         if self.check_carrier_calls < 1:
             raise ValueError(f"APIHUB_CHECK_CARRIER_CALLS must be at least 1, not {self.check_carrier_calls}")
         for kind in ("carrier", "member", "anonymous"):

@@ -48,7 +48,7 @@ from services import codec
 from services.auth import authenticate
 from services.board.policy import DIRECTIVE_ORDER, directive_name, most_restrictive
 from services.bus import Topics, make_producer
-from services.config import HubSettings
+from services.config import CHECK_SPARE_THREADS, HubSettings
 from services.directory import Directory
 from services.edge.cleaning import IntakeLimits, clean_manifest, listed_warnings
 from services.edge.validation import SKIPPED_TRAVELLER
@@ -98,8 +98,6 @@ RATE_LIMITED = Counter("apihub_check_rate_limited", "Checks refused for the carr
 # build and send its fallback before the carrier's deadline.
 ANSWER_MARGIN_S = 0.05
 FLIGHT_FIELDS = ("carrier", "flight_number", "legs")
-# Threads of the check server kept for health checks and refusals (the others take checks).
-CHECK_SPARE_THREADS = 16
 
 
 class TokenBucket:
@@ -651,9 +649,8 @@ class CheckServer:
         limits = Limits.from_settings(settings)
         # Checks are short and many (one per traveller at check-in): this server lets all but a few of its threads
         # (CHECK_SPARE_THREADS, which answer health checks and refusals) take calls, not limit_total_calls.
-        limits = dataclasses.replace(
-            limits, total_calls=max(limits.total_calls, settings.grpc_threads - CHECK_SPARE_THREADS)
-        )
+        threads = max(settings.check_grpc_threads, settings.grpc_threads)
+        limits = dataclasses.replace(limits, total_calls=max(limits.total_calls, threads - CHECK_SPARE_THREADS))
         # A carrier's share: check_carrier_calls, within what the reserve leaves (small test settings included).
         calls = max(1, min(settings.check_carrier_calls, limits.total_calls - limits.reserved_calls))
         carrier = limits.kinds["carrier"]
@@ -661,7 +658,7 @@ class CheckServer:
             carrier, calls=calls, streams=min(carrier.streams, calls), admin_calls=calls
         )
         self.limits = LimitInterceptor(settings, Limiter(limits))
-        self.server: grpc.Server = new_grpc_server(settings, self.limits)
+        self.server: grpc.Server = new_grpc_server(settings.model_copy(update={"grpc_threads": threads}), self.limits)
         check_pb2_grpc.add_InteractiveCheckServicer_to_server(
             InteractiveCheckServicer(settings, self.engine), self.server
         )
