@@ -5,8 +5,8 @@ The chain is defined over the audit topic's one partition in offset order, whoev
 h(n) = SHA-256(h(n-1) || SHA-256(record n)), where record n's bytes are its offset, timestamp, key, value and
 headers (``record_digest``), and h is 32 zero bytes before the genesis offset (0 on a trail that was never cut).
 So the several writers of the trail (each router's worker through the at-least-once stream loop, which may
-re-produce a batch after a rewind; the delivery servicer) need no coordination: a re-produced event is one more
-record, chained like any other.
+re-produce a batch after a rewind; the delivery servicer; the profilers' interactive checks) need no coordination:
+a re-produced event is one more record, chained like any other.
 
 A sealer thread in each router process (``AuditSealer``) reads the topic every APIHUB_AUDIT_SEAL_SECONDS and when
 the router stops, and when records are not yet sealed it appends a seal (proto AuditSeal, header
@@ -22,7 +22,8 @@ What this shows, and what it cannot:
 - Records after the last seal are unprotected until the next seal (at most APIHUB_AUDIT_SEAL_SECONDS while a
   router runs); verify reports them, and fails when they are older than its grace period (no router sealed them).
 - Seals prove integrity, not authorship: someone who may write to the topic can append an event, and the next
-  seal covers it. Restrict writes to the audit topic to the router (broker ACLs).
+  seal covers it. Restrict writes to the audit topic to the router and the profiler (its interactive checks write
+  "checked" events) with broker ACLs.
 - Deleting the oldest records (Kafka delete_records) cannot be told from retention or `apihub purge` by the trail
   alone: verify says where the log starts now; keep the checkpoint it prints (offset and chain hash) outside the
   hub, and `apihub audit verify --since OFFSET:HASH` fails if anything up to it was deleted or differs.

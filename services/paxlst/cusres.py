@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from services.geo import port_zone
-from services.paxlst.dates import BadDate, check_day, dtm_fields, near_year
+from services.paxlst.dates import BadDate, flight_time_fields, near_year
 from services.paxlst.reader import MAX_BYTES, PaxlstMessage, _Envelope
 from services.paxlst.syntax import DEFAULT_DELIMITERS, Delimiters, Segment, codec_of
 from services.paxlst.violations import Violation, Violations, violation
@@ -437,12 +437,7 @@ class _MessageReader:
             return None
         value, fmt = seg.value(0, 1).replace(" ", ""), seg.value(0, 2)
         try:
-            fmt, year, month, day, hour, minute = dtm_fields(value, fmt)
-            if fmt in ("602", "610"):
-                raise BadDate("a flight time needs at least a full date")
-            if fmt in ("101", "201"):
-                year = near_year(year, self.ref)
-            check_day(year, month, day)
+            fmt, year, month, day, hour, minute = flight_time_fields(value, fmt, self.ref)
         except BadDate as exc:
             self.warn("invalid_date", f"{exc}: {value[:14]!r}: left out", seg)
             return None

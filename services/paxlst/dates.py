@@ -63,6 +63,18 @@ def dtm_fields(value: str, fmt: str) -> tuple[str, int, int, int, int, int]:
     return fmt, year, month, day, hour, minute
 
 
+def flight_time_fields(value: str, fmt: str, ref: date) -> tuple[str, int, int, int, int, int]:
+    """(format, year, month, day, hour, minute) of a flight's DTM 189/232 (a PAXLST leg, a CUSRES answer): a full
+    date at least, two-digit years within 50 years of ``ref``. Raises BadDate."""
+    fmt, year, month, day, hour, minute = dtm_fields(value, fmt)
+    if fmt in ("602", "610"):
+        raise BadDate("a flight time needs at least a full date")
+    if fmt in ("101", "201"):
+        year = near_year(year, ref)
+    check_day(year, month, day)
+    return fmt, year, month, day, hour, minute
+
+
 def possible_birth_parts(value: str, fmt: str, ref: date) -> tuple[int, int, int] | None:
     """The year, and the month when it is possible, of a birth date that is not a possible date as a whole
     (19740132, 19741305); None when not even the year can be read."""

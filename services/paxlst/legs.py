@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.geo import port_zone
-from services.paxlst.dates import BadDate, check_day, dtm_fields, near_year
+from services.paxlst.dates import BadDate, flight_time_fields
 from services.paxlst.syntax import Segment
 from services.wire import manifest_pb2
 
@@ -132,12 +132,7 @@ class FlightReader:
         self.locations[path] = seg.label
         value, fmt = seg.value(0, 1).replace(" ", ""), seg.value(0, 2)
         try:
-            fmt, year, month, day, hour, minute = dtm_fields(value, fmt)
-            if fmt in ("602", "610"):
-                raise BadDate("a flight time needs at least a full date")
-            if fmt in ("101", "201"):
-                year = near_year(year, self.ref)
-            check_day(year, month, day)
+            fmt, year, month, day, hour, minute = flight_time_fields(value, fmt, self.ref)
         except BadDate as exc:
             self.warn(path, "invalid_date", f"{exc}: {value[:14]!r}: left out", seg)
             return
