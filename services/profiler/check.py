@@ -41,12 +41,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 from kafka.errors import KafkaError
 from prometheus_client import Counter, Histogram
 
 from services import codec
 from services.auth import authenticate
-from services.board.policy import DIRECTIVE_ORDER, directive_name, most_restrictive
+from services.board.policy import DEFAULT_MESSAGES, DIRECTIVE_ORDER, directive_name, most_restrictive
 from services.bus import Topics, make_producer
 from services.config import CHECK_SPARE_THREADS, HubSettings
 from services.directory import Directory
@@ -205,7 +206,7 @@ class CheckEngine:
                 reservation_locator=traveller.reservation_locator,
                 directive=verdict.directive,
                 missing_fields=verdict.missing,
-                message=verdict.message or self._default_message(verdict.directive),
+                message=verdict.message or DEFAULT_MESSAGES[verdict.directive],
             )
             ANSWERS.labels(carrier, directive_name(verdict.directive)).inc()
         response.answered_at.FromDatetime(self._clock())
@@ -315,8 +316,17 @@ class CheckEngine:
             # next batch meanwhile.
             job.await_acks(futures)
 
+    def _members(self, route, traveller) -> list[str]:
+        """The members with a say on this traveller: jurisdiction over a port ahead of it, in code order."""
+        return sorted(self._directory.jurisdiction(itinerary_ports(route, traveller)))
+
+    def _message(self, members: list[str], answers: dict[str, int], directive: int) -> str:
+        """The text of the first member (in code order) whose answer is the one given."""
+        policies = self._worker.policies
+        return next((policies.policy(m).message(directive) for m in members if answers[m] == directive), "")
+
     def _decide(self, traveller, v: Verdict, reasons, route) -> None:
-        members = sorted(self._directory.jurisdiction(itinerary_ports(route, traveller)))
+        members = self._members(route, traveller)
         policies = self._worker.policies
         missing: list[str] = []
         for member in members:
@@ -332,15 +342,13 @@ class CheckEngine:
             v.members[member] = decided
         v.directive = most_restrictive(v.members.values())
         v.missing = missing if v.directive == INSUFFICIENT_DATA else []
-        # The text of the first member (in code order) whose answer is the one given.
-        for member in members:
-            if v.members[member] == v.directive:
-                v.message = policies.policy(member).message(v.directive)
-                break
+        v.message = self._message(members, v.members, v.directive)
 
     def _send(self, job: _Job) -> list:
         """Send a job's interactive hits and its audit events ("checked", one per traveller and member)."""
         key = codec.flight_key(job.manifest).encode()
+        at = Timestamp()
+        at.FromDatetime(self._clock())  # one time for the job's events
         futures = []
         for v in job.screened:
             hit = job.hits.get(v.hit_id)
@@ -356,8 +364,8 @@ class CheckEngine:
                     hit_id=v.hit_id,
                     cursor=-1,
                     detail=_audit_detail(directive, job.carrier, job.check_id, member in v.overridden),
+                    at=at,
                 )
-                event.at.FromDatetime(self._clock())
                 futures.append(
                     self._producer.send(self._topics.audit, key=member.encode(), value=event.SerializeToString())
                 )
@@ -368,18 +376,11 @@ class CheckEngine:
         route = codec.route_of(manifest)
         screened = [v for v in verdicts if v.hit_id]
         for traveller, v in zip(manifest.travellers, screened, strict=True):
-            members = sorted(self._directory.jurisdiction(itinerary_ports(route, traveller)))
+            members = self._members(route, traveller)
             fallbacks = {m: self._worker.policies.policy(m).fallback for m in members}
             v.directive = most_restrictive(fallbacks.values())
             v.missing = []
-            v.message = next(
-                (self._worker.policies.policy(m).message(v.directive) for m in members if fallbacks[m] == v.directive),
-                "",
-            )
-
-    @staticmethod
-    def _default_message(directive: int) -> str:
-        return directive_name(directive).replace("_", " ")
+            v.message = self._message(members, fallbacks, v.directive)
 
     # -- the answer as CUSRES ------------------------------------------------------------------------------
     def check_paxlst(self, interchange, carrier: str, deadline: float) -> check_pb2.PaxlstCheckResponse:
